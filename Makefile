@@ -1,0 +1,55 @@
+# Berth: `make run` serves the site and registry; `make test` runs every test.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.DEFAULT_GOAL := help
+.PHONY: help install install-test run migrate test lint fmt bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed ## create .venv and install Berth
+
+install-test: $(VENV)/.installed-test ## install Berth and what the tests need
+
+migrate: install ## apply database migrations
+	$(BIN)/python manage.py migrate --noinput
+
+run: migrate ## serve site and registry on http://$(HOST):$(PORT) (gunicorn)
+	@echo "Berth on http://$(HOST):$(PORT)/  (create a user: $(BIN)/python manage.py createsuperuser)"
+	$(BIN)/gunicorn --config deploy/gunicorn.conf.py --bind $(HOST):$(PORT) gallery.wsgi
+
+test: install-test ## run the whole test suite (CI=true: nothing may skip)
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+lint: install-test ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: install-test ## format and autofix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install-test ## benchmarks against the reference registry (prints tables)
+	$(BIN)/python tests/bench/run.py
+
+clean: ## remove the virtualenv (the data directory ./var is kept)
+	rm -rf $(VENV)

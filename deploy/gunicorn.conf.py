@@ -1,0 +1,20 @@
+"""gunicorn settings for Berth (used by `make run` and in production).
+
+gthread workers: keep-alive connections, long uploads that do not block the worker's
+heartbeat, and FileResponse sent with sendfile(). Tune with GUNICORN_WORKERS/THREADS.
+"""
+
+import multiprocessing
+import os
+
+workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", 4))
+keepalive = 30
+timeout = 120
+graceful_timeout = 30
+# Blob uploads stream for as long as they take; the body is never held in memory.
+limit_request_line = 8190
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -1,0 +1,38 @@
+from django.contrib import admin
+
+from .models import Blob, Manifest, Repository, Tag, Upload
+
+
+@admin.register(Repository)
+class RepositoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "is_private", "pushed_at"]
+    list_filter = ["is_private"]
+    search_fields = ["name"]
+    raw_id_fields = ["owner"]
+
+
+@admin.register(Manifest)
+class ManifestAdmin(admin.ModelAdmin):
+    list_display = ["digest", "repository", "media_type", "size", "created_at"]
+    search_fields = ["digest", "repository__name"]
+    raw_id_fields = ["repository"]
+    exclude = ["body", "blobs", "children"]
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ["name", "repository", "updated_at"]
+    search_fields = ["name", "repository__name"]
+    raw_id_fields = ["repository", "manifest"]
+
+
+@admin.register(Blob)
+class BlobAdmin(admin.ModelAdmin):
+    list_display = ["digest", "size", "created_at"]
+    search_fields = ["digest"]
+
+
+@admin.register(Upload)
+class UploadAdmin(admin.ModelAdmin):
+    list_display = ["id", "repository", "user", "offset", "updated_at"]
+    raw_id_fields = ["repository", "user"]

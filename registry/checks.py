@@ -1,0 +1,30 @@
+"""System checks for dangerous registry settings (ids registry.E00x / W00x)."""
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+
+@register(Tags.security, deploy=False)
+def check_registry_settings(app_configs, **kwargs):
+    problems = []
+    if settings.BERTH_BLOB_DELIVERY not in {"file", "redirect", "x-accel"}:
+        problems.append(
+            Error(
+                f"BERTH_BLOB_DELIVERY={settings.BERTH_BLOB_DELIVERY!r} is not one of "
+                "file, redirect, x-accel",
+                id="registry.E001",
+            )
+        )
+    if len(settings.BERTH_TOKEN_KEY) < 32:
+        problems.append(
+            Error("BERTH_TOKEN_KEY must be at least 32 characters long", id="registry.E002")
+        )
+    if settings.BERTH_MANIFEST_MAX_BYTES < 4 * 1000 * 1000:
+        problems.append(
+            Warning(
+                "BERTH_MANIFEST_MAX_BYTES is below 4 MB, the least the OCI spec asks "
+                "registries to accept",
+                id="registry.W001",
+            )
+        )
+    return problems

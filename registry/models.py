@@ -1,0 +1,149 @@
+"""What the registry stores in the database: repositories, blobs, manifests, tags, uploads.
+
+Blob content lives in the "blobs" storage, addressed by digest; these rows say which
+repository holds which blob (a blob is stored once, however many repositories hold it).
+Manifest bodies are kept in the database byte for byte: a GET returns exactly what was pushed.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from . import names
+
+
+class RepositoryQuerySet(models.QuerySet):
+    def visible_to(self, user) -> RepositoryQuerySet:
+        """Repositories `user` may pull: public ones, and private ones they own or share."""
+        from . import policy  # policy decides; the queryset only applies its filter
+
+        return self.filter(policy.visibility_filter(user))
+
+
+class Repository(models.Model):
+    name = models.CharField(max_length=names.NAME_MAX_LENGTH, unique=True)
+    namespace = models.CharField(max_length=names.NAME_MAX_LENGTH, db_index=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="repositories",
+    )
+    is_private = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    pushed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RepositoryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "repositories"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Blob(models.Model):
+    digest = models.CharField(max_length=135, unique=True)
+    size = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    repositories = models.ManyToManyField(
+        Repository, through="RepositoryBlob", related_name="blobs"
+    )
+
+    def __str__(self) -> str:
+        return self.digest
+
+
+class RepositoryBlob(models.Model):
+    """The repository holds the blob: it was uploaded or mounted there."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE)
+    blob = models.ForeignKey(Blob, on_delete=models.CASCADE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["repository", "blob"], name="repository_blob_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repository_id} holds {self.blob_id}"
+
+
+class Manifest(models.Model):
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="manifests")
+    digest = models.CharField(max_length=135)
+    media_type = models.CharField(max_length=255)
+    # The referrers API's artifact type: artifactType, else the config's media type.
+    artifact_type = models.CharField(max_length=255, blank=True)
+    subject_digest = models.CharField(max_length=135, blank=True, db_index=True)
+    body = models.BinaryField()
+    size = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    blobs = models.ManyToManyField(Blob, related_name="manifests", blank=True)
+    children = models.ManyToManyField("self", symmetrical=False, related_name="parents", blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["repository", "digest"], name="manifest_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repository_id}@{self.digest}"
+
+
+class Tag(models.Model):
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=128)
+    manifest = models.ForeignKey(Manifest, on_delete=models.CASCADE, related_name="tags")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["repository", "name"], name="tag_once")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def point_to(self, manifest: Manifest) -> None:
+        self.manifest = manifest
+        self.save(update_fields=["manifest", "updated_at"])
+
+
+class Upload(models.Model):
+    """A blob upload session: bytes staged on disk, owned by one repository and one user."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="uploads")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE
+    )
+    offset = models.BigIntegerField(default=0)
+    # sha256 of bytes [0, offset) when they arrived in one stream; empty when unknown.
+    sha256 = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+
+class PullCount(models.Model):
+    """Manifest GETs per repository, tag (empty for by-digest pulls) and day, counted in batches."""
+
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="pulls")
+    tag = models.CharField(max_length=128, blank=True)
+    day = models.DateField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["repository", "tag", "day"], name="pull_count_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.repository_id}:{self.tag} {self.day}: {self.count}"

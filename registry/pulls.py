@@ -1,0 +1,84 @@
+"""Pull counting without a database write per pull.
+
+Every manifest GET adds one to an in-process counter; the counters are written in one
+statement per batch, when FLUSH_SECONDS have passed or FLUSH_EVENTS have piled up, and when
+the process exits. A crashed worker loses at most one batch of counts.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from collections import Counter
+
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from .models import PullCount
+
+FLUSH_SECONDS = 10.0
+FLUSH_EVENTS = 5_000
+
+log = logging.getLogger(__name__)
+_lock = threading.Lock()
+_pending: Counter[tuple[int, str, object]] = Counter()
+_last_flush = time.monotonic()
+
+
+def record(repository_id: int, tag: str) -> None:
+    """Count one pull of `tag` ("" for a pull by digest) in the repository."""
+    global _last_flush
+    key = (repository_id, tag, timezone.now().date())
+    with _lock:
+        _pending[key] += 1
+        due = time.monotonic() - _last_flush >= FLUSH_SECONDS or len(_pending) >= FLUSH_EVENTS
+        if due:
+            _last_flush = time.monotonic()
+    if due:
+        flush()
+
+
+def flush() -> None:
+    """Write every pending count (upsert: count = count + pending)."""
+    with _lock:
+        batch = dict(_pending)
+        _pending.clear()
+    if not batch:
+        return
+    table = PullCount._meta.db_table
+    # The table name comes from the model; every value is a bound parameter.
+    sql = (
+        f"INSERT INTO {table} (repository_id, tag, day, count) VALUES (%s, %s, %s, %s) "  # noqa: S608
+        f"ON CONFLICT (repository_id, tag, day) "
+        f"DO UPDATE SET count = {table}.count + excluded.count"
+    )
+    rows = [(repo, tag, day, count) for (repo, tag, day), count in batch.items()]
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
+    except DatabaseError:
+        # e.g. a repository deleted since its pulls were counted; keep the others.
+        log.warning("could not write a batch of pull counts; retrying row by row")
+        for row in rows:
+            try:
+                with transaction.atomic(), connection.cursor() as cursor:
+                    cursor.execute(sql, row)
+            except DatabaseError:
+                pass
+
+
+def pending() -> int:
+    with _lock:
+        return sum(_pending.values())
+
+
+def _flush_at_exit() -> None:
+    try:
+        flush()
+    except Exception:  # the process is going away; never block its exit
+        log.exception("could not write pull counts at exit")
+
+
+atexit.register(_flush_at_exit)

@@ -1,0 +1,456 @@
+"""Registry operations: everything that touches several models, the blob storage or the hook.
+
+Views authorize and then call exactly one of these. Each is keyword-only and verb-first.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from . import digests, manifests, names, storage
+from .db import bytewise
+from .digests import Digest
+from .errors import (
+    BlobUnknown,
+    BlobUploadUnknown,
+    DigestInvalid,
+    ErrorList,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestUnknown,
+    NameInvalid,
+    NameUnknown,
+    RangeInvalid,
+)
+from .models import Blob, Manifest, Repository, RepositoryBlob, Tag, Upload
+
+log = logging.getLogger(__name__)
+
+
+# -- the hook: how the rest of the world learns about pushes and deletes -----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryEvent:
+    action: str  # "push" or "delete"
+    repository_id: int
+    repository: str
+    reference: str = ""
+    digest: str = ""
+
+
+@cache
+def _hook():
+    return import_string(settings.BERTH_REGISTRY_HOOK) if settings.BERTH_REGISTRY_HOOK else None
+
+
+def notify(event: RegistryEvent) -> None:
+    """Call BERTH_REGISTRY_HOOK with `event` once the current transaction commits."""
+    hook = _hook()
+    if hook is None:
+        return
+
+    def call():
+        try:
+            hook(event)
+        except Exception:  # the push has happened; a failing listener must not undo it
+            log.exception("registry hook failed for %s", event)
+
+    transaction.on_commit(call)
+
+
+# -- repositories -------------------------------------------------------------------------------
+
+
+def get_repository(*, name: str) -> Repository:
+    repository = Repository.objects.filter(name=name).first()
+    if repository is None:
+        raise NameUnknown(detail={"name": name})
+    return repository
+
+
+def repository_for_push(*, name: str, user_id: int | None) -> Repository:
+    """The repository called `name`, created on first push (the caller may push there)."""
+    if not names.is_valid_name(name):
+        raise NameInvalid(detail={"name": name[:300]})
+    repository = Repository.objects.filter(name=name).first()
+    if repository is not None:
+        return repository
+    try:
+        with transaction.atomic():
+            return Repository.objects.create(
+                name=name,
+                namespace=names.namespace_of(name),
+                owner_id=user_id,
+                is_private=settings.BERTH_NEW_REPOSITORIES_PRIVATE,
+            )
+    except IntegrityError:  # created concurrently by another request
+        return Repository.objects.get(name=name)
+
+
+# -- blobs --------------------------------------------------------------------------------------
+
+
+def find_blob(*, repository: Repository, digest: Digest) -> Blob:
+    blob = Blob.objects.filter(digest=str(digest), repositoryblob__repository=repository).first()
+    if blob is None:
+        raise BlobUnknown(detail={"digest": str(digest)})
+    return blob
+
+
+def _ingest(*, repository: Repository, staged, digest: Digest, size: int) -> Blob:
+    """Move a verified staged file into place and record that `repository` holds it."""
+    storage.promote(staged, digest)
+    with transaction.atomic():
+        blob, _ = Blob.objects.get_or_create(digest=str(digest), defaults={"size": size})
+        RepositoryBlob.objects.get_or_create(repository=repository, blob=blob)
+    return blob
+
+
+def upload_blob(*, repository: Repository, digest: Digest, chunks: Iterable[bytes]) -> Blob:
+    """A monolithic upload: the whole blob in one request, verified as it streams."""
+    staged = storage.new_staged_file()
+    hasher = digest.hasher()
+    try:
+        fd = os.open(staged, os.O_WRONLY)
+        try:
+            size = storage.write_chunks(fd, chunks, hasher)
+        finally:
+            os.close(fd)
+        if hasher.hexdigest() != digest.encoded:
+            raise DigestInvalid(detail={"digest": str(digest)})
+        return _ingest(repository=repository, staged=staged, digest=digest, size=size)
+    finally:
+        storage.discard(staged)
+
+
+def mount_blob(*, repository: Repository, digest: Digest, source: Repository) -> Blob | None:
+    """Link a blob the caller may pull from `source` into `repository`; None if absent."""
+    blob = Blob.objects.filter(digest=str(digest), repositoryblob__repository=source).first()
+    if blob is None:
+        return None
+    RepositoryBlob.objects.get_or_create(repository=repository, blob=blob)
+    return blob
+
+
+def delete_blob(*, repository: Repository, digest: Digest) -> None:
+    """Remove the blob from the repository. Its bytes stay while any repository holds them."""
+    deleted, _ = RepositoryBlob.objects.filter(
+        repository=repository, blob__digest=str(digest)
+    ).delete()
+    if not deleted:
+        raise BlobUnknown(detail={"digest": str(digest)})
+
+
+# -- upload sessions ----------------------------------------------------------------------------
+
+_last_purge = 0.0
+
+
+def start_upload(*, repository: Repository, user_id: int | None) -> Upload:
+    global _last_purge
+    if time.monotonic() - _last_purge > 600:  # embedded mode has no scheduler; tidy up here
+        _last_purge = time.monotonic()
+        purge_expired_uploads()
+    upload = Upload.objects.create(repository=repository, user_id=user_id)
+    storage.upload_path(upload.id).touch()
+    return upload
+
+
+def get_upload(*, repository: Repository, upload_id: str, user_id: int | None) -> Upload:
+    """The caller's live upload session, or BLOB_UPLOAD_UNKNOWN."""
+    try:
+        key = uuid.UUID(upload_id)
+    except ValueError:
+        raise BlobUploadUnknown() from None
+    cutoff = timezone.now() - timedelta(seconds=settings.BERTH_UPLOAD_TTL)
+    upload = Upload.objects.filter(id=key, repository=repository, updated_at__gte=cutoff).first()
+    if upload is None or upload.user_id != user_id:
+        raise BlobUploadUnknown()
+    return upload
+
+
+def upload_range(upload: Upload) -> str:
+    """The Range header of an upload: the inclusive byte range received so far."""
+    return f"0-{max(upload.offset - 1, 0)}"
+
+
+def append_upload(*, upload: Upload, chunks: Iterable[bytes], start: int | None = None) -> Upload:
+    """Append a chunk. `start` is where the client says it begins (from Content-Range)."""
+    if start is not None and start != upload.offset:
+        raise RangeInvalid(headers={"Range": upload_range(upload)})
+    path = storage.upload_path(upload.id)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RangeInvalid(
+                "another chunk of this upload is still arriving",
+                headers={"Range": upload_range(upload)},
+            ) from None
+        upload.refresh_from_db(fields=["offset", "sha256"])
+        if start is not None and start != upload.offset:
+            raise RangeInvalid(headers={"Range": upload_range(upload)})
+        # Bytes past the recorded offset are from a request that died half-way: drop them.
+        os.ftruncate(fd, upload.offset)
+        os.lseek(fd, upload.offset, os.SEEK_SET)
+        hasher = hashlib.sha256() if upload.offset == 0 else None
+        written = storage.write_chunks(fd, chunks, hasher)
+    finally:
+        os.close(fd)
+    if written or upload.offset == 0:
+        upload.sha256 = hasher.hexdigest() if hasher is not None else ""
+    upload.offset += written
+    upload.save(update_fields=["offset", "sha256", "updated_at"])
+    return upload
+
+
+def finish_upload(
+    *,
+    upload: Upload,
+    digest: Digest,
+    chunks: Iterable[bytes] = (),
+    start: int | None = None,
+) -> Blob:
+    """Append the last chunk (if any), verify the digest and move the blob into place."""
+    upload = append_upload(upload=upload, chunks=chunks, start=start)
+    path = storage.upload_path(upload.id)
+    if digest.algorithm == "sha256" and upload.sha256:
+        actual = upload.sha256
+    else:
+        actual = storage.hash_file(path, digest.hasher(), length=upload.offset).hexdigest()
+    if actual != digest.encoded:
+        cancel_upload(upload=upload)
+        raise DigestInvalid(detail={"digest": str(digest)})
+    blob = _ingest(repository=upload.repository, staged=path, digest=digest, size=upload.offset)
+    upload.delete()
+    return blob
+
+
+def cancel_upload(*, upload: Upload) -> None:
+    storage.discard(storage.upload_path(upload.id))
+    upload.delete()
+
+
+def purge_expired_uploads() -> int:
+    """Delete upload sessions idle for longer than BERTH_UPLOAD_TTL, and stray staged files."""
+    cutoff = timezone.now() - timedelta(seconds=settings.BERTH_UPLOAD_TTL)
+    expired = list(Upload.objects.filter(updated_at__lt=cutoff).values_list("id", flat=True))
+    for upload_id in expired:
+        storage.discard(storage.upload_path(upload_id))
+    Upload.objects.filter(id__in=expired).delete()
+    # Monolithic uploads stage under "mono-*"; a crash can leave one behind.
+    horizon = time.time() - settings.BERTH_UPLOAD_TTL
+    for path in storage.staging_dir().glob("mono-*"):
+        try:
+            if path.stat().st_mtime < horizon:
+                storage.discard(path)
+        except FileNotFoundError:
+            pass
+    return len(expired)
+
+
+# -- manifests ----------------------------------------------------------------------------------
+
+
+def _manifest_filter(reference: str) -> dict:
+    if digests.looks_like_digest(reference):
+        return {"digest": str(digests.parse(reference))}
+    if names.is_valid_tag(reference):
+        return {"tags__name": reference}
+    raise ManifestUnknown("invalid reference: neither a tag nor a digest")
+
+
+def find_manifest(*, name: str, reference: str) -> Manifest:
+    """The manifest `reference` (tag or digest) names in repository `name`: one query."""
+    try:
+        lookup = _manifest_filter(reference)
+    except DigestInvalid:
+        raise ManifestUnknown(detail={"reference": reference[:200]}) from None
+    manifest = (
+        Manifest.objects.filter(repository__name=name, **lookup)
+        .only("id", "repository_id", "digest", "media_type", "body", "size")
+        .first()
+    )
+    if manifest is None:
+        if not Repository.objects.filter(name=name).exists():
+            raise NameUnknown(detail={"name": name})
+        raise ManifestUnknown(detail={"reference": reference[:200]})
+    return manifest
+
+
+def commit_manifest(
+    *, repository: Repository, reference: str, body: bytes, content_type: str
+) -> tuple[Manifest, manifests.Manifest]:
+    """Validate and store a manifest, then point the tag (if `reference` is one) at it."""
+    parsed = manifests.parse(body, content_type)
+    if digests.looks_like_digest(reference):
+        expected = digests.parse(reference)
+        digest = digests.compute(body, expected.algorithm)
+        if digest != expected:
+            raise DigestInvalid(
+                "the manifest's content does not match the digest in the URL",
+                detail={"digest": str(expected)},
+            )
+        tag = None
+    elif names.is_valid_tag(reference):
+        digest, tag = digests.compute(body), reference
+    else:
+        raise ManifestInvalid("invalid tag", detail={"tag": reference[:200]})
+    _check_references(repository, parsed)
+
+    with transaction.atomic():
+        manifest, created = Manifest.objects.get_or_create(
+            repository=repository,
+            digest=str(digest),
+            defaults={
+                "media_type": parsed.media_type,
+                "artifact_type": parsed.referrer_artifact_type,
+                "subject_digest": str(parsed.subject.digest) if parsed.subject else "",
+                "body": body,
+                "size": len(body),
+            },
+        )
+        if created:
+            manifest.blobs.set(
+                Blob.objects.filter(digest__in=[str(d.digest) for d in parsed.required_blobs])
+            )
+            manifest.children.set(
+                Manifest.objects.filter(
+                    repository=repository, digest__in=[str(d.digest) for d in parsed.manifests]
+                )
+            )
+        if tag is not None:
+            Tag.objects.update_or_create(
+                repository=repository, name=tag, defaults={"manifest": manifest}
+            )
+        Repository.objects.filter(pk=repository.pk).update(pushed_at=timezone.now())
+        notify(
+            RegistryEvent(
+                "push", repository.pk, repository.name, reference=tag or "", digest=str(digest)
+            )
+        )
+    return manifest, parsed
+
+
+def _check_references(repository: Repository, parsed: manifests.Manifest) -> None:
+    """Every blob and child manifest must already be in the repository."""
+    required = parsed.required_blobs
+    if parsed.config and parsed.config.digest == digests.EMPTY_JSON:
+        _ensure_empty_blob(repository)
+    held = dict(
+        Blob.objects.filter(
+            repositoryblob__repository=repository,
+            digest__in=[str(d.digest) for d in required],
+        ).values_list("digest", "size")
+    )
+    errors = []
+    for descriptor in required:
+        size = held.get(str(descriptor.digest))
+        if size is None:
+            errors.append(ManifestBlobUnknown(detail={"digest": str(descriptor.digest)}))
+        elif size != descriptor.size:
+            errors.append(
+                ManifestInvalid(
+                    "descriptor size does not match the blob",
+                    detail={"digest": str(descriptor.digest), "size": size},
+                )
+            )
+    if parsed.manifests:
+        present = set(
+            Manifest.objects.filter(
+                repository=repository, digest__in=[str(d.digest) for d in parsed.manifests]
+            ).values_list("digest", flat=True)
+        )
+        errors += [
+            ManifestBlobUnknown(
+                "manifest references a manifest unknown to the repository",
+                detail={"digest": str(d.digest)},
+            )
+            for d in parsed.manifests
+            if str(d.digest) not in present
+        ]
+    if errors:
+        raise ErrorList(errors)
+
+
+def _ensure_empty_blob(repository: Repository) -> None:
+    """The OCI empty descriptor's blob (`{}`) is well known; hold it without an upload."""
+    digest = digests.EMPTY_JSON
+    if not storage.exists(digest):
+        storage.store_bytes(b"{}", digest)
+    blob, _ = Blob.objects.get_or_create(digest=str(digest), defaults={"size": 2})
+    RepositoryBlob.objects.get_or_create(repository=repository, blob=blob)
+
+
+def delete_manifest(*, repository: Repository, reference: str) -> None:
+    """By tag: remove only the tag. By digest: remove the manifest and every tag on it."""
+    lookup = _manifest_filter(reference)
+    with transaction.atomic():
+        if "tags__name" in lookup:
+            deleted, _ = Tag.objects.filter(repository=repository, name=reference).delete()
+        else:
+            deleted, _ = Manifest.objects.filter(repository=repository, **lookup).delete()
+        if not deleted:
+            raise ManifestUnknown(detail={"reference": reference[:200]})
+        notify(RegistryEvent("delete", repository.pk, repository.name, reference=reference))
+
+
+# -- content discovery --------------------------------------------------------------------------
+
+
+def list_tags(*, repository: Repository, n: int, last: str = "") -> tuple[list[str], bool]:
+    """Up to `n` tag names after `last` in lexical order, and whether more follow."""
+    tags = Tag.objects.filter(repository=repository).alias(key=bytewise("name")).order_by("key")
+    if last:
+        tags = tags.filter(key__gt=last)
+    page = list(tags.values_list("name", flat=True)[: n + 1])
+    return page[:n], len(page) > n
+
+
+def list_repositories(*, visible, n: int, last: str = "") -> tuple[list[str], bool]:
+    """Up to `n` names of repositories in `visible` after `last`, and whether more follow."""
+    repositories = visible.alias(key=bytewise("name")).order_by("key")
+    if last:
+        repositories = repositories.filter(key__gt=last)
+    page = list(repositories.values_list("name", flat=True)[: n + 1])
+    return page[:n], len(page) > n
+
+
+def list_referrers(
+    *, repository: Repository, digest: Digest, artifact_type: str = ""
+) -> list[dict]:
+    """Descriptors of the manifests whose subject is `digest` (the referrers API)."""
+    referrers = Manifest.objects.filter(repository=repository, subject_digest=str(digest))
+    if artifact_type:
+        referrers = referrers.filter(artifact_type=artifact_type)
+    descriptors = []
+    for manifest in referrers.order_by("created_at", "id"):
+        descriptor = {
+            "mediaType": manifest.media_type,
+            "digest": manifest.digest,
+            "size": manifest.size,
+        }
+        if manifest.artifact_type:
+            descriptor["artifactType"] = manifest.artifact_type
+        annotations = json.loads(bytes(manifest.body)).get("annotations")
+        if annotations:
+            descriptor["annotations"] = annotations
+        descriptors.append(descriptor)
+    return descriptors

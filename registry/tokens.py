@@ -1,0 +1,138 @@
+"""Docker registry tokens: signed JWTs carrying the access the token service granted.
+
+The token service and the registry are one process, so tokens are signed with HS256 and
+the key in BERTH_TOKEN_KEY. Access tokens live BERTH_TOKEN_TTL seconds. Refresh tokens (for
+`docker login`'s offline tokens) live BERTH_REFRESH_TOKEN_TTL and die when the password changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+import uuid
+from dataclasses import dataclass
+
+import jwt
+from django.conf import settings
+
+ALGORITHM = "HS256"
+_SCOPE = re.compile(
+    r"(?P<type>[a-z0-9]+)(?:\([a-z0-9]+\))?:(?P<name>[^:\s]+):(?P<actions>[a-z*,]*)"
+)
+_VERIFIED: dict[str, tuple[float, dict]] = {}  # token -> (expiry, claims); a small LRU-ish cache
+_VERIFIED_MAX = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    type: str
+    name: str
+    actions: frozenset[str]
+
+    def __str__(self) -> str:
+        return f"{self.type}:{self.name}:{','.join(sorted(self.actions))}"
+
+
+def parse_scopes(values: list[str]) -> list[Scope]:
+    """Scopes from `scope=` parameters; each may hold several, separated by spaces.
+
+    Malformed scopes are ignored, as the spec lets a token service grant less than asked.
+    """
+    scopes: dict[tuple[str, str], set[str]] = {}
+    for value in values:
+        for item in value.split():
+            match = _SCOPE.fullmatch(item)
+            if match:
+                key = (match["type"], match["name"])
+                actions = {a for a in match["actions"].split(",") if a}
+                scopes.setdefault(key, set()).update(actions)
+    return [Scope(type_, name, frozenset(actions)) for (type_, name), actions in scopes.items()]
+
+
+def issue_access_token(
+    *, subject: str, user_id: int | None, access: list[dict]
+) -> tuple[str, int, int]:
+    """Return (token, expires_in, issued_at)."""
+    now = int(time.time())
+    ttl = settings.BERTH_TOKEN_TTL
+    claims = {
+        "iss": settings.BERTH_TOKEN_ISSUER,
+        "sub": subject,
+        "aud": settings.BERTH_TOKEN_SERVICE,
+        "iat": now,
+        "nbf": now - 5,
+        "exp": now + ttl,
+        "jti": uuid.uuid4().hex,
+        "access": access,
+    }
+    if user_id is not None:
+        claims["uid"] = user_id
+    return jwt.encode(claims, settings.BERTH_TOKEN_KEY, algorithm=ALGORITHM), ttl, now
+
+
+def verify_access_token(token: str) -> dict:
+    """Claims of a valid access token; raises jwt.InvalidTokenError otherwise.
+
+    Verified tokens are remembered until they expire: the pull path checks the same token
+    many times a second and must not pay for the signature each time.
+    """
+    now = time.time()
+    cached = _VERIFIED.get(token)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    claims = jwt.decode(
+        token,
+        settings.BERTH_TOKEN_KEY,
+        algorithms=[ALGORITHM],
+        audience=settings.BERTH_TOKEN_SERVICE,
+        issuer=settings.BERTH_TOKEN_ISSUER,
+        options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+        leeway=5,
+    )
+    if claims.get("typ") == "refresh":
+        raise jwt.InvalidTokenError("a refresh token is not an access token")
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        for key in [k for k, (exp, _) in _VERIFIED.items() if exp <= now] or list(_VERIFIED)[:1000]:
+            _VERIFIED.pop(key, None)
+    _VERIFIED[token] = (float(claims["exp"]), claims)
+    return claims
+
+
+def password_fingerprint(user) -> str:
+    """Changes whenever the user's password changes, so refresh tokens die with it."""
+    return hmac.new(
+        settings.BERTH_TOKEN_KEY.encode(), user.password.encode(), hashlib.sha256
+    ).hexdigest()[:32]
+
+
+def issue_refresh_token(user) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": settings.BERTH_TOKEN_ISSUER,
+        "sub": user.username,
+        "aud": settings.BERTH_TOKEN_SERVICE,
+        "iat": now,
+        "exp": now + settings.BERTH_REFRESH_TOKEN_TTL,
+        "jti": uuid.uuid4().hex,
+        "typ": "refresh",
+        "uid": user.pk,
+        "pwd": password_fingerprint(user),
+    }
+    return jwt.encode(claims, settings.BERTH_TOKEN_KEY, algorithm=ALGORITHM)
+
+
+def verify_refresh_token(token: str) -> dict:
+    """Claims of a valid refresh token (the caller checks `pwd` against the user)."""
+    claims = jwt.decode(
+        token,
+        settings.BERTH_TOKEN_KEY,
+        algorithms=[ALGORITHM],
+        audience=settings.BERTH_TOKEN_SERVICE,
+        issuer=settings.BERTH_TOKEN_ISSUER,
+        options={"require": ["exp", "sub", "uid", "pwd"]},
+    )
+    if claims.get("typ") != "refresh":
+        raise jwt.InvalidTokenError("not a refresh token")
+    return claims

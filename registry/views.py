@@ -1,0 +1,530 @@
+"""The OCI Distribution API (`/v2/`) as plain function views.
+
+Each view parses the request, authorizes it (`auth.authorize`), calls one service and
+shapes the response. Every RegistryError becomes the spec's JSON error body.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from . import auth, digests, mediatypes, policy, pulls, services, storage, tokens
+from .errors import (
+    DigestInvalid,
+    ManifestTooLarge,
+    NameInvalid,
+    NameUnknown,
+    PaginationNumberInvalid,
+    RangeInvalid,
+    RegistryError,
+    SizeInvalid,
+    Unsupported,
+    error_body,
+)
+
+API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
+PULL, PUSH, DELETE = (frozenset({a}) for a in (policy.PULL, policy.PUSH, policy.DELETE))
+PULL_PUSH = PULL | PUSH
+
+
+class RangeNotSatisfiable(RegistryError):
+    code, status, message = "RANGE_NOT_SATISFIABLE", 416, "requested range not satisfiable"
+
+
+def error_response(request, error: RegistryError) -> HttpResponse:
+    body = b"" if request.method == "HEAD" else error_body(error)
+    response = HttpResponse(body, status=error.status, content_type="application/json")
+    for key, value in error.headers.items():
+        response[key] = value
+    return response
+
+
+def registry_view(*methods: str):
+    """Allow only `methods`, render RegistryErrors, stamp the API version header."""
+
+    def decorate(view):
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            try:
+                if request.method not in methods:
+                    raise Unsupported(
+                        f"{request.method} is not supported here",
+                        headers={"Allow": ", ".join(methods)},
+                    )
+                response = view(request, *args, **kwargs)
+            except RegistryError as error:
+                response = error_response(request, error)
+            response[API_VERSION[0]] = API_VERSION[1]
+            return response
+
+        return wrapper
+
+    return decorate
+
+
+# -- request helpers ----------------------------------------------------------------------------
+
+
+def body_chunks(
+    request, *, limit: int = 0, too_large: type[RegistryError] = SizeInvalid
+) -> Iterator[bytes]:
+    """The request body in chunks, read straight from the socket (never whole in memory).
+
+    Handles Content-Length and chunked transfer encoding (Go clients stream uploads chunked;
+    Django alone would see an empty body). A body that ends early is SIZE_INVALID.
+    """
+    raw_length = request.META.get("CONTENT_LENGTH") or ""
+    chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if raw_length and not chunked:
+        try:
+            expected = int(raw_length)
+        except ValueError:
+            raise SizeInvalid("invalid Content-Length") from None
+        if expected < 0:
+            raise SizeInvalid("invalid Content-Length")
+        if limit and expected > limit:
+            raise too_large(status=413, detail={"limit": limit})
+        return _read(request, expected, limit, too_large)
+    if chunked:
+        return _read(request.environ["wsgi.input"], None, limit, too_large)
+    return iter(())
+
+
+def _read(stream, expected: int | None, limit: int, too_large) -> Iterator[bytes]:
+    received = 0
+    while expected is None or received < expected:
+        want = storage.CHUNK if expected is None else min(storage.CHUNK, expected - received)
+        try:
+            chunk = stream.read(want)
+        except OSError:
+            raise SizeInvalid("the request body ended early") from None
+        if not chunk:
+            break
+        received += len(chunk)
+        if limit and received > limit:
+            raise too_large(status=413, detail={"limit": limit})
+        yield chunk
+    if expected is not None and received < expected:
+        raise SizeInvalid("the request body ended early")
+
+
+def page_size(request, cap: int) -> int | None:
+    raw = request.GET.get("n")
+    if raw is None or raw == "":
+        return None
+    try:
+        n = int(raw)
+    except ValueError:
+        raise PaginationNumberInvalid(detail={"n": raw[:50]}) from None
+    if n < 0:
+        raise PaginationNumberInvalid(detail={"n": n})
+    return min(n, cap)
+
+
+def parse_content_range(request) -> tuple[int, int] | None:
+    """`Content-Range: <start>-<end>` (inclusive) as sent with upload chunks."""
+    header = request.META.get("HTTP_CONTENT_RANGE", "").strip()
+    if not header:
+        return None
+    text = header.removeprefix("bytes").strip().lstrip("=").split("/")[0]
+    start, sep, end = text.partition("-")
+    if not (sep and start.isdigit() and end.isdigit()) or int(end) < int(start):
+        raise RangeInvalid("invalid Content-Range", detail={"Content-Range": header[:100]})
+    return int(start), int(end)
+
+
+def upload_location(name: str, upload) -> str:
+    return f"/v2/{name}/blobs/uploads/{upload.id}"
+
+
+def upload_response(name: str, upload, status: int = 202) -> HttpResponse:
+    response = HttpResponse(status=status)
+    response["Location"] = upload_location(name, upload)
+    response["Range"] = services.upload_range(upload)
+    response["Docker-Upload-UUID"] = str(upload.id)
+    response["Content-Length"] = "0"
+    return response
+
+
+def blob_created(name: str, digest) -> HttpResponse:
+    response = HttpResponse(status=201)
+    response["Location"] = f"/v2/{name}/blobs/{digest}"
+    response["Docker-Content-Digest"] = str(digest)
+    response["Content-Length"] = "0"
+    return response
+
+
+def paginated(request, payload: dict, items: list[str], more: bool, n: int | None) -> JsonResponse:
+    response = JsonResponse(payload)
+    if more and items and n:
+        query = urlencode({"n": n, "last": items[-1]})
+        response["Link"] = f'<{request.path}?{query}>; rel="next"'
+    return response
+
+
+# -- base and catalog ---------------------------------------------------------------------------
+
+
+@registry_view("GET", "HEAD")
+def api_root(request):
+    identity = auth.identify(request)
+    if identity.kind == "anonymous":
+        raise auth.Unauthorized(headers={"WWW-Authenticate": auth.challenge(request)})
+    return JsonResponse({})
+
+
+@registry_view("GET")
+def catalog(request):
+    identity = auth.identify(request)
+    user = None
+    if identity.kind == "basic":
+        user = identity.user
+    elif identity.user_id is not None:
+        user = get_user_model().objects.filter(pk=identity.user_id).first()
+    n = page_size(request, settings.BERTH_CATALOG_PAGE_MAX)
+    visible = services.Repository.objects.visible_to(user)
+    limit = settings.BERTH_CATALOG_PAGE_MAX if n is None else n
+    names, more = services.list_repositories(
+        visible=visible, n=limit, last=request.GET.get("last", "")
+    )
+    return paginated(request, {"repositories": names}, names, more, limit)
+
+
+# -- manifests ----------------------------------------------------------------------------------
+
+
+@registry_view("GET", "HEAD", "PUT", "DELETE")
+def manifest(request, name: str, reference: str):
+    if request.method in ("GET", "HEAD"):
+        auth.authorize(request, name, PULL)
+        found = services.find_manifest(name=name, reference=reference)
+        body = bytes(found.body)
+        response = HttpResponse(
+            b"" if request.method == "HEAD" else body, content_type=found.media_type
+        )
+        response["Content-Length"] = str(len(body))
+        response["Docker-Content-Digest"] = found.digest
+        response["ETag"] = f'"{found.digest}"'
+        if request.method == "GET":
+            pulls.record(
+                found.repository_id, "" if digests.looks_like_digest(reference) else reference
+            )
+        return response
+    if request.method == "PUT":
+        identity = auth.authorize(request, name, PULL_PUSH)
+        repository = services.repository_for_push(name=name, user_id=identity.user_id)
+        limit = settings.BERTH_MANIFEST_MAX_BYTES
+        body = b"".join(body_chunks(request, limit=limit, too_large=ManifestTooLarge))
+        stored, parsed = services.commit_manifest(
+            repository=repository,
+            reference=reference,
+            body=body,
+            content_type=request.content_type or "",
+        )
+        response = HttpResponse(status=201)
+        response["Location"] = f"/v2/{name}/manifests/{stored.digest}"
+        response["Docker-Content-Digest"] = stored.digest
+        response["Content-Length"] = "0"
+        if parsed.subject:
+            response["OCI-Subject"] = str(parsed.subject.digest)
+        return response
+    auth.authorize(request, name, DELETE)
+    services.delete_manifest(repository=services.get_repository(name=name), reference=reference)
+    return HttpResponse(status=202)
+
+
+@registry_view("GET")
+def tags_list(request, name: str):
+    auth.authorize(request, name, PULL)
+    repository = services.get_repository(name=name)
+    n = page_size(request, settings.BERTH_TAGS_PAGE_MAX)
+    limit = settings.BERTH_TAGS_PAGE_MAX if n is None else n
+    tags, more = services.list_tags(
+        repository=repository, n=limit, last=request.GET.get("last", "")
+    )
+    return paginated(request, {"name": name, "tags": tags}, tags, more, limit)
+
+
+@registry_view("GET")
+def referrers(request, name: str, digest: str):
+    auth.authorize(request, name, PULL)
+    subject = digests.parse(digest)
+    repository = services.Repository.objects.filter(name=name).first()
+    artifact_type = request.GET.get("artifactType", "")
+    # Nothing refers to anything in a repository that does not exist yet: an empty index.
+    descriptors = repository and services.list_referrers(
+        repository=repository, digest=subject, artifact_type=artifact_type
+    )
+    index = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": descriptors or []}
+    response = HttpResponse(json.dumps(index), content_type=mediatypes.OCI_INDEX)
+    if artifact_type:
+        response["OCI-Filters-Applied"] = "artifactType"
+    return response
+
+
+# -- blobs --------------------------------------------------------------------------------------
+
+
+@registry_view("GET", "HEAD", "DELETE")
+def blob(request, name: str, digest: str):
+    if request.method == "DELETE":
+        auth.authorize(request, name, DELETE)
+        services.delete_blob(
+            repository=services.get_repository(name=name), digest=digests.parse(digest)
+        )
+        return HttpResponse(status=202)
+    auth.authorize(request, name, PULL)
+    parsed = digests.parse(digest)
+    found = services.find_blob(repository=services.get_repository(name=name), digest=parsed)
+    return blob_response(request, parsed, found.size)
+
+
+def blob_response(request, digest, size: int):
+    headers = {
+        "Docker-Content-Digest": str(digest),
+        "ETag": f'"{digest}"',
+        "Accept-Ranges": "bytes",
+    }
+    byte_range = requested_range(request, size)
+    if request.method == "HEAD":
+        response = HttpResponse(
+            status=206 if byte_range else 200, headers=headers, content_type=mediatypes.OCTET_STREAM
+        )
+        start, end = byte_range or (0, size - 1)
+        response["Content-Length"] = str(max(end - start + 1, 0))
+        if byte_range:
+            response["Content-Range"] = f"bytes {start}-{end}/{size}"
+        return response
+    delivery = settings.BERTH_BLOB_DELIVERY
+    if delivery == "redirect" and not byte_range:
+        response = HttpResponse(status=307, headers=headers)
+        response["Location"] = storage.blob_url(digest)
+        return response
+    if delivery == "x-accel":
+        response = HttpResponse(headers=headers, content_type=mediatypes.OCTET_STREAM)
+        response["X-Accel-Redirect"] = settings.BERTH_X_ACCEL_PREFIX + digest.storage_key
+        return response
+    if byte_range:
+        start, end = byte_range
+        response = StreamingHttpResponse(
+            _file_range(digest, start, end),
+            status=206,
+            headers=headers,
+            content_type=mediatypes.OCTET_STREAM,
+        )
+        response["Content-Length"] = str(end - start + 1)
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+        return response
+    # FileResponse on a real file: gunicorn sends it with one sendfile() call.
+    response = FileResponse(
+        storage.open_blob(digest), headers=headers, content_type=mediatypes.OCTET_STREAM
+    )
+    del response["Content-Disposition"]
+    response["Content-Length"] = str(size)
+    return response
+
+
+def requested_range(request, size: int) -> tuple[int, int] | None:
+    """A single `Range: bytes=…` as (start, end) inclusive; None to send everything.
+
+    Malformed or multi-range headers are ignored (RFC 9110 allows it); a range that starts
+    past the end, or ends before it starts, is 416.
+    """
+    header = request.META.get("HTTP_RANGE", "")
+    if not header.startswith("bytes=") or "," in header:
+        return None
+    start_text, sep, end_text = header[6:].strip().partition("-")
+    if not sep or not (start_text.isdigit() or end_text.isdigit()):
+        return None
+    if not start_text:  # suffix: the last N bytes
+        suffix = int(end_text)
+        if suffix == 0:
+            raise _unsatisfiable(size)
+        return max(size - suffix, 0), size - 1
+    start = int(start_text)
+    end = int(end_text) if end_text.isdigit() else size - 1
+    if end < start or start >= size:
+        raise _unsatisfiable(size)
+    return start, min(end, size - 1)
+
+
+def _unsatisfiable(size: int) -> RangeNotSatisfiable:
+    return RangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
+
+
+def _file_range(digest, start: int, end: int) -> Iterator[bytes]:
+    with storage.open_blob(digest) as handle:
+        handle.seek(start)
+        remaining = end - start + 1
+        while remaining > 0:
+            chunk = handle.read(min(storage.CHUNK, remaining))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+            yield chunk
+
+
+# -- uploads ------------------------------------------------------------------------------------
+
+
+@registry_view("POST")
+def upload_start(request, name: str):
+    identity = auth.authorize(request, name, PULL_PUSH)
+    repository = services.repository_for_push(name=name, user_id=identity.user_id)
+    limit = settings.BERTH_BLOB_MAX_BYTES
+    if "digest" in request.GET:
+        digest = digests.parse(request.GET["digest"])
+        services.upload_blob(
+            repository=repository, digest=digest, chunks=body_chunks(request, limit=limit)
+        )
+        return blob_created(name, digest)
+    mount, source = request.GET.get("mount"), request.GET.get("from")
+    if mount and source and may_pull(request, source):
+        digest = digests.parse(mount)
+        source_repository = services.Repository.objects.filter(name=source).first()
+        if source_repository and services.mount_blob(
+            repository=repository, digest=digest, source=source_repository
+        ):
+            return blob_created(name, digest)
+    # No digest, or a mount we cannot honour: open an ordinary upload session (spec: 202).
+    upload = services.start_upload(repository=repository, user_id=identity.user_id)
+    return upload_response(name, upload)
+
+
+def may_pull(request, name: str) -> bool:
+    try:
+        auth.authorize(request, name, PULL)
+    except RegistryError:
+        return False
+    return True
+
+
+@registry_view("GET", "PATCH", "PUT", "DELETE")
+def upload(request, name: str, upload_id: str):
+    identity = auth.authorize(request, name, PULL_PUSH)
+    repository = services.get_repository(name=name)
+    session = services.get_upload(
+        repository=repository, upload_id=upload_id, user_id=identity.user_id
+    )
+    if request.method == "GET":
+        return upload_response(name, session, status=204)
+    if request.method == "DELETE":
+        services.cancel_upload(upload=session)
+        return HttpResponse(status=204)
+    content_range = parse_content_range(request)
+    start = content_range[0] if content_range else None
+    chunks = body_chunks(request, limit=settings.BERTH_BLOB_MAX_BYTES)
+    length = request.META.get("CONTENT_LENGTH")
+    if (
+        content_range
+        and length
+        and length.isdigit()
+        and int(length) != content_range[1] - content_range[0] + 1
+    ):
+        raise RangeInvalid(
+            "Content-Range does not match Content-Length",
+            headers={"Range": services.upload_range(session)},
+        )
+    if request.method == "PATCH":
+        session = services.append_upload(upload=session, chunks=chunks, start=start)
+        return upload_response(name, session)
+    if "digest" not in request.GET:
+        raise DigestInvalid("the digest query parameter is required to finish an upload")
+    digest = digests.parse(request.GET["digest"])
+    services.finish_upload(upload=session, digest=digest, chunks=chunks, start=start)
+    return blob_created(name, digest)
+
+
+# -- fallbacks ----------------------------------------------------------------------------------
+
+
+@registry_view("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+def unknown(request, rest: str):
+    """Anything under /v2/ that matches no route: usually a repository name off the grammar."""
+    path = f"/{rest}"
+    for marker in ("/manifests/", "/blobs/", "/tags/list", "/referrers/"):
+        if marker in path:
+            raise NameInvalid(detail={"name": path.split(marker)[0].strip("/")[:300]})
+    raise NameUnknown("no such endpoint")
+
+
+# -- token service ------------------------------------------------------------------------------
+
+
+def token_error(status: int, error: str, description: str, headers=None) -> JsonResponse:
+    """OAuth2-style errors, as docker's token clients expect from the realm."""
+    response = JsonResponse({"error": error, "error_description": description}, status=status)
+    for key, value in (headers or {}).items():
+        response[key] = value
+    return response
+
+
+@csrf_exempt
+def token(request):
+    """Docker token authentication.
+
+    GET: anonymous, or with Basic credentials (`offline_token=true` adds a refresh token).
+    POST: the OAuth2 forms the docker CLI uses, `grant_type=password` and
+    `grant_type=refresh_token`. The token grants what was asked and is permitted, no more.
+    """
+    params = request.GET if request.method == "GET" else request.POST
+    if request.method not in ("GET", "POST"):
+        return token_error(405, "invalid_request", "use GET or POST")
+    service = params.get("service")
+    if service and service != settings.BERTH_TOKEN_SERVICE:
+        return token_error(400, "invalid_request", f"unknown service {service[:100]!r}")
+    if request.method == "GET":
+        user, refresh = _token_get_user(request)
+        if user is False:
+            return token_error(
+                401,
+                "invalid_client",
+                "invalid username or password",
+                {"WWW-Authenticate": f'Basic realm="{settings.BERTH_TOKEN_SERVICE}"'},
+            )
+        scopes = tokens.parse_scopes(params.getlist("scope"))
+    else:
+        user, refresh = auth.token_grant_user(params)
+        if user is None:
+            return token_error(400, "invalid_grant", "invalid credentials or refresh token")
+        scopes = tokens.parse_scopes(params.getlist("scope"))
+    access = auth.grant_access(user, scopes)
+    access_token, expires_in, issued_at = tokens.issue_access_token(
+        subject=user.username if user else "", user_id=user.pk if user else None, access=access
+    )
+    body = {
+        "token": access_token,
+        "access_token": access_token,
+        "expires_in": expires_in,
+        "issued_at": datetime.fromtimestamp(issued_at, UTC).isoformat().replace("+00:00", "Z"),
+    }
+    if request.method == "POST":
+        body["scope"] = " ".join(
+            f"{a['type']}:{a['name']}:{','.join(a['actions'])}" for a in access
+        )
+    if user is not None and refresh:
+        body["refresh_token"] = tokens.issue_refresh_token(user)
+    response = JsonResponse(body)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _token_get_user(request):
+    """(user or None for anonymous or False for bad credentials, wants a refresh token)."""
+    pair = auth.parse_basic(request.META.get("HTTP_AUTHORIZATION", ""))
+    if pair is None:
+        return None, False
+    user = auth.authenticate_credentials(*pair)
+    if user is None:
+        return False, False
+    return user, request.GET.get("offline_token", "").lower() == "true"
