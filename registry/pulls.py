@@ -74,6 +74,12 @@ def pending() -> int:
         return sum(_pending.values())
 
 
+def discard() -> None:
+    """Forget pending counts without writing them (a test starting afresh)."""
+    with _lock:
+        _pending.clear()
+
+
 def _flush_at_exit() -> None:
     try:
         flush()

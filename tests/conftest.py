@@ -1,0 +1,36 @@
+"""Shared test set-up: isolated blob storage per test, and tools that must exist in CI."""
+
+import os
+import shutil
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require_tool(*names: str) -> None:
+    """Skip (locally) or fail (in CI, where nothing may skip) when a tool is missing."""
+    missing = [name for name in names if shutil.which(name) is None]
+    if missing:
+        reason = f"needs {', '.join(missing)} on PATH (Debian packages; .ci/run installs them)"
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_storage(settings, tmp_path):
+    """Every test gets its own blob storage and upload staging directory."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "blobs": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "blobs")},
+        },
+    }
+    settings.BERTH_UPLOAD_DIR = tmp_path / "uploads"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    from registry import auth, pulls
+
+    auth.forget_credentials()
+    pulls.discard()

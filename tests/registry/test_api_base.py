@@ -1,0 +1,57 @@
+import json
+
+import pytest
+
+from .conftest import RegistryClient, error_codes
+
+pytestmark = pytest.mark.django_db
+
+
+def test_base_endpoint_challenges_anonymous_callers(anonymous):
+    response = anonymous.get("/v2/")
+    assert response.status_code == 401
+    assert response["Docker-Distribution-API-Version"] == "registry/2.0"
+    assert response["WWW-Authenticate"] == (
+        'Bearer realm="http://testserver/token",service="berth"'
+    )
+    assert error_codes(response) == ["UNAUTHORIZED"]
+
+
+def test_base_endpoint_answers_authenticated_callers(as_alice):
+    response = as_alice.get("/v2/")
+    assert response.status_code == 200
+    assert json.loads(response.content) == {}
+
+
+def test_wrong_password_is_unauthorized(alice):
+    response = RegistryClient("alice").get("/v2/", headers={"Authorization": "Basic YWxpY2U6bm8="})
+    assert response.status_code == 401
+
+
+def test_garbage_bearer_token_is_unauthorized_with_invalid_token(anonymous):
+    response = anonymous.get("/v2/", headers={"Authorization": "Bearer not.a.token"})
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response["WWW-Authenticate"]
+
+
+def test_repository_name_off_the_grammar_is_name_invalid(as_alice):
+    response = as_alice.get("/v2/Alice/App/manifests/latest")
+    assert response.status_code == 400
+    assert error_codes(response) == ["NAME_INVALID"]
+
+
+def test_unknown_endpoint_answers_json(as_alice):
+    response = as_alice.get("/v2/alice/app/nothing-here")
+    assert response.status_code == 404
+    assert error_codes(response) == ["NAME_UNKNOWN"]
+
+
+def test_unsupported_method_is_405_unsupported(as_alice):
+    response = as_alice.request("POST", "/v2/alice/app/tags/list")
+    assert response.status_code == 405
+    assert error_codes(response) == ["UNSUPPORTED"]
+
+
+def test_hostile_long_path_is_answered_quickly(as_alice):
+    response = as_alice.get("/v2/" + "a-" * 2000 + "!/manifests/latest")
+    assert response.status_code in (400, 404)

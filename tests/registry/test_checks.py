@@ -1,0 +1,28 @@
+from django.core.checks import run_checks
+
+
+def ids(settings_override, settings):
+    for key, value in settings_override.items():
+        setattr(settings, key, value)
+    return {message.id for message in run_checks()}
+
+
+def test_production_refuses_generated_secrets(settings):
+    assert "gallery.E001" in ids(
+        {"PRODUCTION": True, "BERTH_SECRETS_FROM_ENVIRONMENT": False}, settings
+    )
+
+
+def test_production_with_configured_secrets_passes(settings):
+    found = ids(
+        {"PRODUCTION": True, "BERTH_SECRETS_FROM_ENVIRONMENT": True, "DEBUG": False}, settings
+    )
+    assert not {"gallery.E001", "gallery.E002"} & found
+
+
+def test_unknown_blob_delivery_is_an_error(settings):
+    assert "registry.E001" in ids({"BERTH_BLOB_DELIVERY": "carrier-pigeon"}, settings)
+
+
+def test_short_token_key_is_an_error(settings):
+    assert "registry.E002" in ids({"BERTH_TOKEN_KEY": "short"}, settings)

@@ -1,0 +1,212 @@
+import json
+
+import pytest
+
+from registry import mediatypes, pulls
+from registry.models import PullCount
+
+from .conftest import error_codes, image_manifest, sha256
+
+pytestmark = pytest.mark.django_db
+
+
+def test_get_by_tag_and_by_digest_returns_exactly_the_pushed_bytes(as_alice):
+    digest, body = as_alice.push_image("alice/app", "v1")
+    for reference in ("v1", digest):
+        response = as_alice.get(f"/v2/alice/app/manifests/{reference}")
+        assert response.status_code == 200
+        assert response.content == body
+        assert response["Content-Type"] == mediatypes.OCI_MANIFEST
+        assert response["Docker-Content-Digest"] == digest == sha256(body)
+
+
+def test_put_answers_201_with_location_and_digest(as_alice):
+    config, layer = as_alice.push_blob("alice/app", b"{}x"), as_alice.push_blob("alice/app", b"l")
+    body = json.dumps(image_manifest((config, 3), [(layer, 1)])).encode()
+    response = as_alice.push_manifest("alice/app", "latest", body)
+    assert response.status_code == 201
+    assert response["Location"] == f"/v2/alice/app/manifests/{sha256(body)}"
+
+
+def test_head_returns_length_and_digest_without_a_body(as_alice):
+    digest, body = as_alice.push_image("alice/app", "v1")
+    response = as_alice.head("/v2/alice/app/manifests/v1")
+    assert response.status_code == 200
+    assert response["Content-Length"] == str(len(body))
+    assert response["Docker-Content-Digest"] == digest
+    assert response.content == b""
+
+
+def test_unknown_tag_is_manifest_unknown_and_unknown_repository_is_name_unknown(as_alice):
+    as_alice.push_image("alice/app", "v1")
+    assert error_codes(as_alice.get("/v2/alice/app/manifests/v2")) == ["MANIFEST_UNKNOWN"]
+    assert error_codes(as_alice.get("/v2/alice/none/manifests/v1")) == ["NAME_UNKNOWN"]
+
+
+def test_each_missing_blob_is_reported_as_manifest_blob_unknown(as_alice):
+    missing = [sha256(b"config"), sha256(b"layer")]
+    manifest = image_manifest((missing[0], 6), [(missing[1], 5)])
+    response = as_alice.push_manifest("alice/app", "v1", manifest)
+    assert response.status_code == 400
+    details = [e["detail"]["digest"] for e in json.loads(response.content)["errors"]]
+    assert error_codes(response) == ["MANIFEST_BLOB_UNKNOWN"] * 2
+    assert details == missing
+
+
+def test_descriptor_size_must_match_the_blob(as_alice):
+    config = as_alice.push_blob("alice/app", b"config")
+    response = as_alice.push_manifest("alice/app", "v1", image_manifest((config, 99), []))
+    assert error_codes(response) == ["MANIFEST_INVALID"]
+
+
+def test_put_by_digest_whose_body_hashes_differently_is_digest_invalid(as_alice):
+    _, body = as_alice.push_image("alice/app", "v1")
+    response = as_alice.push_manifest("alice/app", sha256(b"other"), body)
+    assert response.status_code == 400
+    assert error_codes(response) == ["DIGEST_INVALID"]
+
+
+def test_put_by_digest_stores_an_untagged_manifest(as_alice):
+    _, body = as_alice.push_image("alice/app", "v1", layer=b"a")
+    assert as_alice.push_manifest("alice/app", sha256(body), body).status_code == 201
+
+
+def test_media_type_must_agree_with_content_type(as_alice):
+    _, body = as_alice.push_image("alice/app", "v1")
+    response = as_alice.push_manifest("alice/app", "v2", body, media_type=mediatypes.OCI_INDEX)
+    assert error_codes(response) == ["MANIFEST_INVALID"]
+
+
+def test_malformed_json_is_manifest_invalid(as_alice):
+    response = as_alice.push_manifest("alice/app", "v1", b"{not json")
+    assert response.status_code == 400
+    assert error_codes(response) == ["MANIFEST_INVALID"]
+
+
+def test_invalid_tag_is_manifest_invalid(as_alice):
+    _, body = as_alice.push_image("alice/app", "v1")
+    response = as_alice.push_manifest("alice/app", "-bad", body)
+    assert error_codes(response) == ["MANIFEST_INVALID"]
+
+
+def test_manifest_over_the_size_limit_is_413(as_alice, settings):
+    settings.BERTH_MANIFEST_MAX_BYTES = 4096
+    response = as_alice.push_manifest("alice/app", "big", b" " * 5000)
+    assert response.status_code == 413
+    assert error_codes(response) == ["MANIFEST_INVALID"]
+
+
+def test_docker_schema2_manifest_and_manifest_list(as_alice):
+    config = b'{"architecture":"arm64","os":"linux"}'
+    manifest = image_manifest(
+        (as_alice.push_blob("alice/app", config), len(config)),
+        [(as_alice.push_blob("alice/app", b"layer"), 5)],
+        media_type=mediatypes.DOCKER_MANIFEST,
+        config_type=mediatypes.DOCKER_CONFIG,
+    )
+    body = json.dumps(manifest).encode()
+    child = as_alice.push_manifest("alice/app", "arm64", body, mediatypes.DOCKER_MANIFEST)
+    assert child.status_code == 201
+    manifest_list = {
+        "schemaVersion": 2,
+        "mediaType": mediatypes.DOCKER_MANIFEST_LIST,
+        "manifests": [
+            {
+                "mediaType": mediatypes.DOCKER_MANIFEST,
+                "digest": sha256(body),
+                "size": len(body),
+                "platform": {"architecture": "arm64", "os": "linux"},
+            }
+        ],
+    }
+    response = as_alice.push_manifest(
+        "alice/app", "multi", manifest_list, mediatypes.DOCKER_MANIFEST_LIST
+    )
+    assert response.status_code == 201
+    assert (
+        as_alice.get("/v2/alice/app/manifests/multi")["Content-Type"]
+        == mediatypes.DOCKER_MANIFEST_LIST
+    )
+
+
+def test_index_with_a_missing_child_is_rejected(as_alice):
+    index = {
+        "schemaVersion": 2,
+        "mediaType": mediatypes.OCI_INDEX,
+        "manifests": [
+            {"mediaType": mediatypes.OCI_MANIFEST, "digest": sha256(b"child"), "size": 5}
+        ],
+    }
+    response = as_alice.push_manifest("alice/app", "multi", index, mediatypes.OCI_INDEX)
+    assert response.status_code == 400
+    assert error_codes(response) == ["MANIFEST_BLOB_UNKNOWN"]
+
+
+def test_artifact_with_empty_config_needs_no_config_upload(as_alice):
+    layer = as_alice.push_blob("alice/art", b"payload")
+    artifact = {
+        "schemaVersion": 2,
+        "mediaType": mediatypes.OCI_MANIFEST,
+        "artifactType": "application/vnd.example.policy.v1",
+        "config": {"mediaType": mediatypes.OCI_EMPTY, "digest": sha256(b"{}"), "size": 2},
+        "layers": [
+            {"mediaType": "application/vnd.example.policy.layer", "digest": layer, "size": 7}
+        ],
+    }
+    assert as_alice.push_manifest("alice/art", "v1", artifact).status_code == 201
+    assert as_alice.head(f"/v2/alice/art/blobs/{sha256(b'{}')}").status_code == 200
+
+
+def test_manifest_with_a_subject_answers_with_oci_subject(as_alice):
+    subject, body = as_alice.push_image("alice/app", "v1")
+    _, _ = as_alice.push_image(
+        "alice/app",
+        "sig",
+        layer=b"signature",
+        subject={"mediaType": mediatypes.OCI_MANIFEST, "digest": subject, "size": len(body)},
+    )
+    response = as_alice.push_manifest(
+        "alice/app", "sig2", json.loads(as_alice.get("/v2/alice/app/manifests/sig").content)
+    )
+    assert response["OCI-Subject"] == subject
+
+
+def test_deleting_a_tag_removes_only_the_tag(as_alice):
+    digest, _ = as_alice.push_image("alice/app", "v1")
+    as_alice.push_manifest(
+        "alice/app", "v1-alias", as_alice.get("/v2/alice/app/manifests/v1").content
+    )
+    assert as_alice.request("DELETE", "/v2/alice/app/manifests/v1").status_code == 202
+    assert as_alice.head("/v2/alice/app/manifests/v1").status_code == 404
+    assert as_alice.head(f"/v2/alice/app/manifests/{digest}").status_code == 200
+    assert as_alice.head("/v2/alice/app/manifests/v1-alias").status_code == 200
+
+
+def test_deleting_a_manifest_by_digest_removes_its_tags(as_alice):
+    digest, _ = as_alice.push_image("alice/app", "v1")
+    assert as_alice.request("DELETE", f"/v2/alice/app/manifests/{digest}").status_code == 202
+    assert as_alice.head("/v2/alice/app/manifests/v1").status_code == 404
+    assert as_alice.head(f"/v2/alice/app/manifests/{digest}").status_code == 404
+
+
+def test_deleting_an_unknown_manifest_is_manifest_unknown(as_alice):
+    as_alice.push_image("alice/app", "v1")
+    response = as_alice.request("DELETE", "/v2/alice/app/manifests/nope")
+    assert response.status_code == 404
+    assert error_codes(response) == ["MANIFEST_UNKNOWN"]
+
+
+def test_retagging_moves_the_tag(as_alice):
+    as_alice.push_image("alice/app", "latest", layer=b"one")
+    second, _ = as_alice.push_image("alice/app", "latest", layer=b"two")
+    assert as_alice.head("/v2/alice/app/manifests/latest")["Docker-Content-Digest"] == second
+
+
+def test_manifest_gets_are_counted_as_pulls_in_batches(as_alice):
+    as_alice.push_image("alice/app", "v1")
+    for _ in range(3):
+        as_alice.get("/v2/alice/app/manifests/v1")
+    as_alice.head("/v2/alice/app/manifests/v1")
+    assert not PullCount.objects.exists()
+    pulls.flush()
+    assert PullCount.objects.get().count == 3
