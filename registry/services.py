@@ -19,6 +19,7 @@ from functools import cache
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class RegistryEvent:
-    action: str  # "push" or "delete"
+    action: str  # "push", "delete", or "pull" (a batch of pull counts was written)
     repository_id: int
     repository: str
     reference: str = ""
@@ -145,6 +146,23 @@ def mount_blob(*, repository: Repository, digest: Digest, source: Repository) ->
     if blob is None:
         return None
     RepositoryBlob.objects.get_or_create(repository=repository, blob=blob)
+    return blob
+
+
+def mount_known_blob(*, repository: Repository, digest: Digest) -> Blob | None:
+    """A mount without `from` (automatic content discovery, OCI 1.1).
+
+    The caller may push to `repository`, so it may pull anything in the same namespace;
+    public repositories are pullable by anyone. A blob held only by someone else's private
+    repository is never mounted: knowing a digest grants nothing.
+    """
+    sources = Repository.objects.filter(Q(is_private=False) | Q(namespace=repository.namespace))
+    blob = (
+        Blob.objects.filter(digest=str(digest), repositoryblob__repository__in=sources).first()
+        or Blob.objects.filter(digest=str(digest), repositoryblob__repository=repository).first()
+    )
+    if blob is not None:
+        RepositoryBlob.objects.get_or_create(repository=repository, blob=blob)
     return blob
 
 

@@ -396,6 +396,10 @@ def upload_start(request, name: str):
             repository=repository, digest=digest, source=source_repository
         ):
             return blob_created(name, digest)
+    elif mount and not source:
+        digest = digests.parse(mount)
+        if services.mount_known_blob(repository=repository, digest=digest):
+            return blob_created(name, digest)
     # No digest, or a mount we cannot honour: open an ordinary upload session (spec: 202).
     upload = services.start_upload(repository=repository, user_id=identity.user_id)
     return upload_response(name, upload)

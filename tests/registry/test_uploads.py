@@ -182,3 +182,18 @@ def test_blob_size_limit_is_enforced(as_alice, settings):
     response = patch(as_alice, location, DATA)
     assert response.status_code == 413
     assert error_codes(response) == ["SIZE_INVALID"]
+
+
+def test_mount_without_from_finds_a_blob_in_the_same_namespace(as_alice):
+    digest = as_alice.push_blob("alice/source", DATA)
+    response = as_alice.request("POST", f"/v2/alice/target/blobs/uploads/?mount={digest}")
+    assert response.status_code == 201
+
+
+def test_mount_without_from_never_reaches_another_users_private_blob(as_alice, as_bob):
+    from registry.models import Repository
+
+    digest = as_alice.push_blob("alice/secret", DATA)
+    Repository.objects.filter(name="alice/secret").update(is_private=True)
+    response = as_bob.request("POST", f"/v2/bob/mine/blobs/uploads/?mount={digest}")
+    assert response.status_code == 202
