@@ -17,4 +17,7 @@ graceful_timeout = 30
 limit_request_line = 8190
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
+# gunicorn's control socket defaults to one path per user (~/.gunicorn), which a second
+# server would take over; Berth does not use it.
+control_socket_disable = True
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

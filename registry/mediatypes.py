@@ -32,3 +32,19 @@ IMAGE_CONFIGS = frozenset({OCI_CONFIG, DOCKER_CONFIG})
 FOREIGN_LAYERS = frozenset({DOCKER_FOREIGN_LAYER, *OCI_LAYER_NONDISTRIBUTABLE})
 
 OCTET_STREAM = "application/octet-stream"
+
+# Policy bundles: Open Policy Agent bundles and Kyverno policies pushed as OCI artifacts.
+POLICY_CONFIGS = frozenset(
+    {
+        "application/vnd.cncf.openpolicyagent.config.v1+json",
+        "application/vnd.cncf.kyverno.config.v1+json",
+    }
+)
+POLICY_LAYERS = frozenset(
+    {
+        "application/vnd.cncf.openpolicyagent.policy.layer.v1+rego",
+        "application/vnd.cncf.openpolicyagent.data.layer.v1+json",
+        "application/vnd.cncf.openpolicyagent.manifest.layer.v1+json",
+        "application/vnd.cncf.kyverno.policy.layer.v1+yaml",
+    }
+)

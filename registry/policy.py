@@ -27,14 +27,18 @@ def user_namespace(user) -> str | None:
     return user.username if names.is_valid_component(user.username) else None
 
 
-def visibility_filter(user) -> Q:
-    """A filter on Repository selecting what `user` may see."""
+def visibility_filter(user, prefix: str = "") -> Q:
+    """A filter selecting the repositories `user` may see.
+
+    `prefix` reaches the repository's `is_private` and `namespace` fields through a relation
+    (or names a model that mirrors them, such as the gallery's catalog entries).
+    """
     if is_active_user(user) and user.is_superuser:
         return Q()
-    visible = Q(is_private=False)
+    visible = Q(**{f"{prefix}is_private": False})
     namespace = user_namespace(user)
     if namespace:
-        visible |= Q(namespace=namespace)
+        visible |= Q(**{f"{prefix}namespace": namespace})
     return visible
 
 

@@ -16,6 +16,7 @@ from collections import Counter
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from . import services
 from .models import PullCount
 
 FLUSH_SECONDS = 10.0
@@ -55,6 +56,12 @@ def flush() -> None:
         f"DO UPDATE SET count = {table}.count + excluded.count"
     )
     rows = [(repo, tag, day, count) for (repo, tag, day), count in batch.items()]
+    _write(sql, rows)
+    for repository_id in {repo for repo, _, _ in batch}:
+        services.notify(services.RegistryEvent("pull", repository_id, ""))
+
+
+def _write(sql: str, rows: list[tuple]) -> None:
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.executemany(sql, rows)

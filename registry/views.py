@@ -466,8 +466,10 @@ def unknown(request, rest: str):
 
 
 def token_error(status: int, error: str, description: str, headers=None) -> JsonResponse:
-    """OAuth2-style errors, as docker's token clients expect from the realm."""
-    response = JsonResponse({"error": error, "error_description": description}, status=status)
+    """OAuth2-style errors; `details` is what the docker CLI prints from such a body."""
+    response = JsonResponse(
+        {"error": error, "error_description": description, "details": description}, status=status
+    )
     for key, value in (headers or {}).items():
         response[key] = value
     return response

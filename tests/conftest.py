@@ -5,6 +5,9 @@ import shutil
 
 import pytest
 
+from tests.factories import UserFactory
+from tests.oci import RegistryClient
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -34,3 +37,28 @@ def _isolated_storage(settings, tmp_path):
 
     auth.forget_credentials()
     pulls.discard()
+
+
+@pytest.fixture
+def alice(db):
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def bob(db):
+    return UserFactory(username="bob")
+
+
+@pytest.fixture
+def as_alice(alice) -> RegistryClient:
+    return RegistryClient("alice")
+
+
+@pytest.fixture
+def as_bob(bob) -> RegistryClient:
+    return RegistryClient("bob")
+
+
+@pytest.fixture
+def anonymous(db) -> RegistryClient:
+    return RegistryClient()

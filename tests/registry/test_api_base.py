@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from .conftest import RegistryClient, error_codes
+from tests.oci import RegistryClient, error_codes
 
 pytestmark = pytest.mark.django_db
 

@@ -2,7 +2,7 @@ import hashlib
 
 import pytest
 
-from .conftest import error_codes, sha256
+from tests.oci import error_codes, sha256
 
 pytestmark = pytest.mark.django_db
 DATA = bytes(range(256)) * 8  # 2,048 bytes

@@ -4,8 +4,7 @@ import pytest
 
 from registry import mediatypes
 from registry.models import Repository
-
-from .conftest import error_codes, sha256
+from tests.oci import error_codes, sha256
 
 pytestmark = pytest.mark.django_db
 

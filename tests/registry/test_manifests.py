@@ -4,8 +4,7 @@ import pytest
 
 from registry import mediatypes, pulls
 from registry.models import PullCount
-
-from .conftest import error_codes, image_manifest, sha256
+from tests.oci import error_codes, image_manifest, sha256
 
 pytestmark = pytest.mark.django_db
 

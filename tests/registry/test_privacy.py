@@ -6,8 +6,7 @@ import pytest
 from django.test import Client
 
 from registry.models import Repository
-
-from .conftest import error_codes
+from tests.oci import error_codes
 
 pytestmark = pytest.mark.django_db
 

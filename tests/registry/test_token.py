@@ -6,8 +6,7 @@ from django.test import Client
 
 from registry import tokens
 from tests.factories import PASSWORD, RepositoryFactory
-
-from .conftest import basic
+from tests.oci import basic
 
 pytestmark = pytest.mark.django_db
 

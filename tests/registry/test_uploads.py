@@ -4,8 +4,7 @@ import pytest
 from django.utils import timezone
 
 from registry.models import Upload
-
-from .conftest import error_codes, sha256
+from tests.oci import error_codes, sha256
 
 pytestmark = pytest.mark.django_db
 DATA = b"0123456789" * 100

@@ -1,14 +1,13 @@
-"""Fixtures for driving the /v2/ API through Django's test client."""
+"""Driving the /v2/ API through Django's test client, as one user or anonymously."""
 
 import base64
 import hashlib
 import json
 
-import pytest
 from django.test import Client
 
 from registry import mediatypes
-from tests.factories import PASSWORD, UserFactory
+from tests.factories import PASSWORD
 
 
 def basic(username: str, password: str = PASSWORD) -> str:
@@ -106,26 +105,47 @@ def error_codes(response) -> list[str]:
     return [error["code"] for error in json.loads(response.content)["errors"]]
 
 
-@pytest.fixture
-def alice(db):
-    return UserFactory(username="alice")
+def push_platform_image(
+    client: RegistryClient, name: str, tag: str, architecture: str, os: str = "linux"
+) -> tuple[str, bytes]:
+    config = json.dumps({"architecture": architecture, "os": os, "config": {}}).encode()
+    return client.push_image(
+        name, tag, layer=f"{name}:{tag}:{architecture}".encode(), config=config
+    )
 
 
-@pytest.fixture
-def bob(db):
-    return UserFactory(username="bob")
+def push_index(client: RegistryClient, name: str, tag: str, architectures: list[str]) -> str:
+    """A multi-platform OCI index of one image per architecture; returns its digest."""
+    children = []
+    for architecture in architectures:
+        digest, body = push_platform_image(client, name, f"{tag}-{architecture}", architecture)
+        children.append(
+            {
+                "mediaType": mediatypes.OCI_MANIFEST,
+                "digest": digest,
+                "size": len(body),
+                "platform": {"architecture": architecture, "os": "linux"},
+            }
+        )
+    index = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": children}
+    response = client.push_manifest(name, tag, index, mediatypes.OCI_INDEX)
+    assert response.status_code == 201, response.content
+    return response["Docker-Content-Digest"]
 
 
-@pytest.fixture
-def as_alice(alice) -> RegistryClient:
-    return RegistryClient("alice")
-
-
-@pytest.fixture
-def as_bob(bob) -> RegistryClient:
-    return RegistryClient("bob")
-
-
-@pytest.fixture
-def anonymous(db) -> RegistryClient:
-    return RegistryClient()
+def push_helm_chart(client: RegistryClient, name: str, version: str) -> str:
+    config = json.dumps({"name": name.rsplit("/", 1)[-1], "version": version}).encode()
+    chart = f"chart {name} {version}".encode()
+    manifest = image_manifest(
+        (client.push_blob(name, config), len(config)), [], config_type=mediatypes.HELM_CONFIG
+    )
+    manifest["layers"] = [
+        {
+            "mediaType": mediatypes.HELM_CHART,
+            "digest": client.push_blob(name, chart),
+            "size": len(chart),
+        }
+    ]
+    response = client.push_manifest(name, version, manifest)
+    assert response.status_code == 201, response.content
+    return response["Docker-Content-Digest"]

@@ -1,0 +1,173 @@
+"""The catalog: what the gallery knows about each repository, on top of the registry.
+
+Catalog data (description, about, usage, logo) is written by publishers. Everything else
+(artifact type, platforms, sizes, tags, downloads) is derived from the registry by
+`gallery.services.index_repository`, never declared by hand.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
+from django.core.validators import MaxLengthValidator
+from django.db import models
+
+from registry.models import Repository
+
+from .querysets import CatalogEntryQuerySet
+from .search import SearchDocument
+
+ABOUT_MAX = 25_600
+DESCRIPTION_MAX = 1_024
+
+
+class ArtifactType(models.TextChoices):
+    IMAGE = "image", "Container image"
+    HELM = "helm", "Helm chart"
+    POLICY = "policy", "Policy bundle"
+    ARTIFACT = "artifact", "OCI artifact"
+
+
+class Publisher(models.Model):
+    """The public face of a user's namespace."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="publisher"
+    )
+    display_name = models.CharField(max_length=100, blank=True)
+    bio = models.CharField(max_length=DESCRIPTION_MAX, blank=True)
+    website = models.URLField(blank=True)
+    is_verified = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.display_name or self.user.username
+
+    @property
+    def namespace(self) -> str:
+        return self.user.username
+
+
+class CatalogEntry(models.Model):
+    repository = models.OneToOneField(
+        Repository, on_delete=models.CASCADE, primary_key=True, related_name="catalog"
+    )
+    # Copied from the repository so that search and its facets read one table: the name
+    # never changes, privacy is copied by every service that changes it, and the field
+    # names match registry.policy.visibility_filter.
+    name = models.CharField(max_length=255, unique=True)
+    namespace = models.CharField(max_length=255, db_index=True)
+    is_private = models.BooleanField(default=False)
+    publisher = models.ForeignKey(
+        Publisher, null=True, blank=True, on_delete=models.SET_NULL, related_name="entries"
+    )
+
+    # Catalog data, written by the publisher.
+    description = models.CharField(max_length=DESCRIPTION_MAX, blank=True)
+    about = models.TextField(blank=True, validators=[MaxLengthValidator(ABOUT_MAX)])
+    usage = models.TextField(blank=True, validators=[MaxLengthValidator(ABOUT_MAX)])
+    logo = models.ImageField(upload_to="logos/", blank=True)
+    # Rendered once on save (gallery.readme), re-rendered when the renderer version changes.
+    about_html = models.TextField(blank=True, editable=False)
+    usage_html = models.TextField(blank=True, editable=False)
+    rendered_with = models.PositiveSmallIntegerField(default=0, editable=False)
+
+    # Derived from the registry.
+    artifact_type = models.CharField(
+        max_length=16, choices=ArtifactType.choices, default=ArtifactType.IMAGE
+    )
+    tag_count = models.PositiveIntegerField(default=0)
+    total_size = models.BigIntegerField(default=0)
+    pushed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    downloads = models.BigIntegerField(default=0, db_index=True)
+    is_verified = models.BooleanField(default=False)  # the publisher's badge, copied for facets
+    indexed_at = models.DateTimeField(null=True, blank=True)
+
+    # PostgreSQL full-text document (weights: name A, description B, about C), computed by
+    # the database itself; NULL on SQLite, where search falls back to LIKE.
+    search_document = models.GeneratedField(
+        expression=SearchDocument(), output_field=SearchVectorField(null=True), db_persist=True
+    )
+
+    objects = CatalogEntryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "catalog entries"
+        indexes = [
+            models.Index(fields=["-downloads", "name"], name="catalog_by_downloads"),
+            models.Index(fields=["-pushed_at", "name"], name="catalog_by_update"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def short_name(self) -> str:
+        return self.name.split("/", 1)[-1]
+
+
+class Platform(models.Model):
+    """One (os, architecture) a repository's images run on: the rows the facets count."""
+
+    entry = models.ForeignKey(CatalogEntry, on_delete=models.CASCADE, related_name="platforms")
+    os = models.CharField(max_length=64)
+    architecture = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["entry", "os", "architecture"], name="platform_once")
+        ]
+        indexes = [
+            models.Index(fields=["architecture", "entry"]),
+            models.Index(fields=["os", "entry"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.os}/{self.architecture}"
+
+
+class CatalogImage(models.Model):
+    """One tagged manifest (image, index or artifact) as the Tags tab shows it."""
+
+    entry = models.ForeignKey(CatalogEntry, on_delete=models.CASCADE, related_name="images")
+    digest = models.CharField(max_length=135)
+    media_type = models.CharField(max_length=255)
+    kind = models.CharField(max_length=16, choices=ArtifactType.choices, default=ArtifactType.IMAGE)
+    artifact_type = models.CharField(max_length=255, blank=True)
+    # For an index: the largest child, as public galleries report it.
+    size = models.BigIntegerField(default=0)
+    # [{"os", "architecture", "variant", "digest", "size"}], one per child for an index.
+    platforms = models.JSONField(default=list, blank=True)
+    pushed_at = models.DateTimeField()
+    # The best (highest-sorting) version key among its tags: orders the Tags tab.
+    sort_key = models.CharField(max_length=160, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["entry", "digest"], name="catalog_image_once")
+        ]
+        indexes = [models.Index(fields=["entry", "-sort_key"], name="catalog_image_order")]
+
+    def __str__(self) -> str:
+        return self.digest
+
+    @property
+    def is_index(self) -> bool:
+        from registry import mediatypes
+
+        return self.media_type in mediatypes.INDEXES
+
+
+class CatalogTag(models.Model):
+    entry = models.ForeignKey(CatalogEntry, on_delete=models.CASCADE, related_name="tags")
+    image = models.ForeignKey(CatalogImage, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=128)
+    sort_key = models.CharField(max_length=160)
+    pushed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["entry", "name"], name="catalog_tag_once")]
+        indexes = [models.Index(fields=["image", "-sort_key"], name="catalog_tag_order")]
+
+    def __str__(self) -> str:
+        return self.name

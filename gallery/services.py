@@ -1,0 +1,351 @@
+"""Gallery operations: keeping the catalog in step with the registry, and catalog edits.
+
+`index_repository` is what the Celery task runs after every push or delete. It is
+idempotent and incremental: manifests are immutable, so an image already described is never
+read again; only tags are re-synchronized (cheap even with 10,000 tags).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from registry import manifests, mediatypes, storage
+from registry.errors import RegistryError
+from registry.models import Blob, Manifest, PullCount, Repository, Tag
+
+from . import readme
+from .models import ArtifactType, CatalogEntry, CatalogImage, CatalogTag, Platform, Publisher
+from .versions import sort_key
+
+log = logging.getLogger(__name__)
+
+CONFIG_MAX_BYTES = 1024 * 1024  # image configs larger than this are not read for platforms
+DESCRIPTION_ANNOTATION = "org.opencontainers.image.description"
+
+
+# -- describing manifests -----------------------------------------------------------------------
+
+
+@dataclass
+class Description:
+    media_type: str
+    kind: str
+    artifact_type: str = ""
+    size: int = 0
+    platforms: list[dict] = field(default_factory=list)
+    description: str = ""
+
+
+def _read_config(descriptor: manifests.Descriptor) -> dict:
+    if descriptor.size > CONFIG_MAX_BYTES or descriptor.media_type not in mediatypes.IMAGE_CONFIGS:
+        return {}
+    try:
+        with storage.open_blob(descriptor.digest) as handle:
+            config = json.loads(handle.read(CONFIG_MAX_BYTES + 1))
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _kind(parsed: manifests.Manifest) -> str:
+    config_type = parsed.config.media_type if parsed.config else ""
+    layer_types = {layer.media_type for layer in parsed.layers}
+    if config_type == mediatypes.HELM_CONFIG or mediatypes.HELM_CHART in layer_types:
+        return ArtifactType.HELM
+    if config_type in mediatypes.POLICY_CONFIGS or layer_types & mediatypes.POLICY_LAYERS:
+        return ArtifactType.POLICY
+    if config_type in mediatypes.IMAGE_CONFIGS and not parsed.artifact_type:
+        return ArtifactType.IMAGE
+    return ArtifactType.ARTIFACT
+
+
+def describe(manifest: Manifest, children: dict[str, Manifest], depth: int = 0) -> Description:
+    """What the gallery shows of one manifest: kind, size, platforms."""
+    try:
+        parsed = manifests.parse(bytes(manifest.body), manifest.media_type)
+    except RegistryError:
+        return Description(manifest.media_type, ArtifactType.ARTIFACT, size=manifest.size)
+    if parsed.is_index:
+        return _describe_index(manifest, parsed, children, depth)
+    size = parsed.config.size + sum(layer.size for layer in parsed.layers)
+    kind = _kind(parsed)
+    description = Description(
+        manifest.media_type,
+        kind,
+        parsed.referrer_artifact_type,
+        size,
+        description=parsed.annotations.get(DESCRIPTION_ANNOTATION, ""),
+    )
+    if kind == ArtifactType.IMAGE:
+        config = _read_config(parsed.config)
+        labels = (config.get("config") or {}).get("Labels") or {}
+        if not description.description and isinstance(labels, dict):
+            description.description = str(labels.get(DESCRIPTION_ANNOTATION, ""))
+        if isinstance(config.get("architecture"), str) and isinstance(config.get("os"), str):
+            description.platforms = [
+                {
+                    "os": config["os"],
+                    "architecture": config["architecture"],
+                    "variant": str(config.get("variant", "")),
+                    "digest": manifest.digest,
+                    "size": size,
+                }
+            ]
+    return description
+
+
+def _describe_index(manifest, parsed, children, depth) -> Description:
+    platforms, kinds, sizes = [], set(), [0]
+    for child in parsed.manifests:
+        row = children.get(str(child.digest))
+        described = describe(row, children, depth + 1) if row is not None and depth < 2 else None
+        size = described.size if described else child.size
+        if described:
+            kinds.add(described.kind)
+        platform = child.platform
+        if platform and platform.os != "unknown" and platform.architecture != "unknown":
+            platforms.append(
+                {
+                    "os": platform.os,
+                    "architecture": platform.architecture,
+                    "variant": platform.variant,
+                    "digest": str(child.digest),
+                    "size": size,
+                }
+            )
+            sizes.append(size)
+        elif described and described.platforms and described.kind == ArtifactType.IMAGE:
+            platforms += [{**p, "digest": str(child.digest)} for p in described.platforms]
+            sizes.append(size)
+        elif described is None:
+            sizes.append(size)
+    kind = (
+        ArtifactType.IMAGE
+        if ArtifactType.IMAGE in kinds or platforms
+        else (next(iter(kinds)) if len(kinds) == 1 else ArtifactType.ARTIFACT)
+    )
+    return Description(
+        manifest.media_type,
+        kind,
+        parsed.artifact_type,
+        max(sizes),
+        platforms,
+        parsed.annotations.get(DESCRIPTION_ANNOTATION, ""),
+    )
+
+
+# -- indexing -----------------------------------------------------------------------------------
+
+
+def publisher_for(user) -> Publisher | None:
+    if user is None:
+        return None
+    publisher, _ = Publisher.objects.get_or_create(user=user)
+    return publisher
+
+
+def index_repository(*, repository_id: int) -> CatalogEntry | None:
+    """Bring the catalog entry of one repository in step with the registry (idempotent)."""
+    repository = Repository.objects.filter(pk=repository_id).select_related("owner").first()
+    if repository is None:
+        CatalogEntry.objects.filter(pk=repository_id).delete()
+        return None
+    tags = list(
+        Tag.objects.filter(repository=repository).values_list(
+            "name", "manifest__digest", "updated_at"
+        )
+    )
+    wanted = {digest for _, digest, _ in tags}
+    entry = CatalogEntry.objects.filter(pk=repository_id).first()
+    known = set(entry.images.values_list("digest", flat=True)) if entry else set()
+    described = _describe_new(repository, wanted - known)
+
+    with transaction.atomic():
+        entry, _ = CatalogEntry.objects.select_for_update().get_or_create(
+            repository=repository,
+            defaults={"name": repository.name, "namespace": repository.namespace},
+        )
+        _sync_images(entry, tags, described)
+        _sync_platforms(entry)
+        _update_entry(entry, repository, tags, described)
+    return entry
+
+
+def _describe_new(repository: Repository, digests_: set[str]) -> dict[str, Description]:
+    if not digests_:
+        return {}
+    rows = {
+        m.digest: m for m in Manifest.objects.filter(repository=repository, digest__in=digests_)
+    }
+    child_digests = set()
+    for row in rows.values():
+        if row.media_type in mediatypes.INDEXES:
+            child_digests |= set(row.children.values_list("digest", flat=True))
+    children = {
+        m.digest: m
+        for m in Manifest.objects.filter(repository=repository, digest__in=child_digests)
+    }
+    return {digest: describe(row, children) for digest, row in rows.items()}
+
+
+def _sync_images(entry: CatalogEntry, tags, described: dict[str, Description]) -> None:
+    by_digest: dict[str, list[tuple[str, datetime]]] = {}
+    for name, digest, updated in tags:
+        by_digest.setdefault(digest, []).append((name, updated))
+    entry.images.exclude(digest__in=by_digest).delete()
+    for digest, info in described.items():
+        if digest not in by_digest:
+            continue
+        CatalogImage.objects.update_or_create(
+            entry=entry,
+            digest=digest,
+            defaults={
+                "media_type": info.media_type,
+                "kind": info.kind,
+                "artifact_type": info.artifact_type,
+                "size": info.size,
+                "platforms": info.platforms,
+                "pushed_at": max(t for _, t in by_digest[digest]),
+                "sort_key": "",
+            },
+        )
+    images = {image.digest: image for image in entry.images.all()}
+    existing = {tag.name: tag for tag in entry.tags.all()}
+    wanted = {name: (digest, updated) for name, digest, updated in tags}
+    entry.tags.exclude(name__in=wanted).delete()
+    create, update = [], []
+    for name, (digest, updated) in wanted.items():
+        image = images.get(digest)
+        if image is None:
+            continue
+        tag = existing.get(name)
+        if tag is None:
+            create.append(
+                CatalogTag(
+                    entry=entry, image=image, name=name, sort_key=sort_key(name), pushed_at=updated
+                )
+            )
+        elif tag.image_id != image.pk or tag.pushed_at != updated:
+            tag.image, tag.pushed_at = image, updated
+            update.append(tag)
+    CatalogTag.objects.bulk_create(create, batch_size=1000)
+    CatalogTag.objects.bulk_update(update, ["image", "pushed_at"], batch_size=1000)
+    for digest, image in images.items():
+        names = [name for name, _ in by_digest.get(digest, [])]
+        best = max((sort_key(n) + "~" + n for n in names), default="")
+        pushed = max((t for _, t in by_digest.get(digest, [])), default=image.pushed_at)
+        if image.sort_key != best or image.pushed_at != pushed:
+            image.sort_key, image.pushed_at = best, pushed
+            image.save(update_fields=["sort_key", "pushed_at"])
+
+
+def _sync_platforms(entry: CatalogEntry) -> None:
+    wanted = set()
+    for platforms in entry.images.values_list("platforms", flat=True):
+        for platform in platforms or []:
+            wanted.add((platform["os"], platform["architecture"]))
+    existing = set(entry.platforms.values_list("os", "architecture"))
+    for os_name, architecture in existing - wanted:
+        entry.platforms.filter(os=os_name, architecture=architecture).delete()
+    Platform.objects.bulk_create(
+        [Platform(entry=entry, os=o, architecture=a) for o, a in wanted - existing]
+    )
+
+
+def _update_entry(entry, repository, tags, described) -> None:
+    latest = entry.images.order_by("-pushed_at").first()
+    publisher = publisher_for(repository.owner)
+    entry.name = repository.name
+    entry.namespace = repository.namespace
+    entry.is_private = repository.is_private
+    entry.publisher = publisher
+    entry.is_verified = bool(publisher and publisher.is_verified)
+    entry.tag_count = len(tags)
+    entry.pushed_at = repository.pushed_at or (latest.pushed_at if latest else None)
+    if latest is not None:
+        entry.artifact_type = latest.kind
+    # Every distinct blob of the tagged manifests and of their children, counted once.
+    tagged = Manifest.objects.filter(repository=repository, tags__isnull=False).values("pk")
+    children = Manifest.objects.filter(parents__in=tagged).values("pk")
+    entry.total_size = (
+        Blob.objects.filter(Q(manifests__in=tagged) | Q(manifests__in=children))
+        .distinct()
+        .aggregate(total=Sum("size"))["total"]
+        or 0
+    )
+    if not entry.description:
+        for info in described.values():
+            if info.description:
+                entry.description = info.description[:1024]
+                break
+    entry.indexed_at = timezone.now()
+    entry.save()
+
+
+# -- downloads ----------------------------------------------------------------------------------
+
+
+def refresh_downloads(*, repository_ids: list[int]) -> None:
+    """Copy the registry's pull counts into the catalog (what search sorts by)."""
+    totals = dict(
+        PullCount.objects.filter(repository_id__in=repository_ids)
+        .values_list("repository_id")
+        .annotate(total=Sum("count"))
+        .order_by()
+    )
+    for repository_id in repository_ids:
+        CatalogEntry.objects.filter(pk=repository_id).update(downloads=totals.get(repository_id, 0))
+
+
+# -- catalog text -------------------------------------------------------------------------------
+
+
+def render_text(entry: CatalogEntry) -> None:
+    """Render about and usage (call before saving edited text)."""
+    entry.about_html = readme.render(entry.about)
+    entry.usage_html = readme.render(entry.usage)
+    entry.rendered_with = readme.RENDERER_VERSION
+
+
+def ensure_rendered(entry: CatalogEntry) -> CatalogEntry:
+    """Re-render stored HTML made by an older renderer version."""
+    if entry.rendered_with != readme.RENDERER_VERSION:
+        render_text(entry)
+        CatalogEntry.objects.filter(pk=entry.pk).update(
+            about_html=entry.about_html,
+            usage_html=entry.usage_html,
+            rendered_with=entry.rendered_with,
+        )
+    return entry
+
+
+def update_catalog(
+    *, entry: CatalogEntry, description: str, about: str, usage: str
+) -> CatalogEntry:
+    entry.description, entry.about, entry.usage = description, about, usage
+    render_text(entry)
+    entry.full_clean(exclude=["repository", "publisher", "logo"])
+    entry.save()
+    return entry
+
+
+def set_visibility(*, repository: Repository, private: bool) -> None:
+    """Make a repository public or private, in the registry and the catalog at once."""
+    with transaction.atomic():
+        Repository.objects.filter(pk=repository.pk).update(is_private=private)
+        CatalogEntry.objects.filter(pk=repository.pk).update(is_private=private)
+    repository.is_private = private
+
+
+def set_verified(*, publisher: Publisher, verified: bool) -> None:
+    with transaction.atomic():
+        Publisher.objects.filter(pk=publisher.pk).update(is_verified=verified)
+        CatalogEntry.objects.filter(publisher=publisher).update(is_verified=verified)
+    publisher.is_verified = verified

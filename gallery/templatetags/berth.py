@@ -1,0 +1,43 @@
+"""Template helpers: query-string editing and human sizes."""
+
+from django import template
+from django.template.defaultfilters import filesizeformat
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def query(context, **changes) -> str:
+    """The current query string with `changes` applied (None or "" removes a key)."""
+    params = context["request"].GET.copy()
+    for key, value in changes.items():
+        params.pop(key, None)
+        if value not in (None, ""):
+            params[key] = value
+    encoded = params.urlencode()
+    return f"?{encoded}" if encoded else "?"
+
+
+@register.filter
+def size(value) -> str:
+    """Sizes as registries print them (1.2 MB), never "0 bytes" for unknown."""
+    return filesizeformat(value) if value else "—"
+
+
+@register.filter
+def short_digest(value: str) -> str:
+    algorithm, _, encoded = (value or "").partition(":")
+    return f"{algorithm}:{encoded[:12]}" if encoded else value
+
+
+@register.filter
+def compact(value) -> str:
+    """Counts as people read them: 950, 15.2K, 3.4M."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return "0"
+    for limit, suffix in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "K")):
+        if number >= limit:
+            return f"{number / limit:.1f}".rstrip("0").rstrip(".") + suffix
+    return str(number)

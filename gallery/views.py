@@ -1,0 +1,183 @@
+"""The portal's pages: thin views over the catalog, its search and its services."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Prefetch, Q, Sum
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from registry import policy
+from registry.models import Repository
+
+from . import search, services
+from .forms import CatalogForm, SearchForm, SignUpForm
+from .models import CatalogEntry, CatalogTag, Publisher
+
+TAGS_PER_PAGE = 25
+
+
+def home(request):
+    visible = CatalogEntry.objects.visible_to(request.user).listed()
+    cards = visible.select_related("publisher").prefetch_related("platforms")
+    return render(
+        request,
+        "gallery/home.html",
+        {
+            "popular": cards.by_downloads()[:6],
+            "recent": cards.recently_updated()[:6],
+            "publishers": Publisher.objects.filter(is_verified=True)
+            .select_related("user")
+            .annotate(total=Sum("entries__downloads", filter=Q(entries__is_private=False)))
+            .order_by("-total", "user__username")[:6],
+            "total": visible.count(),
+        },
+    )
+
+
+def search_page(request):
+    form = SearchForm(request.GET)
+    params = form.params()
+    visible = CatalogEntry.objects.visible_to(request.user).listed()
+    page = search.search(visible, params)
+    return render(
+        request,
+        "gallery/search.html",
+        {
+            "form": form,
+            "params": params,
+            "page": page,
+            "sorts": search.SORTS,
+        },
+    )
+
+
+def _entry(request, name: str) -> CatalogEntry:
+    """The catalog entry `name` if the caller may see it (indexing it on first sight)."""
+    visible = CatalogEntry.objects.visible_to(request.user).select_related("publisher__user")
+    entry = visible.filter(name=name).first()
+    if entry is None:
+        repository = Repository.objects.visible_to(request.user).filter(name=name).first()
+        if repository is None or services.index_repository(repository_id=repository.pk) is None:
+            raise Http404("No such repository")
+        entry = visible.get(name=name)
+    return services.ensure_rendered(entry)
+
+
+def _repository_context(request, entry: CatalogEntry, tab: str) -> dict:
+    return {
+        "entry": entry,
+        "tab": tab,
+        "registry_host": request.get_host(),
+        "latest": entry.images.prefetch_related("tags").order_by("-sort_key").first(),
+        "platforms": entry.platforms.order_by("os", "architecture"),
+        "can_edit": policy.user_namespace(request.user) == entry.namespace
+        or (request.user.is_authenticated and request.user.is_superuser),
+    }
+
+
+def repository(request, name: str):
+    entry = _entry(request, name)
+    return render(request, "gallery/repository.html", _repository_context(request, entry, "about"))
+
+
+def repository_usage(request, name: str):
+    entry = _entry(request, name)
+    return render(request, "gallery/repository.html", _repository_context(request, entry, "usage"))
+
+
+def repository_tags(request, name: str):
+    entry = _entry(request, name)
+    query = request.GET.get("name", "").strip()[:128]
+    images = entry.images.order_by("-sort_key", "digest")
+    tags = CatalogTag.objects.order_by("-sort_key", "name")
+    if query:
+        images = images.filter(tags__name__icontains=query).distinct()
+    page = Paginator(images.prefetch_related(Prefetch("tags", queryset=tags)), TAGS_PER_PAGE)
+    context = _repository_context(request, entry, "tags")
+    context.update(page=page.get_page(request.GET.get("page")), query=query)
+    return render(request, "gallery/repository.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def repository_settings(request, name: str):
+    entry = _entry(request, name)
+    if not _repository_context(request, entry, "settings")["can_edit"]:
+        raise Http404("No such repository")
+    form = CatalogForm(
+        request.POST or None,
+        initial={
+            "description": entry.description,
+            "about": entry.about,
+            "usage": entry.usage,
+            "is_private": entry.is_private,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        services.update_catalog(
+            entry=entry, description=data["description"], about=data["about"], usage=data["usage"]
+        )
+        services.set_visibility(repository=entry.repository, private=data["is_private"])
+        messages.success(request, "Saved.")
+        return redirect("repository", name=entry.name)
+    context = _repository_context(request, entry, "settings")
+    context["form"] = form
+    return render(request, "gallery/repository.html", context)
+
+
+def publisher(request, namespace: str):
+    publisher = get_object_or_404(
+        Publisher.objects.select_related("user"), user__username=namespace
+    )
+    entries = (
+        CatalogEntry.objects.visible_to(request.user)
+        .listed()
+        .filter(namespace=namespace)
+        .select_related("publisher")
+        .prefetch_related("platforms")
+        .by_downloads()
+    )
+    page = Paginator(entries, 24).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "gallery/publisher.html",
+        {
+            "publisher": publisher,
+            "page": page,
+            "downloads": entries.aggregate(total=Sum("downloads"))["total"] or 0,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect("account")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        Publisher.objects.get_or_create(user=user)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome to Berth, {user.username}.")
+        return redirect("account")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+def account(request):
+    repositories = CatalogEntry.objects.filter(namespace=request.user.username).order_by("name")
+    return render(
+        request,
+        "gallery/account.html",
+        {
+            "repositories": repositories,
+            "namespace": policy.user_namespace(request.user),
+            "registry_host": request.get_host(),
+        },
+    )

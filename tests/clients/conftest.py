@@ -1,0 +1,293 @@
+"""A live Berth server and tiny images, for tests that drive real OCI clients.
+
+One gunicorn serves the whole session from a fresh data directory. When DATABASE_URL is set
+(CI) the server gets a fresh PostgreSQL database, dropped afterwards; otherwise it uses
+SQLite in the data directory. Images are built with umoci (no container engine needed):
+one small layer with unique content, so every image has its own digest.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.clients.cli import layout_manifest_digest, run
+from tests.conftest import require_tool
+
+ROOT = Path(__file__).resolve().parents[2]
+READY_TIMEOUT = 30.0
+LOG_TAIL_LINES = 60
+
+CREATE_USERS = """
+import json, os
+from django.contrib.auth import get_user_model
+for username, password in json.loads(os.environ["BERTH_CLIENT_TEST_USERS"]).items():
+    get_user_model().objects.create_user(username, password=password)
+"""
+
+
+@dataclass(frozen=True)
+class Account:
+    username: str
+    password: str
+
+    @property
+    def creds(self) -> str:
+        """USERNAME:PASSWORD, as skopeo's and podman's --creds take it."""
+        return f"{self.username}:{self.password}"
+
+
+@dataclass(frozen=True)
+class LiveRegistry:
+    url: str  # http://127.0.0.1:PORT
+    host: str  # 127.0.0.1:PORT, as image references spell it
+    alice: Account
+    bob: Account
+    log: Path
+
+    def get(self, path: str, *, account: Account | None = None) -> tuple[int, bytes]:
+        """GET `path` with HTTP Basic credentials (or none): (status, body)."""
+        request = urllib.request.Request(self.url + path)  # noqa: S310 (our http URL)
+        if account is not None:
+            pair = base64.b64encode(account.creds.encode()).decode()
+            request.add_header("Authorization", f"Basic {pair}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (our http URL)
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def catalog(self, account: Account) -> list[str]:
+        status, body = self.get("/v2/_catalog", account=account)
+        assert status == 200, body
+        return json.loads(body)["repositories"]
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+# -- the server ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def fresh_database(admin_url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database next to `admin_url`'s; yields its URL, then drops it."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"berth_clients_{secrets.token_hex(6)}"
+    parts = urllib.parse.urlsplit(admin_url)
+    maintenance = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(maintenance, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield parts._replace(path=f"/{name}").geturl()
+    finally:
+        with psycopg.connect(maintenance, autocommit=True) as connection:
+            connection.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    argv = [sys.executable, "manage.py", *args]
+    result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        pytest.fail(f"manage.py {args[0]} failed:\n{result.stdout}\n{result.stderr}")
+
+
+def wait_until_ready(url: str, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"gunicorn exited with {server.returncode}:\n{log.read_text()}")
+        try:
+            urllib.request.urlopen(url + "/v2/", timeout=2).close()  # noqa: S310 (our http URL)
+            return
+        except urllib.error.HTTPError:  # 401 asks for credentials: the server is up
+            return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"gunicorn did not answer within {READY_TIMEOUT} s:\n{log.read_text()}")
+
+
+@contextlib.contextmanager
+def serve(env: dict[str, str], port: int, log: Path) -> Iterator[None]:
+    argv = [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py"]
+    # No control socket: gunicorn's default (~/.gunicorn/gunicorn.ctl) is shared by every
+    # server the user runs, so a test server would take over a developer's `make run`.
+    argv += ["--bind", f"127.0.0.1:{port}", "--no-control-socket", "gallery.wsgi"]
+    with log.open("wb") as output:
+        server = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=output, stderr=output)
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}", server, log)
+        yield
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture(scope="session")
+def live_registry(tmp_path_factory) -> Iterator[LiveRegistry]:
+    """Berth under gunicorn (2 workers) with two users, alice and bob, and nothing else."""
+    data_dir = tmp_path_factory.mktemp("berth-data")
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env |= {
+        "BERTH_DATA_DIR": str(data_dir),
+        "DJANGO_SETTINGS_MODULE": "gallery.settings",
+        "GUNICORN_WORKERS": "2",
+        "GUNICORN_ACCESS_LOG": "-",
+        # Tasks run in the server process: none may reach a Redis queue shared with workers
+        # that serve other databases, where a repository id would name another repository.
+        "CELERY_TASK_ALWAYS_EAGER": "true",
+    }
+    alice = Account("alice", secrets.token_urlsafe(16))
+    bob = Account("bob", secrets.token_urlsafe(16))
+    admin_url = os.environ.get("DATABASE_URL", "")
+    with fresh_database(admin_url) if admin_url else contextlib.nullcontext() as database_url:
+        if database_url:
+            env["DATABASE_URL"] = database_url
+        manage(env, "migrate", "--noinput")
+        users = json.dumps({alice.username: alice.password, bob.username: bob.password})
+        manage(env | {"BERTH_CLIENT_TEST_USERS": users}, "shell", "-c", CREATE_USERS)
+        port, log = free_port(), data_dir / "gunicorn.log"
+        with serve(env, port, log):
+            yield LiveRegistry(
+                url=f"http://127.0.0.1:{port}",
+                host=f"127.0.0.1:{port}",
+                alice=alice,
+                bob=bob,
+                log=log,
+            )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed client test shows the end of the server's log next to the client's output."""
+    report = yield
+    registry = getattr(item, "funcargs", {}).get("live_registry")
+    if report.failed and isinstance(registry, LiveRegistry):
+        report.sections.append(("berth server log (tail)", registry.log_tail()))
+    return report
+
+
+# -- the clients' surroundings ------------------------------------------------------------------
+
+
+@pytest.fixture
+def client_env(tmp_path) -> dict[str, str]:
+    """Environment for client runs: its own HOME, configuration and auth files; nothing leaks.
+
+    As root, containers/image reads registries.conf only from CONTAINERS_REGISTRIES_CONF or
+    /etc; the trust policy it takes from $HOME/.config/containers/policy.json first.
+    """
+    home = tmp_path / "home"
+    config = home / ".config" / "containers"
+    config.mkdir(parents=True)
+    (config / "registries.conf").write_text("unqualified-search-registries = []\n")
+    (config / "policy.json").write_text('{"default": [{"type": "insecureAcceptAnything"}]}\n')
+    (config / "containers.conf").write_text(
+        '[engine]\nevents_logger = "none"\ncgroup_manager = "cgroupfs"\n'
+    )
+    (home / "auth.json").write_text('{"auths": {}}\n')  # podman insists that it exists
+    for directory in ("run", "tmp"):
+        (tmp_path / directory).mkdir(mode=0o700)
+    return {
+        "PATH": os.environ["PATH"],
+        "LANG": "C.UTF-8",
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_RUNTIME_DIR": str(tmp_path / "run"),
+        "TMPDIR": str(tmp_path / "tmp"),
+        "CONTAINERS_REGISTRIES_CONF": str(config / "registries.conf"),
+        "CONTAINERS_CONF": str(config / "containers.conf"),
+        "REGISTRY_AUTH_FILE": str(home / "auth.json"),
+        "DOCKER_CONFIG": str(home / ".docker"),
+        # No engine: the docker CLI must fall back to what it does on its own.
+        "DOCKER_HOST": f"unix://{tmp_path}/no-docker-engine.sock",
+    }
+
+
+# -- images -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Image:
+    layout: Path
+    tag: str
+    digest: str  # of the image manifest
+    architecture: str
+    payload: str  # the content of /berth-test.txt, unique to this image
+
+    @property
+    def reference(self) -> str:
+        """The image as skopeo's `oci:` transport names it."""
+        return f"oci:{self.layout}:{self.tag}"
+
+
+@pytest.fixture
+def build_image(tmp_path, client_env) -> Callable[..., Image]:
+    """Build a one-layer OCI image with umoci: build_image(architecture="arm64")."""
+    require_tool("umoci")
+
+    def build(*, architecture: str = "amd64", tag: str = "latest") -> Image:
+        name = uuid.uuid4().hex
+        layout, image = tmp_path / f"layout-{name}", f"{tmp_path}/layout-{name}:{tag}"
+        payload = f"berth client test {name}\n"
+        source = tmp_path / f"payload-{name}.txt"
+        source.write_text(payload)
+        run(["umoci", "init", "--layout", str(layout)], env=client_env)
+        run(["umoci", "new", "--image", image], env=client_env)
+        run(["umoci", "insert", "--image", image, str(source), "/berth-test.txt"], env=client_env)
+        config = ["--config.cmd", "/bin/true", "--architecture", architecture, "--os", "linux"]
+        run(["umoci", "config", "--image", image, *config], env=client_env)
+        return Image(layout, tag, layout_manifest_digest(layout, tag), architecture, payload)
+
+    return build
+
+
+@pytest.fixture
+def push_image(live_registry, client_env) -> Callable[..., str]:
+    """Push an image as alice with skopeo: push_image(image, "alice/repo:tag") -> reference."""
+    require_tool("skopeo")
+
+    def push(image: Image, destination: str) -> str:
+        reference = f"{live_registry.host}/{destination}"
+        run(
+            [
+                "skopeo", "copy", "--dest-tls-verify=false",
+                "--dest-creds", live_registry.alice.creds,
+                image.reference, f"docker://{reference}",
+            ],
+            env=client_env,
+        )  # fmt: skip
+        return reference
+
+    return push

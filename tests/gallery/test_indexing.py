@@ -1,0 +1,153 @@
+import pytest
+
+from gallery import services
+from gallery.models import ArtifactType, CatalogEntry
+from registry import mediatypes
+from registry.models import Repository
+from tests.oci import push_helm_chart, push_index, push_platform_image, sha256
+
+pytestmark = pytest.mark.django_db
+
+
+def index(name: str) -> CatalogEntry:
+    return services.index_repository(repository_id=Repository.objects.get(name=name).pk)
+
+
+def test_platforms_are_read_from_image_configs(as_alice):
+    push_platform_image(as_alice, "alice/app", "1.0", "arm64")
+    entry = index("alice/app")
+    assert list(entry.platforms.values_list("os", "architecture")) == [("linux", "arm64")]
+    assert entry.artifact_type == ArtifactType.IMAGE
+
+
+def test_an_index_contributes_every_platform_and_its_largest_child_size(as_alice):
+    digest = push_index(as_alice, "alice/multi", "1.0", ["amd64", "arm64"])
+    entry = index("alice/multi")
+    assert sorted(entry.platforms.values_list("architecture", flat=True)) == ["amd64", "arm64"]
+    image = entry.images.get(digest=digest)
+    assert [p["architecture"] for p in image.platforms] == ["amd64", "arm64"]
+    assert image.size == max(p["size"] for p in image.platforms)
+
+
+def test_helm_charts_are_recognized(as_alice):
+    push_helm_chart(as_alice, "alice/chart", "0.1.0")
+    assert index("alice/chart").artifact_type == ArtifactType.HELM
+
+
+def test_artifacts_with_an_artifact_type_are_artifacts(as_alice):
+    layer = as_alice.push_blob("alice/art", b"payload")
+    as_alice.push_manifest(
+        "alice/art",
+        "v1",
+        {
+            "schemaVersion": 2,
+            "mediaType": mediatypes.OCI_MANIFEST,
+            "artifactType": "application/vnd.example.thing",
+            "config": {"mediaType": mediatypes.OCI_EMPTY, "digest": sha256(b"{}"), "size": 2},
+            "layers": [{"mediaType": "application/octet-stream", "digest": layer, "size": 7}],
+        },
+    )
+    assert index("alice/art").artifact_type == ArtifactType.ARTIFACT
+
+
+def test_tags_sizes_and_push_time_are_recorded(as_alice):
+    digest, _ = as_alice.push_image("alice/app", "1.0", layer=b"x" * 100)
+    as_alice.push_manifest(
+        "alice/app", "latest", as_alice.get("/v2/alice/app/manifests/1.0").content
+    )
+    entry = index("alice/app")
+    assert entry.tag_count == 2
+    image = entry.images.get()
+    assert image.digest == digest
+    assert sorted(image.tags.values_list("name", flat=True)) == ["1.0", "latest"]
+    assert entry.total_size == image.size > 100
+    assert entry.pushed_at is not None
+
+
+def test_indexing_twice_changes_nothing(as_alice):
+    push_index(as_alice, "alice/multi", "1.0", ["amd64", "arm64"])
+    first = index("alice/multi")
+    second = index("alice/multi")
+    assert first.tag_count == second.tag_count == 3
+    assert second.images.count() == 3
+    assert second.platforms.count() == 2
+
+
+def test_deleted_tags_leave_the_catalog(as_alice):
+    as_alice.push_image("alice/app", "1.0", layer=b"one")
+    as_alice.push_image("alice/app", "2.0", layer=b"two")
+    index("alice/app")
+    as_alice.request("DELETE", "/v2/alice/app/manifests/1.0")
+    entry = index("alice/app")
+    assert list(entry.tags.values_list("name", flat=True)) == ["2.0"]
+    assert entry.images.count() == 1
+
+
+def test_a_deleted_repository_leaves_the_catalog(as_alice):
+    as_alice.push_image("alice/app", "1.0")
+    repository_id = index("alice/app").pk
+    Repository.objects.filter(pk=repository_id).delete()
+    assert services.index_repository(repository_id=repository_id) is None
+    assert not CatalogEntry.objects.exists()
+
+
+def test_description_comes_from_the_oci_annotation_until_the_publisher_writes_one(as_alice):
+    as_alice.push_image(
+        "alice/app", "1.0", annotations={"org.opencontainers.image.description": "A tiny app."}
+    )
+    entry = index("alice/app")
+    assert entry.description == "A tiny app."
+    services.update_catalog(entry=entry, description="Mine.", about="", usage="")
+    as_alice.push_image(
+        "alice/app",
+        "2.0",
+        layer=b"2",
+        annotations={"org.opencontainers.image.description": "Other."},
+    )
+    assert index("alice/app").description == "Mine."
+
+
+def test_privacy_follows_the_repository(as_alice):
+    as_alice.push_image("alice/app", "1.0")
+    entry = index("alice/app")
+    services.set_visibility(repository=entry.repository, private=True)
+    assert CatalogEntry.objects.get(pk=entry.pk).is_private
+    assert Repository.objects.get(pk=entry.pk).is_private
+
+
+def test_the_push_hook_indexes_after_commit(as_alice, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        as_alice.push_image("alice/app", "1.0")
+    assert CatalogEntry.objects.get(name="alice/app").tag_count == 1
+
+
+def test_pull_counts_reach_the_catalog(as_alice, django_capture_on_commit_callbacks):
+    from registry import pulls
+
+    as_alice.push_image("alice/app", "1.0")
+    index("alice/app")
+    as_alice.get("/v2/alice/app/manifests/1.0")
+    as_alice.get("/v2/alice/app/manifests/1.0")
+    with django_capture_on_commit_callbacks(execute=True):
+        pulls.flush()
+    assert CatalogEntry.objects.get(name="alice/app").downloads == 2
+
+
+def test_updating_the_about_text_renders_it_once(as_alice):
+    as_alice.push_image("alice/app", "1.0")
+    entry = services.update_catalog(
+        entry=index("alice/app"), description="", about="# Hi", usage=""
+    )
+    assert "<h1" in entry.about_html
+    assert entry.rendered_with >= 1
+
+
+def test_stale_renderings_are_redone(as_alice, monkeypatch):
+    from gallery import readme
+
+    as_alice.push_image("alice/app", "1.0")
+    entry = services.update_catalog(entry=index("alice/app"), description="", about="*x*", usage="")
+    monkeypatch.setattr(readme, "RENDERER_VERSION", entry.rendered_with + 1)
+    CatalogEntry.objects.filter(pk=entry.pk).update(about_html="old")
+    fresh = services.ensure_rendered(CatalogEntry.objects.get(pk=entry.pk))
+    assert fresh.about_html == "<p><em>x</em></p>"
