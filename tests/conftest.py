@@ -8,6 +8,8 @@ import pytest
 from tests.factories import UserFactory
 from tests.oci import RegistryClient
 
+pytest_plugins = ["tests.live"]
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 

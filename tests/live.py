@@ -1,6 +1,8 @@
-"""A live Berth server and tiny images, for tests that drive real OCI clients.
+"""A live Berth server and tiny images, for tests that drive real OCI clients and browsers.
 
-One gunicorn serves the whole session from a fresh data directory. When DATABASE_URL is set
+One gunicorn serves the whole session from a fresh data directory. With REDIS_URL (CI), a
+real Celery worker runs the catalog tasks from a queue of the session's own; without it,
+tasks run eagerly in the server. When DATABASE_URL is set
 (CI) the server gets a fresh PostgreSQL database, dropped afterwards; otherwise it uses
 SQLite in the data directory. Images are built with umoci (no container engine needed):
 one small layer with unique content, so every image has its own digest.
@@ -30,7 +32,7 @@ import pytest
 from tests.clients.cli import layout_manifest_digest, run
 from tests.conftest import require_tool
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 READY_TIMEOUT = 30.0
 LOG_TAIL_LINES = 60
 
@@ -153,6 +155,41 @@ def serve(env: dict[str, str], port: int, log: Path) -> Iterator[None]:
             server.wait()
 
 
+@contextlib.contextmanager
+def celery_worker(env: dict[str, str], log: Path) -> Iterator[None]:
+    """A real Celery worker on the session's queue when a broker is configured."""
+    if not env.get("REDIS_URL"):
+        yield
+        return
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "gallery",
+        "worker",
+        "--pool",
+        "threads",
+        "--concurrency",
+        "2",
+        "--queues",
+        env["BERTH_CELERY_QUEUE"],
+        "--loglevel",
+        "INFO",
+    ]
+    with log.open("wb") as output:
+        worker = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=output, stderr=output)
+    try:
+        yield
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
 @pytest.fixture(scope="session")
 def live_registry(tmp_path_factory) -> Iterator[LiveRegistry]:
     """Berth under gunicorn (2 workers) with two users, alice and bob, and nothing else."""
@@ -163,9 +200,8 @@ def live_registry(tmp_path_factory) -> Iterator[LiveRegistry]:
         "DJANGO_SETTINGS_MODULE": "gallery.settings",
         "GUNICORN_WORKERS": "2",
         "GUNICORN_ACCESS_LOG": "-",
-        # Tasks run in the server process: none may reach a Redis queue shared with workers
-        # that serve other databases, where a repository id would name another repository.
-        "CELERY_TASK_ALWAYS_EAGER": "true",
+        # A queue of this session's own: no other worker on a shared Redis takes its tasks.
+        "BERTH_CELERY_QUEUE": f"berth-test-{secrets.token_hex(6)}",
     }
     alice = Account("alice", secrets.token_urlsafe(16))
     bob = Account("bob", secrets.token_urlsafe(16))
@@ -177,7 +213,7 @@ def live_registry(tmp_path_factory) -> Iterator[LiveRegistry]:
         users = json.dumps({alice.username: alice.password, bob.username: bob.password})
         manage(env | {"BERTH_CLIENT_TEST_USERS": users}, "shell", "-c", CREATE_USERS)
         port, log = free_port(), data_dir / "gunicorn.log"
-        with serve(env, port, log):
+        with serve(env, port, log), celery_worker(env, data_dir / "celery.log"):
             yield LiveRegistry(
                 url=f"http://127.0.0.1:{port}",
                 host=f"127.0.0.1:{port}",
