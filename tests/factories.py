@@ -25,3 +25,47 @@ class RepositoryFactory(factory.django.DjangoModelFactory):
     owner = factory.SubFactory(UserFactory)
     name = factory.LazyAttributeSequence(lambda repo, n: f"{repo.owner.username}/repo{n}")
     namespace = factory.LazyAttribute(lambda repo: repo.name.split("/")[0])
+
+
+def catalog_entry(
+    name: str,
+    *,
+    description: str = "",
+    about: str = "",
+    private: bool = False,
+    artifact_type: str = "image",
+    platforms=(("linux", "amd64"),),
+    downloads: int = 0,
+    verified: bool = False,
+    owner=None,
+    tags: int = 1,
+):
+    """A repository with its catalog entry, as the indexer would leave it."""
+    from django.utils import timezone
+
+    from gallery.models import CatalogEntry, Platform, Publisher
+
+    namespace = name.split("/")[0]
+    owner = owner or UserFactory(username=namespace)
+    repository = Repository.objects.create(
+        name=name, namespace=namespace, owner=owner, is_private=private, pushed_at=timezone.now()
+    )
+    publisher, _ = Publisher.objects.get_or_create(user=owner)
+    entry = CatalogEntry.objects.create(
+        repository=repository,
+        name=name,
+        namespace=namespace,
+        is_private=private,
+        publisher=publisher,
+        description=description,
+        about=about,
+        artifact_type=artifact_type,
+        downloads=downloads,
+        is_verified=verified,
+        tag_count=tags,
+        pushed_at=repository.pushed_at,
+    )
+    Platform.objects.bulk_create(
+        [Platform(entry=entry, os=o, architecture=a) for o, a in platforms]
+    )
+    return entry

@@ -1,0 +1,197 @@
+import pytest
+from django.core import mail
+from django.test import Client
+
+from gallery import services
+from gallery.models import CatalogEntry
+from registry.models import Repository
+from tests.factories import PASSWORD, UserFactory, catalog_entry
+from tests.oci import push_index
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def webapp(as_alice):
+    push_index(as_alice, "alice/webapp", "1.0", ["amd64", "arm64"])
+    entry = services.index_repository(repository_id=Repository.objects.get(name="alice/webapp").pk)
+    return services.update_catalog(
+        entry=entry, description="A web app", about="# Web app\n\nHello.", usage="Run `webapp`."
+    )
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/search",
+        "/search?q=web&arch=arm64&sort=updated",
+        "/r/alice/webapp",
+        "/r/alice/webapp/-/usage",
+        "/r/alice/webapp/-/tags",
+        "/u/alice",
+        "/accounts/login/",
+        "/accounts/signup",
+        "/accounts/password_reset/",
+    ],
+)
+def test_pages_render(webapp, path):
+    response = Client().get(path)
+    assert response.status_code == 200
+    assert "script-src 'self'" in response["Content-Security-Policy"]
+
+
+def test_repository_page_shows_readme_platforms_and_pull_commands(webapp):
+    html = Client().get("/r/alice/webapp").content.decode()
+    assert '<h1 id="user-content-web-app">Web app' in html
+    assert "linux/arm64" in html
+    assert "docker pull testserver/alice/webapp:1.0" in html
+
+
+def test_tags_tab_groups_platforms_and_filters_by_name(webapp):
+    html = Client().get("/r/alice/webapp/-/tags").content.decode()
+    assert html.count('class="image-card"') == 3
+    filtered = Client().get("/r/alice/webapp/-/tags?name=arm").content.decode()
+    assert filtered.count('class="image-card"') == 1
+
+
+def test_tags_tab_pages_through_many_tags(as_alice):
+    _, body = as_alice.push_image("alice/many", "t0")
+    for i in range(1, 30):
+        as_alice.push_manifest(
+            "alice/many",
+            f"1.{i}.0",
+            as_alice.push_image("alice/many", f"1.{i}.0", layer=str(i).encode())[1],
+        )
+    services.index_repository(repository_id=Repository.objects.get(name="alice/many").pk)
+    first = Client().get("/r/alice/many/-/tags").content.decode()
+    assert "1.29.0" in first and "Page 1 of 2" in first
+    assert "t0" in Client().get("/r/alice/many/-/tags?page=2").content.decode()
+
+
+def test_private_repository_is_a_404_for_others_and_visible_to_its_owner(webapp, alice, bob):
+    services.set_visibility(repository=webapp.repository, private=True)
+    assert Client().get("/r/alice/webapp").status_code == 404
+    assert signed_in(bob).get("/r/alice/webapp").status_code == 404
+    assert signed_in(alice).get("/r/alice/webapp").status_code == 200
+    assert b"alice/webapp" not in Client().get("/search?q=webapp").content
+    assert b"alice/webapp" not in Client().get("/u/alice").content
+
+
+def test_owner_edits_the_catalog_page(webapp, alice):
+    response = signed_in(alice).post(
+        "/r/alice/webapp/-/settings",
+        {
+            "description": "New words",
+            "about": "## About\n\n<script>x</script>",
+            "usage": "",
+        },
+    )
+    assert response.status_code == 302
+    entry = CatalogEntry.objects.get(name="alice/webapp")
+    assert entry.description == "New words"
+    assert "<script" not in entry.about_html
+
+
+def test_settings_form_errors_are_shown_not_raised(webapp, alice):
+    response = signed_in(alice).post("/r/alice/webapp/-/settings", {"description": "x" * 2000})
+    assert response.status_code == 200
+    assert b"at most 1024 characters" in response.content
+
+
+def test_others_cannot_reach_the_settings_page(webapp, bob):
+    assert signed_in(bob).get("/r/alice/webapp/-/settings").status_code == 404
+    assert Client().get("/r/alice/webapp/-/settings").status_code == 302  # to sign in
+
+
+def test_sign_up_creates_a_user_and_publisher(db):
+    response = Client().post(
+        "/accounts/signup",
+        {
+            "username": "carol",
+            "email": "carol@example.test",
+            "password1": "a-long-passphrase-42",
+            "password2": "a-long-passphrase-42",
+        },
+    )
+    assert response.status_code == 302
+    assert UserFactory._meta.model.objects.get(username="carol").publisher
+
+
+@pytest.mark.parametrize("username", ["Carol", "c", "admin", "c--", "-carol", "caro_l_"])
+def test_sign_up_refuses_names_that_are_not_namespaces(db, username):
+    response = Client().post(
+        "/accounts/signup",
+        {
+            "username": username,
+            "email": "x@example.test",
+            "password1": "a-long-passphrase-42",
+            "password2": "a-long-passphrase-42",
+        },
+    )
+    assert response.status_code == 200
+    assert b"errorlist" in response.content
+
+
+def test_sign_up_refuses_a_taken_name_in_any_case(alice):
+    response = Client().post(
+        "/accounts/signup",
+        {
+            "username": "alice",
+            "email": "x@example.test",
+            "password1": "a-long-passphrase-42",
+            "password2": "a-long-passphrase-42",
+        },
+    )
+    assert b"taken" in response.content
+
+
+def test_sign_in_and_password_reset_mail(alice):
+    client = Client()
+    assert (
+        client.post("/accounts/login/", {"username": "alice", "password": PASSWORD}).status_code
+        == 302
+    )
+    Client().post("/accounts/password_reset/", {"email": alice.email})
+    assert len(mail.outbox) == 1
+    assert "/accounts/reset/" in mail.outbox[0].body
+
+
+def test_unknown_pages_get_the_designed_404(db):
+    response = Client().get("/r/nobody/nothing")
+    assert response.status_code == 404
+    assert b"This page does not exist" in response.content
+
+
+def test_home_counts_only_public_repositories(db):
+    catalog_entry("acme/public")
+    catalog_entry("acme/hidden", private=True, owner=UserFactory(username="acme"))
+    html = Client().get("/").content.decode()
+    assert "1 public repository" in html
+    assert "acme/hidden" not in html
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?after=%%%",
+        "?sort=nonsense",
+        "?arch=" + "x" * 500,
+        "?q=" + "a" * 1000,
+        "?type=bogus",
+        "?q=%00",
+    ],
+)
+def test_bad_search_parameters_never_fail(db, query):
+    assert Client().get("/search" + query).status_code == 200
+
+
+def test_repository_not_yet_indexed_is_indexed_on_first_visit(as_alice):
+    as_alice.push_image("alice/fresh", "1.0")
+    assert Client().get("/r/alice/fresh").status_code == 200
