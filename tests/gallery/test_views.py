@@ -62,16 +62,13 @@ def test_tags_tab_groups_platforms_and_filters_by_name(webapp):
 
 
 def test_tags_tab_pages_through_many_tags(as_alice):
-    _, body = as_alice.push_image("alice/many", "t0")
+    as_alice.push_image("alice/many", "t0")
     for i in range(1, 30):
-        as_alice.push_manifest(
-            "alice/many",
-            f"1.{i}.0",
-            as_alice.push_image("alice/many", f"1.{i}.0", layer=str(i).encode())[1],
-        )
+        as_alice.push_image("alice/many", f"1.{i}.0", layer=str(i).encode())
     services.index_repository(repository_id=Repository.objects.get(name="alice/many").pk)
     first = Client().get("/r/alice/many/-/tags").content.decode()
-    assert "1.29.0" in first and "Page 1 of 2" in first
+    assert "1.29.0" in first
+    assert "Page 1 of 2" in first
     assert "t0" in Client().get("/r/alice/many/-/tags?page=2").content.decode()
 
 
