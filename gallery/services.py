@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from registry import manifests, mediatypes, storage
@@ -292,16 +293,18 @@ def _update_entry(entry, repository, tags, described) -> None:
 # -- downloads ----------------------------------------------------------------------------------
 
 
-def refresh_downloads(*, repository_ids: list[int]) -> None:
-    """Copy the registry's pull counts into the catalog (what search sorts by)."""
-    totals = dict(
-        PullCount.objects.filter(repository_id__in=repository_ids)
-        .values_list("repository_id")
+def refresh_downloads(*, repository_ids: list[int] | None = None) -> None:
+    """Copy the registry's pull counts into the catalog (what search sorts by); None: all."""
+    total = (
+        PullCount.objects.filter(repository_id=OuterRef("pk"))
+        .values("repository_id")
         .annotate(total=Sum("count"))
-        .order_by()
+        .values("total")
     )
-    for repository_id in repository_ids:
-        CatalogEntry.objects.filter(pk=repository_id).update(downloads=totals.get(repository_id, 0))
+    entries = CatalogEntry.objects.all()
+    if repository_ids is not None:
+        entries = entries.filter(pk__in=repository_ids)
+    entries.update(downloads=Coalesce(Subquery(total), 0))
 
 
 # -- catalog text -------------------------------------------------------------------------------

@@ -151,3 +151,12 @@ def test_stale_renderings_are_redone(as_alice, monkeypatch):
     CatalogEntry.objects.filter(pk=entry.pk).update(about_html="old")
     fresh = services.ensure_rendered(CatalogEntry.objects.get(pk=entry.pk))
     assert fresh.about_html == "<p><em>x</em></p>"
+
+
+def test_reindex_command_rebuilds_the_catalog(as_alice):
+    from django.core.management import call_command
+
+    as_alice.push_image("alice/one", "1.0")
+    as_alice.push_image("alice/two", "1.0")
+    call_command("reindex")
+    assert set(CatalogEntry.objects.values_list("name", flat=True)) == {"alice/one", "alice/two"}
