@@ -15,7 +15,7 @@ from django.db import models
 from registry.models import Repository
 
 from .querysets import CatalogEntryQuerySet
-from .search import SearchDocument
+from .search import AboutDocument, TitleDocument
 
 ABOUT_MAX = 25_600
 DESCRIPTION_MAX = 1_024
@@ -49,6 +49,9 @@ class Publisher(models.Model):
 
 
 class CatalogEntry(models.Model):
+    """One repository as the catalog lists it: a narrow row, so that counting and faceting
+    100,000 of them stays cheap. Long texts live in CatalogText."""
+
     repository = models.OneToOneField(
         Repository, on_delete=models.CASCADE, primary_key=True, related_name="catalog"
     )
@@ -61,21 +64,16 @@ class CatalogEntry(models.Model):
     publisher = models.ForeignKey(
         Publisher, null=True, blank=True, on_delete=models.SET_NULL, related_name="entries"
     )
-
-    # Catalog data, written by the publisher.
     description = models.CharField(max_length=DESCRIPTION_MAX, blank=True)
-    about = models.TextField(blank=True, validators=[MaxLengthValidator(ABOUT_MAX)])
-    usage = models.TextField(blank=True, validators=[MaxLengthValidator(ABOUT_MAX)])
     logo = models.ImageField(upload_to="logos/", blank=True)
-    # Rendered once on save (gallery.readme), re-rendered when the renderer version changes.
-    about_html = models.TextField(blank=True, editable=False)
-    usage_html = models.TextField(blank=True, editable=False)
-    rendered_with = models.PositiveSmallIntegerField(default=0, editable=False)
 
     # Derived from the registry.
     artifact_type = models.CharField(
         max_length=16, choices=ArtifactType.choices, default=ArtifactType.IMAGE
     )
+    # " linux/amd64 linux/arm64 ": every os/architecture of the tagged images, space-delimited
+    # so that a facet filter is one LIKE on this row and never a join.
+    platforms = models.CharField(max_length=1024, blank=True, default="")
     tag_count = models.PositiveIntegerField(default=0)
     total_size = models.BigIntegerField(default=0)
     pushed_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -83,10 +81,11 @@ class CatalogEntry(models.Model):
     is_verified = models.BooleanField(default=False)  # the publisher's badge, copied for facets
     indexed_at = models.DateTimeField(null=True, blank=True)
 
-    # PostgreSQL full-text document (weights: name A, description B, about C), computed by
-    # the database itself; NULL on SQLite, where search falls back to LIKE.
-    search_document = models.GeneratedField(
-        expression=SearchDocument(), output_field=SearchVectorField(null=True), db_persist=True
+    # PostgreSQL: name (weight A) and description (B) as a tsvector, computed by the database;
+    # NULL on SQLite, where search falls back to LIKE. The about text has its own, in
+    # CatalogText.
+    title_document = models.GeneratedField(
+        expression=TitleDocument(), output_field=SearchVectorField(null=True), db_persist=True
     )
 
     objects = CatalogEntryQuerySet.as_manager()
@@ -105,25 +104,34 @@ class CatalogEntry(models.Model):
     def short_name(self) -> str:
         return self.name.split("/", 1)[-1]
 
+    @property
+    def platform_list(self) -> list[str]:
+        return self.platforms.split()
 
-class Platform(models.Model):
-    """One (os, architecture) a repository's images run on: the rows the facets count."""
+    @property
+    def architectures(self) -> list[str]:
+        return sorted({p.split("/", 1)[-1] for p in self.platforms.split()})
 
-    entry = models.ForeignKey(CatalogEntry, on_delete=models.CASCADE, related_name="platforms")
-    os = models.CharField(max_length=64)
-    architecture = models.CharField(max_length=64)
 
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["entry", "os", "architecture"], name="platform_once")
-        ]
-        indexes = [
-            models.Index(fields=["architecture", "entry"]),
-            models.Index(fields=["os", "entry"]),
-        ]
+class CatalogText(models.Model):
+    """A repository's Markdown texts, as written and as rendered (gallery.readme)."""
+
+    entry = models.OneToOneField(
+        CatalogEntry, on_delete=models.CASCADE, primary_key=True, related_name="text"
+    )
+    about = models.TextField(blank=True, validators=[MaxLengthValidator(ABOUT_MAX)])
+    usage = models.TextField(blank=True, validators=[MaxLengthValidator(ABOUT_MAX)])
+    # Rendered once on save, re-rendered when gallery.readme.RENDERER_VERSION changes.
+    about_html = models.TextField(blank=True, editable=False)
+    usage_html = models.TextField(blank=True, editable=False)
+    rendered_with = models.PositiveSmallIntegerField(default=0, editable=False)
+    # PostgreSQL: the about text as a tsvector (weight C); NULL elsewhere.
+    search_document = models.GeneratedField(
+        expression=AboutDocument(), output_field=SearchVectorField(null=True), db_persist=True
+    )
 
     def __str__(self) -> str:
-        return f"{self.os}/{self.architecture}"
+        return f"text of {self.entry_id}"
 
 
 class CatalogImage(models.Model):

@@ -1,61 +1,80 @@
 """Catalog search: full-text query, facets with counts, and keyset pagination.
 
-On PostgreSQL the text search uses a generated `tsvector` column (repository name weighted A,
-description B, about text C) behind a GIN index, `websearch_to_tsquery` and `ts_rank`. On
-SQLite (the embedded default) it falls back to case-insensitive substring matching with a
-simple name > description > about ranking.
+On PostgreSQL the text search uses two generated `tsvector` columns behind GIN indexes: the
+name (weight A) and description (B) on the narrow catalog row, the about text (C) on its
+text row; `websearch_to_tsquery` reads the query, and results rank by `ts_rank` on name and
+description (a match only in the about text ranks by downloads). On SQLite (the embedded
+default) it falls back to case-insensitive substring matching with a simple name >
+description > about ranking.
 
 Facets are "disjunctive": the counts of one facet apply every filter except its own, so that
-choosing `arm64` still shows how many results `amd64` would add. Pages are keyset pages
-(a cursor of the last row's sort values): page 5,000 costs what page 1 costs, and the total
-is an exact count.
+choosing `arm64` still shows how many results `amd64` would add. The total and every facet
+count come from one aggregate query over the matching rows. Pages are keyset pages (a cursor
+of the last row's sort values): page 5,000 costs what page 1 costs, and the total is exact.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
+from django.core.cache import cache
 from django.db import connection, models
 from django.db.models import Case, Count, F, IntegerField, Q, Value, When
 from django.utils.deconstruct import deconstructible
 
 PAGE_SIZE = 20
+MAX_FACET_VALUES = 64  # candidate platform values counted per search
+MAX_SHOWN = 12  # facet options shown
+PLATFORM_VALUES_KEY = "gallery:platform-values"
 SORTS = {"relevance": "Best match", "downloads": "Most downloads", "updated": "Recently updated"}
 CONFIG = "english"
 
 
-@deconstructible(path="gallery.search.SearchDocument")
-class SearchDocument(models.Expression):
-    """The generated search column's expression: a weighted tsvector, or NULL off PostgreSQL.
+def _tsvector(sql: str):
+    return f"to_tsvector('{CONFIG}'::regconfig, {sql})"
 
-    "/", "_" and "." in names become spaces so that `alice/hello_world` is found by `hello`;
-    "-" stays, so PostgreSQL's parser indexes `hello-world` whole and in parts.
-    """
+
+class _Document(models.Expression):
+    """A generated column's expression: a weighted tsvector, or NULL off PostgreSQL."""
 
     output_field = SearchVectorField(null=True)
+    sql = "NULL"
 
     def as_sql(self, compiler, connection, **extra):
         return "NULL", []
 
     def as_postgresql(self, compiler, connection, **extra):
-        return (
-            f"setweight(to_tsvector('{CONFIG}'::regconfig, "
-            "translate(coalesce(\"name\", ''), '/_.', '   ')), 'A') || "
-            f"setweight(to_tsvector('{CONFIG}'::regconfig, coalesce(\"description\", '')), 'B') || "
-            f"setweight(to_tsvector('{CONFIG}'::regconfig, coalesce(\"about\", '')), 'C')",
-            [],
-        )
+        return self.sql, []
 
     def __eq__(self, other):
-        return isinstance(other, SearchDocument)
+        return type(other) is type(self)
 
     def __hash__(self):
         return hash(type(self))
+
+
+@deconstructible(path="gallery.search.TitleDocument")
+class TitleDocument(_Document):
+    """Name (A) and description (B). "/", "_" and "." in names become spaces so that
+    `alice/hello_world` is found by `hello`; "-" stays, so PostgreSQL's parser indexes
+    `hello-world` whole and in parts."""
+
+    sql = (
+        "setweight(" + _tsvector("translate(coalesce(\"name\", ''), '/_.', '   ')") + ", 'A') || "
+        "setweight(" + _tsvector("coalesce(\"description\", '')") + ", 'B')"
+    )
+
+
+@deconstructible(path="gallery.search.AboutDocument")
+class AboutDocument(_Document):
+    sql = "setweight(" + _tsvector("coalesce(\"about\", '')") + ", 'C')"
 
 
 @dataclass
@@ -89,20 +108,24 @@ class SearchPage:
 
 def text_filter(queryset, q: str):
     """Entries matching `q`, annotated with `rank` (higher is better)."""
+    from .models import CatalogText
+
     q = q.strip()
     if not q:
         return queryset.annotate(rank=Value(0.0, output_field=models.FloatField()))
     if connection.vendor == "postgresql":
         query = SearchQuery(q, search_type="websearch", config=CONFIG)
-        return queryset.filter(search_document=query).annotate(
-            rank=SearchRank(F("search_document"), query)
+        in_about = CatalogText.objects.filter(search_document=query).values("entry_id")
+        return queryset.filter(Q(title_document=query) | Q(pk__in=in_about)).annotate(
+            rank=SearchRank(F("title_document"), query)
         )
-    terms = q.split()[:10]
     matched = Q()
     score = Value(0)
-    for term in terms:
+    for term in q.split()[:10]:
         matched &= (
-            Q(name__icontains=term) | Q(description__icontains=term) | Q(about__icontains=term)
+            Q(name__icontains=term)
+            | Q(description__icontains=term)
+            | Q(text__about__icontains=term)
         )
         score = score + Case(
             When(name__icontains=term, then=Value(3)),
@@ -114,17 +137,17 @@ def text_filter(queryset, q: str):
 
 
 def facet_filters(params: SearchParams) -> dict[str, Q]:
-    from .models import Platform
-
+    """One condition per facet in use; values within a facet are alternatives."""
     filters = {}
-    if params.architectures:
-        filters["arch"] = Q(
-            pk__in=Platform.objects.filter(architecture__in=params.architectures).values("entry")
-        )
-    if params.operating_systems:
-        filters["os"] = Q(
-            pk__in=Platform.objects.filter(os__in=params.operating_systems).values("entry")
-        )
+    for key, values, template in (
+        ("arch", params.architectures, "/{} "),
+        ("os", params.operating_systems, " {}/"),
+    ):
+        if values:
+            either = Q()
+            for value in values:
+                either |= Q(platforms__contains=template.format(value))
+            filters[key] = either
     if params.types:
         filters["type"] = Q(artifact_type__in=params.types)
     if params.verified:
@@ -140,44 +163,68 @@ def _except(filters: dict[str, Q], key: str) -> Q:
     return combined
 
 
-def facets(base, params: SearchParams, filters: dict[str, Q]) -> list[Facet]:
-    from .models import ArtifactType, Platform
+def platform_values() -> tuple[list[str], list[str]]:
+    """Every architecture and operating system in the catalog (cached for five minutes).
 
-    def platform_counts(column: str, key: str, selected: list[str]) -> list[dict]:
-        rows = (
-            Platform.objects.filter(entry__in=base.filter(_except(filters, key)).values("pk"))
-            .values(column)
-            .annotate(n=Count("entry", distinct=True))
-            .order_by("-n", column)[:12]
+    Only the candidates: a value is shown only where the caller's results count it, so a
+    private repository's platform never appears to someone who cannot see it.
+    """
+    from .models import CatalogEntry
+
+    def compute():
+        architectures, systems = set(), set()
+        for platforms in CatalogEntry.objects.values_list("platforms", flat=True).distinct():
+            for platform in platforms.split():
+                os_name, _, architecture = platform.partition("/")
+                systems.add(os_name)
+                architectures.add(architecture)
+        return sorted(architectures)[:MAX_FACET_VALUES], sorted(systems)[:MAX_FACET_VALUES]
+
+    return cache.get_or_set(PLATFORM_VALUES_KEY, compute, 300)
+
+
+def counts(base, params: SearchParams, filters: dict[str, Q]) -> tuple[int, list[Facet]]:
+    """The exact total and every facet's counts, in one aggregate query over `base`."""
+    from .models import ArtifactType
+
+    architectures, systems = platform_values()
+    aggregates = {"total": Count("pk", filter=_except(filters, "") or None)}
+    for i, (value, _) in enumerate(ArtifactType.choices):
+        aggregates[f"type{i}"] = Count(
+            "pk", filter=_except(filters, "type") & Q(artifact_type=value)
         )
-        options = [{"value": r[column], "label": r[column], "count": r["n"]} for r in rows]
-        present = {o["value"] for o in options}
-        options += [{"value": v, "label": v, "count": 0} for v in selected if v not in present]
-        return [{**o, "selected": o["value"] in selected} for o in options]
+    for i, value in enumerate(architectures):
+        aggregates[f"arch{i}"] = Count(
+            "pk", filter=_except(filters, "arch") & Q(platforms__contains=f"/{value} ")
+        )
+    for i, value in enumerate(systems):
+        aggregates[f"os{i}"] = Count(
+            "pk", filter=_except(filters, "os") & Q(platforms__contains=f" {value}/")
+        )
+    aggregates["verified"] = Count("pk", filter=_except(filters, "verified") & Q(is_verified=True))
+    result = base.aggregate(**aggregates)
 
-    type_counts = dict(
-        base.filter(_except(filters, "type"))
-        .values_list("artifact_type")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    types = [
-        {
-            "value": value,
-            "label": label,
-            "count": type_counts.get(value, 0),
-            "selected": value in params.types,
-        }
-        for value, label in ArtifactType.choices
-        if type_counts.get(value) or value in params.types
-    ]
-    verified = base.filter(_except(filters, "verified"), is_verified=True).count()
-    return [
-        Facet("type", "Type", types),
-        Facet(
-            "arch", "Architecture", platform_counts("architecture", "arch", params.architectures)
-        ),
-        Facet("os", "Operating system", platform_counts("os", "os", params.operating_systems)),
+    def options(key, values, selected):
+        found = [
+            {"value": v, "label": label, "count": result[f"{key}{i}"], "selected": v in selected}
+            for i, (v, label) in enumerate(values)
+        ]
+        return [o for o in found if o["count"] or o["selected"]]
+
+    platform_options = {
+        "arch": options("arch", [(a, a) for a in architectures], params.architectures),
+        "os": options("os", [(o, o) for o in systems], params.operating_systems),
+    }
+    for key, chosen in (("arch", params.architectures), ("os", params.operating_systems)):
+        known = {o["value"] for o in platform_options[key]}
+        platform_options[key] += [
+            {"value": v, "label": v, "count": 0, "selected": True} for v in chosen if v not in known
+        ]
+        platform_options[key].sort(key=lambda o: (-o["count"], o["value"]))
+    facets = [
+        Facet("type", "Type", options("type", ArtifactType.choices, params.types)),
+        Facet("arch", "Architecture", platform_options["arch"][:MAX_SHOWN]),
+        Facet("os", "Operating system", platform_options["os"][:MAX_SHOWN]),
         Facet(
             "verified",
             "Publisher",
@@ -185,12 +232,13 @@ def facets(base, params: SearchParams, filters: dict[str, Q]) -> list[Facet]:
                 {
                     "value": "1",
                     "label": "Verified publishers",
-                    "count": verified,
+                    "count": result["verified"],
                     "selected": params.verified,
                 }
             ],
         ),
     ]
+    return result["total"], facets
 
 
 # -- keyset pagination --------------------------------------------------------------------------
@@ -272,25 +320,62 @@ def paginate(queryset, order, *, after: str = "", before: str = "", size: int = 
     )
 
 
-def search(queryset, params: SearchParams, *, size: int = PAGE_SIZE) -> SearchPage:
-    """Run a catalog search over `queryset` (already limited to what the caller may see)."""
+def search(
+    queryset, params: SearchParams, *, size: int = PAGE_SIZE, audience: str = ""
+) -> SearchPage:
+    """Run a catalog search over `queryset` (already limited to what the caller may see).
+
+    `audience` names who `queryset` is visible to (see `audience_of`); when given, the total
+    and facet counts are cached for SEARCH_CACHE_SECONDS under it, so that a popular search
+    costs one indexed page query. Counts may lag a push by that long; results never do.
+    """
     base = text_filter(queryset, params.q)
     filters = facet_filters(params)
-    results = base.filter(_except(filters, ""))
     sort = params.sort if params.sort in SORTS else "relevance"
     order = ordering(sort, bool(params.q.strip()))
     rows, prev_cursor, next_cursor = paginate(
-        results.select_related("publisher").prefetch_related("platforms"),
+        base.filter(_except(filters, "")).select_related("publisher").defer("title_document"),
         order,
         after=params.after,
         before=params.before,
         size=size,
     )
+    if audience:
+        key = (
+            "gallery:search:"
+            + hashlib.sha256(
+                json.dumps(
+                    [
+                        audience,
+                        params.q.strip(),
+                        sorted(params.architectures),
+                        sorted(params.operating_systems),
+                        sorted(params.types),
+                        params.verified,
+                    ]
+                ).encode()
+            ).hexdigest()
+        )
+        total, facets = cache.get_or_set(
+            key, lambda: counts(base, params, filters), settings.BERTH_SEARCH_CACHE_SECONDS
+        )
+    else:
+        total, facets = counts(base, params, filters)
     return SearchPage(
         entries=rows,
-        total=results.count(),
-        facets=facets(base, params, filters),
+        total=total,
+        facets=facets,
         next_cursor=next_cursor,
         prev_cursor=prev_cursor,
         sort=sort,
     )
+
+
+def audience_of(user) -> str:
+    """Who sees the same catalog as `user`: everyone, one namespace's owner, or staff."""
+    from registry import policy
+
+    if policy.is_active_user(user) and user.is_superuser:
+        return "all"
+    namespace = policy.user_namespace(user)
+    return f"ns:{namespace}" if namespace else "public"

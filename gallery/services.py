@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -21,8 +22,8 @@ from registry import manifests, mediatypes, storage
 from registry.errors import RegistryError
 from registry.models import Blob, Manifest, PullCount, Repository, Tag
 
-from . import readme
-from .models import ArtifactType, CatalogEntry, CatalogImage, CatalogTag, Platform, Publisher
+from . import readme, search
+from .models import ArtifactType, CatalogEntry, CatalogImage, CatalogTag, CatalogText, Publisher
 from .versions import sort_key
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,6 @@ def index_repository(*, repository_id: int) -> CatalogEntry | None:
             defaults={"name": repository.name, "namespace": repository.namespace},
         )
         _sync_images(entry, tags, described)
-        _sync_platforms(entry)
         _update_entry(entry, repository, tags, described)
     return entry
 
@@ -247,17 +247,13 @@ def _sync_images(entry: CatalogEntry, tags, described: dict[str, Description]) -
             image.save(update_fields=["sort_key", "pushed_at"])
 
 
-def _sync_platforms(entry: CatalogEntry) -> None:
-    wanted = set()
+def platforms_of(entry: CatalogEntry) -> str:
+    """The entry's `platforms` column: " os/arch os/arch " over every tagged image."""
+    found = set()
     for platforms in entry.images.values_list("platforms", flat=True):
         for platform in platforms or []:
-            wanted.add((platform["os"], platform["architecture"]))
-    existing = set(entry.platforms.values_list("os", "architecture"))
-    for os_name, architecture in existing - wanted:
-        entry.platforms.filter(os=os_name, architecture=architecture).delete()
-    Platform.objects.bulk_create(
-        [Platform(entry=entry, os=o, architecture=a) for o, a in wanted - existing]
-    )
+            found.add(f"{platform['os']}/{platform['architecture']}")
+    return f" {' '.join(sorted(found))} " if found else ""
 
 
 def _update_entry(entry, repository, tags, described) -> None:
@@ -269,6 +265,10 @@ def _update_entry(entry, repository, tags, described) -> None:
     entry.publisher = publisher
     entry.is_verified = bool(publisher and publisher.is_verified)
     entry.tag_count = len(tags)
+    platforms = platforms_of(entry)
+    if platforms != entry.platforms:
+        entry.platforms = platforms
+        cache.delete(search.PLATFORM_VALUES_KEY)
     entry.pushed_at = repository.pushed_at or (latest.pushed_at if latest else None)
     if latest is not None:
         entry.artifact_type = latest.kind
@@ -310,32 +310,34 @@ def refresh_downloads(*, repository_ids: list[int] | None = None) -> None:
 # -- catalog text -------------------------------------------------------------------------------
 
 
-def render_text(entry: CatalogEntry) -> None:
+def render_text(text: CatalogText) -> None:
     """Render about and usage (call before saving edited text)."""
-    entry.about_html = readme.render(entry.about)
-    entry.usage_html = readme.render(entry.usage)
-    entry.rendered_with = readme.RENDERER_VERSION
+    text.about_html = readme.render(text.about)
+    text.usage_html = readme.render(text.usage)
+    text.rendered_with = readme.RENDERER_VERSION
 
 
-def ensure_rendered(entry: CatalogEntry) -> CatalogEntry:
-    """Re-render stored HTML made by an older renderer version."""
-    if entry.rendered_with != readme.RENDERER_VERSION:
-        render_text(entry)
-        CatalogEntry.objects.filter(pk=entry.pk).update(
-            about_html=entry.about_html,
-            usage_html=entry.usage_html,
-            rendered_with=entry.rendered_with,
-        )
-    return entry
+def text_of(entry: CatalogEntry) -> CatalogText:
+    """The entry's texts, rendered by the current renderer (re-rendered if stale)."""
+    text, _ = CatalogText.objects.get_or_create(entry=entry)
+    if text.rendered_with != readme.RENDERER_VERSION:
+        render_text(text)
+        text.save(update_fields=["about_html", "usage_html", "rendered_with"])
+    return text
 
 
 def update_catalog(
     *, entry: CatalogEntry, description: str, about: str, usage: str
 ) -> CatalogEntry:
-    entry.description, entry.about, entry.usage = description, about, usage
-    render_text(entry)
+    """The publisher's catalog data: validated, rendered once, stored."""
+    text, _ = CatalogText.objects.get_or_create(entry=entry)
+    entry.description, text.about, text.usage = description, about, usage
+    render_text(text)
     entry.full_clean(exclude=["repository", "publisher", "logo"])
-    entry.save()
+    text.full_clean(exclude=["entry"])
+    with transaction.atomic():
+        entry.save(update_fields=["description"])
+        text.save()
     return entry
 
 

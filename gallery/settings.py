@@ -260,6 +260,9 @@ BERTH_CREDENTIAL_CACHE_TTL = env_int("BERTH_CREDENTIAL_CACHE_TTL", 60)
 # and when a batch of pull counts is written. The gallery indexes the catalog from it.
 BERTH_REGISTRY_HOOK = env_str("BERTH_REGISTRY_HOOK", "gallery.tasks.on_registry_event")
 
+# Search totals and facet counts are cached this long per query and audience (0: never).
+BERTH_SEARCH_CACHE_SECONDS = env_int("BERTH_SEARCH_CACHE_SECONDS", 60)
+
 # -- Celery -------------------------------------------------------------------------------------
 
 # Without REDIS_URL tasks run eagerly in the process that enqueues them (no broker, no worker).

@@ -23,7 +23,7 @@ TAGS_PER_PAGE = 25
 
 def home(request):
     visible = CatalogEntry.objects.visible_to(request.user).listed()
-    cards = visible.select_related("publisher").prefetch_related("platforms")
+    cards = visible.select_related("publisher")
     return render(
         request,
         "gallery/home.html",
@@ -43,7 +43,7 @@ def search_page(request):
     form = SearchForm(request.GET)
     params = form.params()
     visible = CatalogEntry.objects.visible_to(request.user).listed()
-    page = search.search(visible, params)
+    page = search.search(visible, params, audience=search.audience_of(request.user))
     return render(
         request,
         "gallery/search.html",
@@ -65,7 +65,7 @@ def _entry(request, name: str) -> CatalogEntry:
         if repository is None or services.index_repository(repository_id=repository.pk) is None:
             raise Http404("No such repository")
         entry = visible.get(name=name)
-    return services.ensure_rendered(entry)
+    return entry
 
 
 def _repository_context(request, entry: CatalogEntry, tab: str) -> dict:
@@ -74,7 +74,7 @@ def _repository_context(request, entry: CatalogEntry, tab: str) -> dict:
         "tab": tab,
         "registry_host": request.get_host(),
         "latest": entry.images.prefetch_related("tags").order_by("-sort_key").first(),
-        "platforms": entry.platforms.order_by("os", "architecture"),
+        "text": services.text_of(entry),
         "can_edit": policy.user_namespace(request.user) == entry.namespace
         or (request.user.is_authenticated and request.user.is_superuser),
     }
@@ -113,8 +113,8 @@ def repository_settings(request, name: str):
         request.POST or None,
         initial={
             "description": entry.description,
-            "about": entry.about,
-            "usage": entry.usage,
+            "about": services.text_of(entry).about,
+            "usage": services.text_of(entry).usage,
             "is_private": entry.is_private,
         },
     )
@@ -140,7 +140,6 @@ def publisher(request, namespace: str):
         .listed()
         .filter(namespace=namespace)
         .select_related("publisher")
-        .prefetch_related("platforms")
         .by_downloads()
     )
     page = Paginator(entries, 24).get_page(request.GET.get("page"))

@@ -4,6 +4,7 @@ import os
 import shutil
 
 import pytest
+from django.core.cache import cache
 
 from tests.factories import UserFactory
 from tests.oci import RegistryClient
@@ -39,6 +40,7 @@ def _isolated_storage(settings, tmp_path):
 
     auth.forget_credentials()
     pulls.discard()
+    cache.clear()
 
 
 @pytest.fixture

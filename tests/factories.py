@@ -43,7 +43,7 @@ def catalog_entry(
     """A repository with its catalog entry, as the indexer would leave it."""
     from django.utils import timezone
 
-    from gallery.models import CatalogEntry, Platform, Publisher
+    from gallery.models import CatalogEntry, CatalogText, Publisher
 
     namespace = name.split("/")[0]
     owner = owner or UserFactory(username=namespace)
@@ -58,14 +58,12 @@ def catalog_entry(
         is_private=private,
         publisher=publisher,
         description=description,
-        about=about,
         artifact_type=artifact_type,
         downloads=downloads,
         is_verified=verified,
         tag_count=tags,
         pushed_at=repository.pushed_at,
+        platforms=f" {' '.join(f'{o}/{a}' for o, a in platforms)} " if platforms else "",
     )
-    Platform.objects.bulk_create(
-        [Platform(entry=entry, os=o, architecture=a) for o, a in platforms]
-    )
+    CatalogText.objects.create(entry=entry, about=about)
     return entry

@@ -93,7 +93,7 @@ def test_owner_edits_the_catalog_page(webapp, alice):
     assert response.status_code == 302
     entry = CatalogEntry.objects.get(name="alice/webapp")
     assert entry.description == "New words"
-    assert "<script" not in entry.about_html
+    assert "<script" not in services.text_of(entry).about_html
 
 
 def test_settings_form_errors_are_shown_not_raised(webapp, alice):
