@@ -46,7 +46,9 @@ class Description:
 
 
 def _read_config(descriptor: manifests.Descriptor) -> dict:
-    if descriptor.size > CONFIG_MAX_BYTES or descriptor.media_type not in mediatypes.IMAGE_CONFIGS:
+    """An image's or a Helm chart's JSON config (small ones only); {} if unreadable."""
+    readable = mediatypes.IMAGE_CONFIGS | {mediatypes.HELM_CONFIG}
+    if descriptor.size > CONFIG_MAX_BYTES or descriptor.media_type not in readable:
         return {}
     try:
         with storage.open_blob(descriptor.digest) as handle:
@@ -85,6 +87,8 @@ def describe(manifest: Manifest, children: dict[str, Manifest], depth: int = 0) 
         size,
         description=parsed.annotations.get(DESCRIPTION_ANNOTATION, ""),
     )
+    if kind == ArtifactType.HELM and not description.description:
+        description.description = str(_read_config(parsed.config).get("description", ""))
     if kind == ArtifactType.IMAGE:
         config = _read_config(parsed.config)
         labels = (config.get("config") or {}).get("Labels") or {}

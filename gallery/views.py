@@ -34,7 +34,7 @@ def home(request):
             .select_related("user")
             .annotate(total=Sum("entries__downloads", filter=Q(entries__is_private=False)))
             .order_by("-total", "user__username")[:6],
-            "total": visible.count(),
+            "total": visible.filter(is_private=False).count(),
         },
     )
 

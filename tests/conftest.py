@@ -40,6 +40,8 @@ def _isolated_storage(settings, tmp_path):
 
     auth.forget_credentials()
     pulls.discard()
+    # A private in-process cache: clearing a shared Redis would flush other users' data.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     cache.clear()
 
 

@@ -2,6 +2,8 @@
 
 from django import template
 from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 register = template.Library()
 
@@ -41,3 +43,13 @@ def compact(value) -> str:
         if number >= limit:
             return f"{number / limit:.1f}".rstrip("0").rstrip(".") + suffix
     return str(number)
+
+
+@register.filter
+def ago(moment) -> str:
+    """ "just now", "5 minutes ago", "2 weeks ago" (the largest unit only)."""
+    if not moment:
+        return ""
+    if (timezone.now() - moment).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(moment, depth=1)} ago"

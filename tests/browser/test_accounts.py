@@ -1,0 +1,37 @@
+"""Accounts in the browser: a visitor signs up, gets a namespace, signs out."""
+
+import re
+import secrets
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+
+def test_visitor_signs_up_sees_their_namespace_and_signs_out(page, live_registry):
+    username = f"carol{secrets.token_hex(3)}"
+    password = secrets.token_urlsafe(16)
+    page.goto("/")
+    page.get_by_role("banner").get_by_role("link", name="Sign up").click()
+    expect(page.get_by_role("heading", name="Create your account")).to_be_visible()
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Email").fill(f"{username}@example.org")
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label("Password confirmation").fill(password)
+    page.get_by_role("button", name="Create account").click()
+
+    expect(page).to_have_url(re.compile(r"/accounts/$"))
+    expect(page.get_by_role("status")).to_have_text(f"Welcome to Berth, {username}.")
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+    namespace = page.get_by_role("link", name=f"{username}/")
+    expect(namespace).to_have_attribute("href", f"/u/{username}")
+    push = page.locator("#push-cmd")
+    expect(push).to_contain_text(f"docker://{live_registry.host}/{username}/my-image:1.0")
+
+    header = page.get_by_role("banner")
+    expect(header.get_by_role("link", name=username)).to_be_visible()
+    header.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(live_registry.url + "/")
+    expect(header.get_by_role("link", name="Sign in")).to_be_visible()
+    expect(header.get_by_role("link", name=username)).to_have_count(0)

@@ -1,0 +1,71 @@
+"""The main pages on a desktop and a phone: saved as screenshots for people to look at.
+
+Screenshots land in tests/artifacts/screenshots/ (gitignored). The tests check what a glance at
+a screenshot can miss: no page logs an error, and no page scrolls sideways.
+"""
+
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+PAGES = {
+    "home": "/",
+    "search": "/search?q=webapp",
+    "repository-about": "/r/alice/webapp",
+    "repository-tags": "/r/alice/webapp/-/tags",
+    "publisher": "/u/alice",
+}
+DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
+DEVICES = [
+    pytest.param(DESKTOP, id="desktop"),
+    pytest.param(PHONE, id="mobile"),
+]
+# The outermost elements that stick out past the right edge, as "selector (right edge px)".
+OVERFLOW = """() => {
+  const width = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth <= width) return [];
+  const name = (e) => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "")
+    + [...e.classList].map((c) => "." + c).join("");
+  const out = [];
+  for (const e of document.body.querySelectorAll("*")) {
+    const right = Math.round(e.getBoundingClientRect().right);
+    const parent = e.parentElement.getBoundingClientRect().right;
+    if (right > width && parent <= width) out.push(`${name(e)} (${right}px)`);
+  }
+  return out.length ? out : [`html (${document.documentElement.scrollWidth}px)`];
+}"""
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_main_pages_load_without_errors_and_are_saved_as_screenshots(new_page, published, device):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page = new_page(**device)
+    errors = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    name = "mobile" if device is PHONE else "desktop"
+    for page_name, path in PAGES.items():
+        response = page.goto(path)
+        assert response.status == 200, path
+        page.screenshot(path=SCREENSHOTS / f"{page_name}-{name}.png", full_page=True)
+    assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize("device", [DEVICES[0], pytest.param(PHONE, id="mobile")])
+def test_main_pages_do_not_scroll_sideways(new_page, published, device):
+    page = new_page(**device)
+    problems = []
+    for path in PAGES.values():
+        page.goto(path)
+        overflow = page.evaluate(OVERFLOW)
+        if overflow:
+            problems.append(f"{path} is wider than the screen: {', '.join(overflow)}")
+    assert not problems, "\n".join(problems)
