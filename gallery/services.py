@@ -28,6 +28,7 @@ from .versions import sort_key
 
 log = logging.getLogger(__name__)
 
+BATCH = 500  # rows per statement (SQLite allows a limited number of parameters)
 CONFIG_MAX_BYTES = 1024 * 1024  # image configs larger than this are not read for platforms
 DESCRIPTION_ANNOTATION = "org.opencontainers.image.description"
 
@@ -200,55 +201,86 @@ def _describe_new(repository: Repository, digests_: set[str]) -> dict[str, Descr
     return {digest: describe(row, children) for digest, row in rows.items()}
 
 
+def _best(names_and_times: list[tuple[str, datetime]]) -> tuple[str, datetime]:
+    """An image's place in the Tags tab (its best tag's version key) and its push time."""
+    best = max(sort_key(name) + "~" + name for name, _ in names_and_times)
+    return best, max(updated for _, updated in names_and_times)
+
+
 def _sync_images(entry: CatalogEntry, tags, described: dict[str, Description]) -> None:
-    by_digest: dict[str, list[tuple[str, datetime]]] = {}
-    for name, digest, updated in tags:
-        by_digest.setdefault(digest, []).append((name, updated))
-    entry.images.exclude(digest__in=by_digest).delete()
-    for digest, info in described.items():
-        if digest not in by_digest:
-            continue
-        CatalogImage.objects.update_or_create(
-            entry=entry,
-            digest=digest,
-            defaults={
-                "media_type": info.media_type,
-                "kind": info.kind,
-                "artifact_type": info.artifact_type,
-                "size": info.size,
-                "platforms": info.platforms,
-                "pushed_at": max(t for _, t in by_digest[digest]),
-                "sort_key": "",
-            },
-        )
-    images = {image.digest: image for image in entry.images.all()}
-    existing = {tag.name: tag for tag in entry.tags.all()}
+    """Images and tags of the entry, changed only where the registry changed (a push to a
+    repository with 10,000 tags touches a handful of rows, not 10,000)."""
     wanted = {name: (digest, updated) for name, digest, updated in tags}
-    entry.tags.exclude(name__in=wanted).delete()
-    create, update = [], []
+    by_digest: dict[str, list[tuple[str, datetime]]] = {}
     for name, (digest, updated) in wanted.items():
-        image = images.get(digest)
-        if image is None:
-            continue
-        tag = existing.get(name)
-        if tag is None:
-            create.append(
-                CatalogTag(
-                    entry=entry, image=image, name=name, sort_key=sort_key(name), pushed_at=updated
+        by_digest.setdefault(digest, []).append((name, updated))
+
+    images = dict(entry.images.values_list("digest", "pk"))
+    gone = [pk for digest, pk in images.items() if digest not in by_digest]
+    for start in range(0, len(gone), BATCH):
+        CatalogImage.objects.filter(pk__in=gone[start : start + BATCH]).delete()
+    new = []
+    for digest, info in described.items():
+        if digest in by_digest and digest not in images:
+            best, pushed = _best(by_digest[digest])
+            new.append(
+                CatalogImage(
+                    entry=entry,
+                    digest=digest,
+                    media_type=info.media_type,
+                    kind=info.kind,
+                    artifact_type=info.artifact_type,
+                    size=info.size,
+                    platforms=info.platforms,
+                    pushed_at=pushed,
+                    sort_key=best,
                 )
             )
-        elif tag.image_id != image.pk or tag.pushed_at != updated:
-            tag.image, tag.pushed_at = image, updated
-            update.append(tag)
-    CatalogTag.objects.bulk_create(create, batch_size=1000)
-    CatalogTag.objects.bulk_update(update, ["image", "pushed_at"], batch_size=1000)
-    for digest, image in images.items():
-        names = [name for name, _ in by_digest.get(digest, [])]
-        best = max((sort_key(n) + "~" + n for n in names), default="")
-        pushed = max((t for _, t in by_digest.get(digest, [])), default=image.pushed_at)
-        if image.sort_key != best or image.pushed_at != pushed:
-            image.sort_key, image.pushed_at = best, pushed
-            image.save(update_fields=["sort_key", "pushed_at"])
+    CatalogImage.objects.bulk_create(new, batch_size=BATCH)
+    images = {digest: pk for digest, pk in images.items() if digest in by_digest}
+    images.update({image.digest: image.pk for image in new})
+    digest_of = {pk: digest for digest, pk in images.items()}
+
+    existing = {
+        name: (pk, image_id, pushed_at)
+        for pk, name, image_id, pushed_at in entry.tags.values_list(
+            "pk", "name", "image_id", "pushed_at"
+        )
+    }
+    removed = [pk for name, (pk, _, _) in existing.items() if name not in wanted]
+    for start in range(0, len(removed), BATCH):
+        CatalogTag.objects.filter(pk__in=removed[start : start + BATCH]).delete()
+    touched = set()
+    create, update = [], []
+    for name, (digest, updated) in wanted.items():
+        image_id = images.get(digest)
+        if image_id is None:
+            continue
+        current = existing.get(name)
+        if current is None:
+            create.append(
+                CatalogTag(
+                    entry=entry,
+                    image_id=image_id,
+                    name=name,
+                    sort_key=sort_key(name),
+                    pushed_at=updated,
+                )
+            )
+            touched.add(digest)
+        elif current[1:] != (image_id, updated):
+            update.append(CatalogTag(pk=current[0], image_id=image_id, pushed_at=updated))
+            touched |= {digest, digest_of.get(current[1], "")}
+    CatalogTag.objects.bulk_create(create, batch_size=BATCH)
+    CatalogTag.objects.bulk_update(update, ["image_id", "pushed_at"], batch_size=BATCH)
+
+    # Only images that gained or lost a tag can change place; new ones are already right.
+    refreshed = []
+    for digest in touched - {image.digest for image in new}:
+        if digest in by_digest:
+            best, pushed = _best(by_digest[digest])
+            refreshed.append(CatalogImage(pk=images[digest], sort_key=best, pushed_at=pushed))
+    CatalogImage.objects.bulk_update(refreshed, ["sort_key", "pushed_at"], batch_size=BATCH)
 
 
 def platforms_of(entry: CatalogEntry) -> str:

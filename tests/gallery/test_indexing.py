@@ -159,3 +159,14 @@ def test_reindex_command_rebuilds_the_catalog(as_alice):
     as_alice.push_image("alice/two", "1.0")
     call_command("reindex")
     assert set(CatalogEntry.objects.values_list("name", flat=True)) == {"alice/one", "alice/two"}
+
+
+def test_a_moved_tag_moves_between_images(as_alice):
+    first, body = as_alice.push_image("alice/app", "1.0", layer=b"one")
+    as_alice.push_manifest("alice/app", "latest", body)
+    index("alice/app")
+    second, _ = as_alice.push_image("alice/app", "latest", layer=b"two")
+    entry = index("alice/app")
+    assert list(entry.images.get(digest=first).tags.values_list("name", flat=True)) == ["1.0"]
+    assert list(entry.images.get(digest=second).tags.values_list("name", flat=True)) == ["latest"]
+    assert entry.images.order_by("-sort_key").first().digest == second  # latest sorts first
