@@ -180,3 +180,8 @@ def account(request):
             "registry_host": request.get_host(),
         },
     )
+
+
+def csrf_failure(request, reason=""):
+    """An expired or missing CSRF token: a page that says what to do, not Django's debug text."""
+    return render(request, "403_csrf.html", status=403)

@@ -192,3 +192,10 @@ def test_bad_search_parameters_never_fail(db, query):
 def test_repository_not_yet_indexed_is_indexed_on_first_visit(as_alice):
     as_alice.push_image("alice/fresh", "1.0")
     assert Client().get("/r/alice/fresh").status_code == 200
+
+
+def test_a_form_posted_without_its_csrf_token_gets_a_clear_403(alice):
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 403
+    assert b"This form has expired" in response.content
