@@ -205,42 +205,44 @@ def catalog(request):
 
 @registry_view("GET", "HEAD", "PUT", "DELETE")
 def manifest(request, name: str, reference: str):
-    if request.method in ("GET", "HEAD"):
-        auth.authorize(request, name, PULL)
-        found = services.find_manifest(name=name, reference=reference)
-        body = bytes(found.body)
-        response = HttpResponse(
-            b"" if request.method == "HEAD" else body, content_type=found.media_type
-        )
-        response["Content-Length"] = str(len(body))
-        response["Docker-Content-Digest"] = found.digest
-        response["ETag"] = f'"{found.digest}"'
-        if request.method == "GET":
-            pulls.record(
-                found.repository_id, "" if digests.looks_like_digest(reference) else reference
-            )
-        return response
     if request.method == "PUT":
-        identity = auth.authorize(request, name, PULL_PUSH)
-        repository = services.repository_for_push(name=name, user_id=identity.user_id)
-        limit = settings.BERTH_MANIFEST_MAX_BYTES
-        body = b"".join(body_chunks(request, limit=limit, too_large=ManifestTooLarge))
-        stored, parsed = services.commit_manifest(
-            repository=repository,
-            reference=reference,
-            body=body,
-            content_type=request.content_type or "",
-        )
-        response = HttpResponse(status=201)
-        response["Location"] = f"/v2/{name}/manifests/{stored.digest}"
-        response["Docker-Content-Digest"] = stored.digest
-        response["Content-Length"] = "0"
-        if parsed.subject:
-            response["OCI-Subject"] = str(parsed.subject.digest)
-        return response
-    auth.authorize(request, name, DELETE)
-    services.delete_manifest(repository=services.get_repository(name=name), reference=reference)
-    return HttpResponse(status=202)
+        return put_manifest(request, name, reference)
+    if request.method == "DELETE":
+        auth.authorize(request, name, DELETE)
+        services.delete_manifest(repository=services.get_repository(name=name), reference=reference)
+        return HttpResponse(status=202)
+    auth.authorize(request, name, PULL)
+    found = services.find_manifest(name=name, reference=reference)
+    body = bytes(found.body)
+    response = HttpResponse(
+        b"" if request.method == "HEAD" else body, content_type=found.media_type
+    )
+    response["Content-Length"] = str(len(body))
+    response["Docker-Content-Digest"] = found.digest
+    response["ETag"] = f'"{found.digest}"'
+    if request.method == "GET":  # a HEAD is a client checking, not a pull
+        tag = "" if digests.looks_like_digest(reference) else reference
+        pulls.record(found.repository_id, tag)
+    return response
+
+
+def put_manifest(request, name: str, reference: str):
+    identity = auth.authorize(request, name, PULL_PUSH)
+    repository = services.repository_for_push(name=name, user_id=identity.user_id)
+    limit = settings.BERTH_MANIFEST_MAX_BYTES
+    stored, parsed = services.commit_manifest(
+        repository=repository,
+        reference=reference,
+        body=b"".join(body_chunks(request, limit=limit, too_large=ManifestTooLarge)),
+        content_type=request.content_type or "",
+    )
+    response = HttpResponse(status=201)
+    response["Location"] = f"/v2/{name}/manifests/{stored.digest}"
+    response["Docker-Content-Digest"] = stored.digest
+    response["Content-Length"] = "0"
+    if parsed.subject:
+        response["OCI-Subject"] = str(parsed.subject.digest)
+    return response
 
 
 @registry_view("GET")
