@@ -18,8 +18,7 @@ POLICY = "; ".join(
 def content_security_policy(get_response):
     def middleware(request):
         response = get_response(request)
-        if not request.path.startswith("/v2/"):  # registry answers are JSON and blobs
-            response.setdefault("Content-Security-Policy", POLICY)
+        response.setdefault("Content-Security-Policy", POLICY)
         return response
 
     return middleware

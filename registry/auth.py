@@ -20,9 +20,8 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.urls import reverse
 
-from . import policy, tokens
+from . import policy, queries, tokens
 from .errors import Denied, NameUnknown, Unauthorized
-from .models import Repository
 
 _CREDENTIALS: dict[bytes, tuple[float, object]] = {}  # hmac(credentials) -> (expiry, user)
 _CREDENTIALS_MAX = 10_000
@@ -147,7 +146,7 @@ def authorize(request, name: str, actions: frozenset[str]) -> Identity:
     ):
         return identity
     if identity.kind == "basic":
-        repository = Repository.objects.filter(name=name).first()
+        repository = queries.repository(name)
         permitted = policy.permitted_actions(identity.user, name, repository)
         if actions <= permitted:
             return identity
@@ -155,8 +154,10 @@ def authorize(request, name: str, actions: frozenset[str]) -> Identity:
             raise NameUnknown(detail={"name": name})
         raise Denied()
     # Anonymous callers, and tokens that lack the scope, may still pull public repositories.
-    if actions == {policy.PULL} and Repository.objects.filter(name=name, is_private=False).exists():
-        return identity
+    if actions == {policy.PULL}:
+        repository = queries.repository(name)
+        if repository is not None and not repository.is_private:
+            return identity
     error = "insufficient_scope" if identity.kind == "token" else ""
     raise Unauthorized(
         "insufficient scope" if error else "authentication required",
@@ -172,7 +173,7 @@ def grant_access(user, scopes: list[tokens.Scope]) -> list[dict]:
     access = []
     for scope in scopes:
         if scope.type == "repository":
-            repository = Repository.objects.filter(name=scope.name).first()
+            repository = queries.repository(scope.name)
             permitted = policy.permitted_actions(user, scope.name, repository)
             granted = policy.grant(scope.actions, permitted)
         elif scope.type == "registry" and scope.name == "catalog":

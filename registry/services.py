@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from . import digests, manifests, names, storage
+from . import digests, manifests, names, queries, storage
 from .db import bytewise
 from .digests import Digest
 from .errors import (
@@ -79,7 +79,7 @@ def notify(event: RegistryEvent) -> None:
 
 
 def get_repository(*, name: str) -> Repository:
-    repository = Repository.objects.filter(name=name).first()
+    repository = queries.repository(name)
     if repository is None:
         raise NameUnknown(detail={"name": name})
     return repository
@@ -226,7 +226,9 @@ def append_upload(*, upload: Upload, chunks: Iterable[bytes], start: int | None 
         if start is not None and start != upload.offset:
             raise RangeInvalid(headers={"Range": upload_range(upload)})
         # Bytes past the recorded offset are from a request that died half-way: drop them.
-        os.ftruncate(fd, upload.offset)
+        # (Only then: truncating a file and closing it makes ext4 flush it at once.)
+        if os.fstat(fd).st_size != upload.offset:
+            os.ftruncate(fd, upload.offset)
         os.lseek(fd, upload.offset, os.SEEK_SET)
         hasher = hashlib.sha256() if upload.offset == 0 else None
         written = storage.write_chunks(fd, chunks, hasher)
@@ -301,13 +303,11 @@ def find_manifest(*, name: str, reference: str) -> Manifest:
         lookup = _manifest_filter(reference)
     except DigestInvalid:
         raise ManifestUnknown(detail={"reference": reference[:200]}) from None
-    manifest = (
-        Manifest.objects.filter(repository__name=name, **lookup)
-        .only("id", "repository_id", "digest", "media_type", "body", "size")
-        .first()
+    manifest = queries.manifest(
+        name, tag=lookup.get("tags__name", ""), digest=lookup.get("digest", "")
     )
     if manifest is None:
-        if not Repository.objects.filter(name=name).exists():
+        if queries.repository(name) is None:
             raise NameUnknown(detail={"name": name})
         raise ManifestUnknown(detail={"reference": reference[:200]})
     return manifest
@@ -435,10 +435,7 @@ def delete_manifest(*, repository: Repository, reference: str) -> None:
 
 def list_tags(*, repository: Repository, n: int, last: str = "") -> tuple[list[str], bool]:
     """Up to `n` tag names after `last` in lexical order, and whether more follow."""
-    tags = Tag.objects.filter(repository=repository).alias(key=bytewise("name")).order_by("key")
-    if last:
-        tags = tags.filter(key__gt=last)
-    page = list(tags.values_list("name", flat=True)[: n + 1])
+    page = queries.tag_names(repository.pk, n + 1, last)
     return page[:n], len(page) > n
 
 

@@ -34,6 +34,9 @@ from .errors import (
 API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
 PULL, PUSH, DELETE = (frozenset({a}) for a in (policy.PULL, policy.PUSH, policy.DELETE))
 PULL_PUSH = PULL | PUSH
+# Request bodies are read in pieces of this size: large enough for few system calls, small
+# enough that the server's buffers stay a few MiB however large the blob.
+READ_SIZE = 256 * 1024
 
 
 class RangeNotSatisfiable(RegistryError):
@@ -103,7 +106,7 @@ def body_chunks(
 def _read(stream, expected: int | None, limit: int, too_large) -> Iterator[bytes]:
     received = 0
     while expected is None or received < expected:
-        want = storage.CHUNK if expected is None else min(storage.CHUNK, expected - received)
+        want = READ_SIZE if expected is None else min(READ_SIZE, expected - received)
         try:
             chunk = stream.read(want)
         except OSError:
