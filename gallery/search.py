@@ -19,6 +19,7 @@ import base64
 import binascii
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -33,6 +34,7 @@ PAGE_SIZE = 20
 MAX_FACET_VALUES = 64  # candidate platform values counted per search
 MAX_SHOWN = 12  # facet options shown
 PLATFORM_VALUES_KEY = "gallery:platform-values"
+GENERATION_KEY = "gallery:search-generation"
 SORTS = {"relevance": "Best match", "downloads": "Most downloads", "updated": "Recently updated"}
 CONFIG = "english"
 
@@ -115,8 +117,13 @@ def text_filter(queryset, q: str):
         return queryset.annotate(rank=Value(0.0, output_field=models.FloatField()))
     if connection.vendor == "postgresql":
         query = SearchQuery(q, search_type="websearch", config=CONFIG)
-        in_about = CatalogText.objects.filter(search_document=query).values("entry_id")
-        return queryset.filter(Q(title_document=query) | Q(pk__in=in_about)).annotate(
+        # A UNION of two index scans; an OR across the two tables would scan every row.
+        matching = (
+            queryset.model.objects.filter(title_document=query)
+            .values("pk")
+            .union(CatalogText.objects.filter(search_document=query).values("entry_id"))
+        )
+        return queryset.filter(pk__in=matching).annotate(
             rank=SearchRank(F("title_document"), query)
         )
     matched = Q()
@@ -325,41 +332,35 @@ def search(
 ) -> SearchPage:
     """Run a catalog search over `queryset` (already limited to what the caller may see).
 
-    `audience` names who `queryset` is visible to (see `audience_of`); when given, the total
-    and facet counts are cached for SEARCH_CACHE_SECONDS under it, so that a popular search
-    costs one indexed page query. Counts may lag a push by that long; results never do.
+    `audience` names who `queryset` is visible to (see `audience_of`). When given, each page
+    and the counts are cached for BERTH_SEARCH_CACHE_SECONDS under it: ranking every match
+    of a common word costs tens of milliseconds, and most searches are repeated. Search may
+    therefore lag a push by that long; repository pages never do.
     """
     base = text_filter(queryset, params.q)
     filters = facet_filters(params)
     sort = params.sort if params.sort in SORTS else "relevance"
     order = ordering(sort, bool(params.q.strip()))
-    rows, prev_cursor, next_cursor = paginate(
-        base.filter(_except(filters, "")).select_related("publisher").defer("title_document"),
-        order,
-        after=params.after,
-        before=params.before,
-        size=size,
-    )
+
+    def page():
+        return paginate(
+            base.filter(_except(filters, ""))
+            .select_related("publisher__user")
+            .defer("title_document"),
+            order,
+            after=params.after,
+            before=params.before,
+            size=size,
+        )
+
     if audience:
-        key = (
-            "gallery:search:"
-            + hashlib.sha256(
-                json.dumps(
-                    [
-                        audience,
-                        params.q.strip(),
-                        sorted(params.architectures),
-                        sorted(params.operating_systems),
-                        sorted(params.types),
-                        params.verified,
-                    ]
-                ).encode()
-            ).hexdigest()
+        key = _cache_key(audience, params)
+        rows, prev_cursor, next_cursor = _cached(
+            f"{key}:{sort}:{params.after}:{params.before}:{size}", page
         )
-        total, facets = cache.get_or_set(
-            key, lambda: counts(base, params, filters), settings.BERTH_SEARCH_CACHE_SECONDS
-        )
+        total, facets = _cached(key, lambda: counts(base, params, filters))
     else:
+        rows, prev_cursor, next_cursor = page()
         total, facets = counts(base, params, filters)
     return SearchPage(
         entries=rows,
@@ -369,6 +370,29 @@ def search(
         prev_cursor=prev_cursor,
         sort=sort,
     )
+
+
+def _cache_key(audience: str, params: SearchParams) -> str:
+    what = [
+        cache.get(GENERATION_KEY, 0),
+        audience,
+        params.q.strip(),
+        sorted(params.architectures),
+        sorted(params.operating_systems),
+        sorted(params.types),
+        params.verified,
+    ]
+    return "gallery:search:" + hashlib.sha256(json.dumps(what).encode()).hexdigest()
+
+
+def _cached(key: str, compute):
+    seconds = settings.BERTH_SEARCH_CACHE_SECONDS
+    return cache.get_or_set(key, compute, seconds) if seconds else compute()
+
+
+def forget_cached_results() -> None:
+    """Make every cached search stale at once (a repository became private or went away)."""
+    cache.set(GENERATION_KEY, time.time_ns(), None)
 
 
 def audience_of(user) -> str:

@@ -163,6 +163,7 @@ def index_repository(*, repository_id: int) -> CatalogEntry | None:
     repository = Repository.objects.filter(pk=repository_id).select_related("owner").first()
     if repository is None:
         CatalogEntry.objects.filter(pk=repository_id).delete()
+        search.forget_cached_results()
         return None
     tags = list(
         Tag.objects.filter(repository=repository).values_list(
@@ -297,6 +298,8 @@ def _update_entry(entry, repository, tags, described) -> None:
     publisher = publisher_for(repository.owner)
     entry.name = repository.name
     entry.namespace = repository.namespace
+    if repository.is_private and not entry.is_private:
+        search.forget_cached_results()
     entry.is_private = repository.is_private
     entry.publisher = publisher
     entry.is_verified = bool(publisher and publisher.is_verified)
@@ -382,6 +385,8 @@ def set_visibility(*, repository: Repository, private: bool) -> None:
     with transaction.atomic():
         Repository.objects.filter(pk=repository.pk).update(is_private=private)
         CatalogEntry.objects.filter(pk=repository.pk).update(is_private=private)
+    if private:
+        search.forget_cached_results()
     repository.is_private = private
 
 

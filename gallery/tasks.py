@@ -1,12 +1,24 @@
-"""Background work. Tasks take ids, are idempotent, and only call services."""
+"""Background work. Tasks take ids, are idempotent, and only call services.
+
+The registry's hook (`on_registry_event`) coalesces bursts: pushing 1,000 tags to one
+repository indexes it a few times, not 1,000 times. With a broker, a cache marker keeps one
+task per repository pending; in the embedded mode (tasks run eagerly, no worker), a timer
+thread in the web process runs it once the burst has settled, after the push answered.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
+
 from celery import shared_task
-from django.db import OperationalError
+from django.conf import settings
+from django.core.cache import cache
+from django.db import OperationalError, connections
 
 from . import services
 
+log = logging.getLogger(__name__)
 RETRYING = {
     "acks_late": True,
     "reject_on_worker_lost": True,
@@ -14,21 +26,62 @@ RETRYING = {
     "retry_backoff": True,
     "max_retries": 5,
 }
+PENDING_SECONDS = 300  # a marker outlives a lost task by at most this long
+
+_timers: dict[str, threading.Timer] = {}
+_timers_lock = threading.Lock()
+
+
+def _pending_key(task_name: str, repository_id: int) -> str:
+    return f"gallery:pending:{task_name}:{repository_id}"
 
 
 @shared_task(**RETRYING)
 def index_repository(repository_id: int) -> None:
+    cache.delete(_pending_key("index", repository_id))  # later events schedule a new run
     services.index_repository(repository_id=repository_id)
 
 
 @shared_task(**RETRYING)
-def refresh_downloads(repository_ids: list[int]) -> None:
-    services.refresh_downloads(repository_ids=repository_ids)
+def refresh_downloads(repository_id: int) -> None:
+    cache.delete(_pending_key("downloads", repository_id))
+    services.refresh_downloads(repository_ids=[repository_id])
 
 
 def on_registry_event(event) -> None:
     """BERTH_REGISTRY_HOOK: the registry's one way of telling the gallery what happened."""
     if event.action == "pull":
-        refresh_downloads.delay([event.repository_id])
+        schedule("downloads", refresh_downloads, event.repository_id)
     else:
-        index_repository.delay(event.repository_id)
+        schedule("index", index_repository, event.repository_id)
+
+
+def schedule(name: str, task, repository_id: int) -> None:
+    """Run `task(repository_id)` after BERTH_INDEX_DELAY seconds, once per burst of events."""
+    delay = settings.BERTH_INDEX_DELAY
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        if cache.add(_pending_key(name, repository_id), 1, PENDING_SECONDS):
+            task.apply_async((repository_id,), countdown=delay)
+        return
+    if delay <= 0:
+        task.delay(repository_id)
+        return
+    key = _pending_key(name, repository_id)
+    with _timers_lock:
+        if key in _timers:
+            return
+        timer = threading.Timer(delay, _run_later, (key, task, repository_id))
+        timer.daemon = True
+        _timers[key] = timer
+    timer.start()
+
+
+def _run_later(key: str, task, repository_id: int) -> None:
+    with _timers_lock:
+        _timers.pop(key, None)
+    try:
+        task.delay(repository_id)
+    except Exception:  # a background thread has nobody to raise to
+        log.exception("task %s for repository %s failed", task.name, repository_id)
+    finally:
+        connections.close_all()  # this thread's own database connections

@@ -23,7 +23,7 @@ TAGS_PER_PAGE = 25
 
 def home(request):
     visible = CatalogEntry.objects.visible_to(request.user).listed()
-    cards = visible.select_related("publisher")
+    cards = visible.select_related("publisher__user")
     return render(
         request,
         "gallery/home.html",
@@ -139,7 +139,7 @@ def publisher(request, namespace: str):
         CatalogEntry.objects.visible_to(request.user)
         .listed()
         .filter(namespace=namespace)
-        .select_related("publisher")
+        .select_related("publisher__user")
         .by_downloads()
     )
     page = Paginator(entries, 24).get_page(request.GET.get("page"))

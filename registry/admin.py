@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from . import services
 from .models import Blob, Manifest, Repository, Tag, Upload
 
 
@@ -9,6 +10,16 @@ class RepositoryAdmin(admin.ModelAdmin):
     list_filter = ["is_private"]
     search_fields = ["name"]
     raw_id_fields = ["owner"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # Whoever mirrors repositories (the gallery's catalog) learns of the change.
+        services.notify(services.RegistryEvent("update", obj.pk, obj.name))
+
+    def delete_model(self, request, obj):
+        event = services.RegistryEvent("delete", obj.pk, obj.name)
+        super().delete_model(request, obj)
+        services.notify(event)
 
 
 @admin.register(Manifest)

@@ -48,7 +48,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class RegistryEvent:
-    action: str  # "push", "delete", or "pull" (a batch of pull counts was written)
+    # "push", "delete", "update" (the repository's settings changed), or "pull" (a batch of
+    # pull counts was written)
+    action: str
     repository_id: int
     repository: str
     reference: str = ""

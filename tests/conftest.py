@@ -36,6 +36,7 @@ def _isolated_storage(settings, tmp_path):
     }
     settings.BERTH_UPLOAD_DIR = tmp_path / "uploads"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.BERTH_INDEX_DELAY = 0  # index at once (a timer thread cannot see a test's data)
     from registry import auth, pulls
 
     auth.forget_credentials()

@@ -124,3 +124,20 @@ def test_relevance_pages_do_not_repeat_results(db):
 def test_entries_without_tags_are_not_listed(db):
     catalog_entry("ns/empty", tags=0)
     assert run().total == 0
+
+
+def test_making_a_repository_private_removes_it_from_cached_searches(catalog):
+    from gallery import services
+
+    def public_names():
+        page = search.search(
+            CatalogEntry.objects.visible_to(AnonymousUser()).listed(),
+            SearchParams(q="postgres"),
+            audience="public",
+        )
+        return names(page), page.total
+
+    assert public_names() == (["acme/postgres"], 1)
+    entry = CatalogEntry.objects.get(name="acme/postgres")
+    services.set_visibility(repository=entry.repository, private=True)
+    assert public_names() == ([], 0)
