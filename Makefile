@@ -48,8 +48,9 @@ fmt: install-test ## format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install-test ## benchmarks against the reference registry (prints tables)
+bench: install-test ## benchmarks: registry vs the reference, gallery search at 100,000 repositories
 	$(BIN)/python tests/bench/run.py
+	$(BIN)/python tests/bench/gallery.py
 
 clean: ## remove the virtualenv (the data directory ./var is kept)
 	rm -rf $(VENV)
