@@ -15,10 +15,12 @@ from registry import policy
 from registry.models import Repository
 
 from . import search, services
+from .commands import attach_commands
 from .forms import CatalogForm, SearchForm, SignUpForm
 from .models import CatalogEntry, CatalogTag, Publisher
 
 TAGS_PER_PAGE = 25
+BEST_FIRST = CatalogTag.objects.order_by("-sort_key", "name")
 
 
 def home(request):
@@ -69,11 +71,15 @@ def _entry(request, name: str) -> CatalogEntry:
 
 
 def _repository_context(request, entry: CatalogEntry, tab: str) -> dict:
+    latest = entry.images.prefetch_related(Prefetch("tags", queryset=BEST_FIRST))
+    latest = latest.order_by("-sort_key").first()
+    if latest is not None:
+        attach_commands([latest], host=request.get_host(), name=entry.name)
     return {
         "entry": entry,
         "tab": tab,
         "registry_host": request.get_host(),
-        "latest": entry.images.prefetch_related("tags").order_by("-sort_key").first(),
+        "latest": latest,
         "text": services.text_of(entry),
         "can_edit": policy.user_namespace(request.user) == entry.namespace
         or (request.user.is_authenticated and request.user.is_superuser),
@@ -94,12 +100,14 @@ def repository_tags(request, name: str):
     entry = _entry(request, name)
     query = request.GET.get("name", "").strip()[:128]
     images = entry.images.order_by("-sort_key", "digest")
-    tags = CatalogTag.objects.order_by("-sort_key", "name")
     if query:
-        images = images.filter(tags__name__icontains=query).distinct()
-    page = Paginator(images.prefetch_related(Prefetch("tags", queryset=tags)), TAGS_PER_PAGE)
+        matching = CatalogTag.objects.filter(entry=entry, name__icontains=query)
+        images = images.filter(pk__in=matching.values("image_id"))
+    pages = Paginator(images.prefetch_related(Prefetch("tags", queryset=BEST_FIRST)), TAGS_PER_PAGE)
+    page = pages.get_page(request.GET.get("page"))
+    attach_commands(page, host=request.get_host(), name=entry.name)
     context = _repository_context(request, entry, "tags")
-    context.update(page=page.get_page(request.GET.get("page")), query=query)
+    context.update(page=page, query=query)
     return render(request, "gallery/repository.html", context)
 
 

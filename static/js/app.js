@@ -30,13 +30,9 @@
   }
 
   document.addEventListener("click", function (event) {
-    var button = event.target.closest("[data-copy], [data-copy-text]");
+    var button = event.target.closest("[data-copy-text]");
     if (!button) return;
     var text = button.getAttribute("data-copy-text");
-    if (!text) {
-      var source = document.getElementById(button.getAttribute("data-copy"));
-      text = source ? source.textContent.trim() : "";
-    }
     if (text) copy(text, button);
   });
 
