@@ -26,7 +26,7 @@ def test_visitor_signs_up_sees_their_namespace_and_signs_out(page, live_registry
     expect(page.get_by_role("heading", name="Your account")).to_be_visible()
     namespace = page.get_by_role("link", name=f"{username}/")
     expect(namespace).to_have_attribute("href", f"/u/{username}")
-    push = page.locator("#push-cmd")
+    push = page.locator(".copy-line code").filter(has_text="skopeo copy")
     expect(push).to_contain_text(f"docker://{live_registry.host}/{username}/my-image:1.0")
 
     header = page.get_by_role("banner")
