@@ -6,6 +6,7 @@ import shutil
 import pytest
 from django.core.cache import cache
 
+from gallery.celery import app as celery_app
 from tests.factories import UserFactory
 from tests.oci import RegistryClient
 
@@ -36,7 +37,11 @@ def _isolated_storage(settings, tmp_path):
     }
     settings.BERTH_UPLOAD_DIR = tmp_path / "uploads"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.BERTH_INDEX_DELAY = 0  # index at once (a timer thread cannot see a test's data)
+    # Tasks run at once, in the test (a timer thread or a worker cannot see a test's data);
+    # tests/gallery/test_tasks.py runs them on a real worker instead.
+    settings.BERTH_INDEX_DELAY = 0
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    celery_app.conf.task_always_eager = True
     from registry import auth, pulls
 
     auth.forget_credentials()
