@@ -20,6 +20,7 @@ import binascii
 import hashlib
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -31,9 +32,7 @@ from django.db.models import Case, Count, F, IntegerField, Q, Value, When
 from django.utils.deconstruct import deconstructible
 
 PAGE_SIZE = 20
-MAX_FACET_VALUES = 64  # candidate platform values counted per search
 MAX_SHOWN = 12  # facet options shown
-PLATFORM_VALUES_KEY = "gallery:platform-values"
 GENERATION_KEY = "gallery:search-generation"
 SORTS = {"relevance": "Best match", "downloads": "Most downloads", "updated": "Recently updated"}
 CONFIG = "english"
@@ -170,82 +169,79 @@ def _except(filters: dict[str, Q], key: str) -> Q:
     return combined
 
 
-def platform_values() -> tuple[list[str], list[str]]:
-    """Every architecture and operating system in the catalog (cached for five minutes).
+def _platform_parts(platforms: str) -> tuple[set[str], set[str]]:
+    """({architectures}, {operating systems}) of a " os/arch os/arch " column."""
+    pairs = [p.partition("/") for p in platforms.split()]
+    return {arch for _, _, arch in pairs}, {os_name for os_name, _, _ in pairs}
 
-    Only the candidates: a value is shown only where the caller's results count it, so a
-    private repository's platform never appears to someone who cannot see it.
+
+def counts(base, params: SearchParams) -> tuple[int, list[Facet]]:
+    """The exact total and every facet's counts.
+
+    One GROUP BY over the matching rows, by (type, platforms, verified): a few hundred
+    groups however many rows match. The disjunctive counts (each facet ignoring its own
+    filter) are then sums over those groups, in Python. Facet values come from the groups,
+    so a value appears only where the caller can see a repository that has it.
     """
-    from .models import CatalogEntry
-
-    def compute():
-        architectures, systems = set(), set()
-        for platforms in CatalogEntry.objects.values_list("platforms", flat=True).distinct():
-            for platform in platforms.split():
-                os_name, _, architecture = platform.partition("/")
-                systems.add(os_name)
-                architectures.add(architecture)
-        return sorted(architectures)[:MAX_FACET_VALUES], sorted(systems)[:MAX_FACET_VALUES]
-
-    return cache.get_or_set(PLATFORM_VALUES_KEY, compute, 300)
-
-
-def counts(base, params: SearchParams, filters: dict[str, Q]) -> tuple[int, list[Facet]]:
-    """The exact total and every facet's counts, in one aggregate query over `base`."""
     from .models import ArtifactType
 
-    architectures, systems = platform_values()
-    aggregates = {"total": Count("pk", filter=_except(filters, "") or None)}
-    for i, (value, _) in enumerate(ArtifactType.choices):
-        aggregates[f"type{i}"] = Count(
-            "pk", filter=_except(filters, "type") & Q(artifact_type=value)
-        )
-    for i, value in enumerate(architectures):
-        aggregates[f"arch{i}"] = Count(
-            "pk", filter=_except(filters, "arch") & Q(platforms__contains=f"/{value} ")
-        )
-    for i, value in enumerate(systems):
-        aggregates[f"os{i}"] = Count(
-            "pk", filter=_except(filters, "os") & Q(platforms__contains=f" {value}/")
-        )
-    aggregates["verified"] = Count("pk", filter=_except(filters, "verified") & Q(is_verified=True))
-    result = base.aggregate(**aggregates)
+    groups = []
+    rows = base.values_list("artifact_type", "platforms", "is_verified").annotate(n=Count("pk"))
+    for artifact_type, platforms, verified, n in rows.order_by():
+        architectures, systems = _platform_parts(platforms)
+        groups.append((artifact_type, architectures, systems, verified, n))
+    wanted_types, wanted_arch = set(params.types), set(params.architectures)
+    wanted_os = set(params.operating_systems)
 
-    def options(key, values, selected):
+    def passes(group, ignoring: str) -> bool:
+        artifact_type, architectures, systems, verified, _ = group
+        return (
+            (ignoring == "type" or not wanted_types or artifact_type in wanted_types)
+            and (ignoring == "arch" or not wanted_arch or bool(architectures & wanted_arch))
+            and (ignoring == "os" or not wanted_os or bool(systems & wanted_os))
+            and (ignoring == "verified" or not params.verified or verified)
+        )
+
+    total, verified_count = 0, 0
+    by_type, by_arch, by_os = Counter(), Counter(), Counter()
+    for group in groups:
+        artifact_type, architectures, systems, verified, n = group
+        total += n if passes(group, "") else 0
+        by_type[artifact_type] += n if passes(group, "type") else 0
+        verified_count += n if verified and passes(group, "verified") else 0
+        if passes(group, "arch"):
+            by_arch.update(dict.fromkeys(architectures, n))
+        if passes(group, "os"):
+            by_os.update(dict.fromkeys(systems, n))
+
+    def options(counter: Counter, selected: set[str], labels=None) -> list[dict]:
+        values = {v for v, n in counter.items() if n} | selected
         found = [
-            {"value": v, "label": label, "count": result[f"{key}{i}"], "selected": v in selected}
-            for i, (v, label) in enumerate(values)
+            {
+                "value": v,
+                "label": (labels or {}).get(v, v),
+                "count": counter.get(v, 0),
+                "selected": v in selected,
+            }
+            for v in values
         ]
-        return [o for o in found if o["count"] or o["selected"]]
+        found.sort(key=lambda o: (-o["count"], o["value"]))
+        return found[:MAX_SHOWN] if labels is None else found
 
-    platform_options = {
-        "arch": options("arch", [(a, a) for a in architectures], params.architectures),
-        "os": options("os", [(o, o) for o in systems], params.operating_systems),
+    labels = dict(ArtifactType.choices)
+    types = [o for o in options(by_type, wanted_types, labels) if o["value"] in labels]
+    verified_option = {
+        "value": "1",
+        "label": "Verified publishers",
+        "count": verified_count,
+        "selected": params.verified,
     }
-    for key, chosen in (("arch", params.architectures), ("os", params.operating_systems)):
-        known = {o["value"] for o in platform_options[key]}
-        platform_options[key] += [
-            {"value": v, "label": v, "count": 0, "selected": True} for v in chosen if v not in known
-        ]
-        platform_options[key].sort(key=lambda o: (-o["count"], o["value"]))
-    facets = [
-        Facet("type", "Type", options("type", ArtifactType.choices, params.types)),
-        Facet("arch", "Architecture", platform_options["arch"][:MAX_SHOWN]),
-        Facet("os", "Operating system", platform_options["os"][:MAX_SHOWN]),
-        Facet(
-            "verified",
-            "Publisher",
-            [
-                {
-                    "value": "1",
-                    "label": "Verified publishers",
-                    "count": result["verified"],
-                    "selected": params.verified,
-                }
-            ],
-        ),
+    return total, [
+        Facet("type", "Type", types),
+        Facet("arch", "Architecture", options(by_arch, wanted_arch)),
+        Facet("os", "Operating system", options(by_os, wanted_os)),
+        Facet("verified", "Publisher", [verified_option]),
     ]
-    return result["total"], facets
 
 
 # -- keyset pagination --------------------------------------------------------------------------
@@ -358,10 +354,10 @@ def search(
         rows, prev_cursor, next_cursor = _cached(
             f"{key}:{sort}:{params.after}:{params.before}:{size}", page
         )
-        total, facets = _cached(key, lambda: counts(base, params, filters))
+        total, facets = _cached(key, lambda: counts(base, params))
     else:
         rows, prev_cursor, next_cursor = page()
-        total, facets = counts(base, params, filters)
+        total, facets = counts(base, params)
     return SearchPage(
         entries=rows,
         total=total,

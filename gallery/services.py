@@ -12,7 +12,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -304,10 +303,7 @@ def _update_entry(entry, repository, tags, described) -> None:
     entry.publisher = publisher
     entry.is_verified = bool(publisher and publisher.is_verified)
     entry.tag_count = len(tags)
-    platforms = platforms_of(entry)
-    if platforms != entry.platforms:
-        entry.platforms = platforms
-        cache.delete(search.PLATFORM_VALUES_KEY)
+    entry.platforms = platforms_of(entry)
     entry.pushed_at = repository.pushed_at or (latest.pushed_at if latest else None)
     if latest is not None:
         entry.artifact_type = latest.kind
