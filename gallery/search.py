@@ -9,7 +9,7 @@ description > about ranking.
 
 Facets are "disjunctive": the counts of one facet apply every filter except its own, so that
 choosing `arm64` still shows how many results `amd64` would add. The total and every facet
-count come from one aggregate query over the matching rows. Pages are keyset pages (a cursor
+count come from one GROUP BY over the matching rows (see `counts`). Pages are keyset pages (a cursor
 of the last row's sort values): page 5,000 costs what page 1 costs, and the total is exact.
 """
 
