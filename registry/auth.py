@@ -20,7 +20,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.urls import reverse
 
-from . import policy, queries, tokens
+from . import names, policy, queries, tokens
 from .errors import Denied, NameUnknown, Unauthorized
 
 _CREDENTIALS: dict[bytes, tuple[float, object]] = {}  # hmac(credentials) -> (expiry, user)
@@ -48,7 +48,9 @@ def parse_basic(header: str) -> tuple[str, str] | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     username, sep, password = decoded.partition(":")
-    return (username, password) if sep and username else None
+    if not sep or not username or "\x00" in decoded:
+        return None
+    return username, password
 
 
 def authenticate_credentials(username: str, password: str):
@@ -113,6 +115,13 @@ def identify(request) -> Identity:
     return identity
 
 
+def _still_active(user_id: int | None) -> bool:
+    """Writes check the token's user again (a pull need not: it changes nothing)."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(pk=user_id, is_active=True).exists()
+
+
 def _access_map(access) -> dict[tuple[str, str], frozenset[str]]:
     result: dict[tuple[str, str], frozenset[str]] = {}
     for entry in access if isinstance(access, list) else []:
@@ -141,9 +150,10 @@ def scope_for(name: str, actions: frozenset[str]) -> str:
 def authorize(request, name: str, actions: frozenset[str]) -> Identity:
     """The caller's identity if it may do `actions` on repository `name`; raise otherwise."""
     identity = identify(request)
-    if identity.kind == "token" and actions <= identity.access.get(
-        ("repository", name), frozenset()
-    ):
+    granted = identity.access.get(("repository", name), frozenset())
+    if identity.kind == "token" and actions <= granted:
+        if actions != {policy.PULL} and not _still_active(identity.user_id):
+            raise Denied("the account behind this token no longer exists or is disabled")
         return identity
     if identity.kind == "basic":
         repository = queries.repository(name)
@@ -173,6 +183,8 @@ def grant_access(user, scopes: list[tokens.Scope]) -> list[dict]:
     access = []
     for scope in scopes:
         if scope.type == "repository":
+            if not names.is_valid_name(scope.name):
+                continue
             repository = queries.repository(scope.name)
             permitted = policy.permitted_actions(user, scope.name, repository)
             granted = policy.grant(scope.actions, permitted)
@@ -191,7 +203,10 @@ def token_grant_user(params) -> tuple[object | None, bool]:
 
     grant_type = params.get("grant_type", "")
     if grant_type == "password":
-        user = authenticate_credentials(params.get("username", ""), params.get("password", ""))
+        username, password = params.get("username", ""), params.get("password", "")
+        if not username or "\x00" in username + password:
+            return None, False
+        user = authenticate_credentials(username, password)
         return user, params.get("access_type", "") == "offline"
     if grant_type == "refresh_token":
         try:

@@ -16,6 +16,7 @@ from . import digests, mediatypes
 from .digests import Digest
 from .errors import DigestInvalid, ManifestInvalid
 
+MAX_SIZE = 2**63 - 1  # descriptor sizes are int64 in the image spec
 # RFC 6838 media type grammar, as the image spec asks of descriptors.
 _MEDIA_TYPE = re.compile(
     r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
@@ -176,8 +177,8 @@ def _descriptor(item: Any, where: str) -> Descriptor:
             f"{where}.digest is invalid", detail={"digest": raw_digest[:200]}
         ) from None
     size = item.get("size")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise ManifestInvalid(f"{where}.size must be a non-negative integer")
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE:
+        raise ManifestInvalid(f"{where}.size must be a non-negative 64-bit integer")
     urls = item.get("urls", [])
     if not isinstance(urls, list) or not all(isinstance(url, str) for url in urls):
         raise ManifestInvalid(f"{where}.urls must be an array of strings")

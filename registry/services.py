@@ -5,6 +5,7 @@ Views authorize and then call exactly one of these. Each is keyword-only and ver
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -210,36 +211,56 @@ def upload_range(upload: Upload) -> str:
     return f"0-{max(upload.offset - 1, 0)}"
 
 
-def append_upload(*, upload: Upload, chunks: Iterable[bytes], start: int | None = None) -> Upload:
-    """Append a chunk. `start` is where the client says it begins (from Content-Range)."""
-    if start is not None and start != upload.offset:
-        raise RangeInvalid(headers={"Range": upload_range(upload)})
-    path = storage.upload_path(upload.id)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+@contextlib.contextmanager
+def _locked(upload: Upload):
+    """The upload's staged file, open and exclusively locked for the whole operation.
+
+    Appending, verifying and moving a blob into place all happen under this lock, so a
+    chunk that arrives meanwhile can never change the bytes that were verified.
+    """
+    fd = os.open(storage.upload_path(upload.id), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise RangeInvalid(
-                "another chunk of this upload is still arriving",
+                "another request for this upload is still in progress",
                 headers={"Range": upload_range(upload)},
             ) from None
-        upload.refresh_from_db(fields=["offset", "sha256"])
-        if start is not None and start != upload.offset:
-            raise RangeInvalid(headers={"Range": upload_range(upload)})
-        # Bytes past the recorded offset are from a request that died half-way: drop them.
-        # (Only then: truncating a file and closing it makes ext4 flush it at once.)
-        if os.fstat(fd).st_size != upload.offset:
-            os.ftruncate(fd, upload.offset)
-        os.lseek(fd, upload.offset, os.SEEK_SET)
-        hasher = hashlib.sha256() if upload.offset == 0 else None
-        written = storage.write_chunks(fd, chunks, hasher)
+        try:
+            upload.refresh_from_db(fields=["offset", "sha256"])
+        except Upload.DoesNotExist:
+            raise BlobUploadUnknown() from None
+        yield fd
     finally:
         os.close(fd)
+
+
+def _append(fd: int, upload: Upload, chunks: Iterable[bytes], start: int | None) -> None:
+    if start is not None and start != upload.offset:
+        raise RangeInvalid(headers={"Range": upload_range(upload)})
+    # Bytes past the recorded offset are from a request that died half-way: drop them.
+    # (Only then: truncating a file and closing it makes ext4 flush it at once.)
+    if os.fstat(fd).st_size != upload.offset:
+        os.ftruncate(fd, upload.offset)
+    os.lseek(fd, upload.offset, os.SEEK_SET)
+    hasher = hashlib.sha256() if upload.offset == 0 else None
+    written = storage.write_chunks(fd, chunks, hasher)
     if written or upload.offset == 0:
         upload.sha256 = hasher.hexdigest() if hasher is not None else ""
     upload.offset += written
-    upload.save(update_fields=["offset", "sha256", "updated_at"])
+    if not Upload.objects.filter(pk=upload.pk).update(
+        offset=upload.offset, sha256=upload.sha256, updated_at=timezone.now()
+    ):
+        raise BlobUploadUnknown()  # cancelled or finished meanwhile
+
+
+def append_upload(*, upload: Upload, chunks: Iterable[bytes], start: int | None = None) -> Upload:
+    """Append a chunk. `start` is where the client says it begins (from Content-Range)."""
+    if start is not None and start != upload.offset:
+        raise RangeInvalid(headers={"Range": upload_range(upload)})
+    with _locked(upload) as fd:
+        _append(fd, upload, chunks, start)
     return upload
 
 
@@ -251,17 +272,18 @@ def finish_upload(
     start: int | None = None,
 ) -> Blob:
     """Append the last chunk (if any), verify the digest and move the blob into place."""
-    upload = append_upload(upload=upload, chunks=chunks, start=start)
-    path = storage.upload_path(upload.id)
-    if digest.algorithm == "sha256" and upload.sha256:
-        actual = upload.sha256
-    else:
-        actual = storage.hash_file(path, digest.hasher(), length=upload.offset).hexdigest()
-    if actual != digest.encoded:
-        cancel_upload(upload=upload)
-        raise DigestInvalid(detail={"digest": str(digest)})
-    blob = _ingest(repository=upload.repository, staged=path, digest=digest, size=upload.offset)
-    upload.delete()
+    with _locked(upload) as fd:
+        _append(fd, upload, chunks, start)
+        path = storage.upload_path(upload.id)
+        if digest.algorithm == "sha256" and upload.sha256:
+            actual = upload.sha256
+        else:
+            actual = storage.hash_file(path, digest.hasher(), length=upload.offset).hexdigest()
+        if actual != digest.encoded:
+            cancel_upload(upload=upload)
+            raise DigestInvalid(detail={"digest": str(digest)})
+        blob = _ingest(repository=upload.repository, staged=path, digest=digest, size=upload.offset)
+        upload.delete()
     return blob
 
 

@@ -84,10 +84,13 @@ def promote(staged: Path, digest: Digest) -> None:
     if isinstance(storage, FileSystemStorage):
         target = Path(storage.path(key))
         target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():  # stored already: the bytes there were verified when they came
+            discard(staged)
+            return
         if storage.file_permissions_mode is not None:
             os.chmod(staged, storage.file_permissions_mode)
         try:
-            os.replace(staged, target)  # atomic; an existing copy has the same bytes
+            os.replace(staged, target)  # atomic: readers see the old name or the whole file
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise

@@ -23,6 +23,7 @@ _SCOPE = re.compile(
 )
 _VERIFIED: dict[str, tuple[float, dict]] = {}  # token -> (expiry, claims); a small LRU-ish cache
 _VERIFIED_MAX = 10_000
+MAX_SCOPES = 100  # more than any client asks for; a token must stay small enough to send
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +39,14 @@ class Scope:
 def parse_scopes(values: list[str]) -> list[Scope]:
     """Scopes from `scope=` parameters; each may hold several, separated by spaces.
 
-    Malformed scopes are ignored, as the spec lets a token service grant less than asked.
+    Malformed scopes are ignored, as the spec lets a token service grant less than asked;
+    so are scopes past the first MAX_SCOPES.
     """
     scopes: dict[tuple[str, str], set[str]] = {}
     for value in values:
-        for item in value.split():
+        for item in value.split()[:MAX_SCOPES]:
+            if len(scopes) >= MAX_SCOPES:
+                break
             match = _SCOPE.fullmatch(item)
             if match:
                 key = (match["type"], match["name"])

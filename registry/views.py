@@ -7,6 +7,7 @@ shapes the response. Every RegistryError becomes the spec's JSON error body.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import wraps
@@ -37,6 +38,12 @@ PULL_PUSH = PULL | PUSH
 # Request bodies are read in pieces of this size: large enough for few system calls, small
 # enough that the server's buffers stay a few MiB however large the blob.
 READ_SIZE = 256 * 1024
+# Byte positions: ASCII digits only (str.isdigit() also takes "²"), and no more than fit
+# in a 64-bit offset.
+_RANGE = re.compile(r"bytes=(?P<start>[0-9]{0,19})-(?P<end>[0-9]{0,19})")
+_CONTENT_RANGE = re.compile(
+    r"(?:bytes[ =])?(?P<start>[0-9]{1,19})-(?P<end>[0-9]{1,19})(?:/[0-9*]+)?"
+)
 
 
 class RangeNotSatisfiable(RegistryError):
@@ -109,8 +116,8 @@ def _read(stream, expected: int | None, limit: int, too_large) -> Iterator[bytes
         want = READ_SIZE if expected is None else min(READ_SIZE, expected - received)
         try:
             chunk = stream.read(want)
-        except OSError:
-            raise SizeInvalid("the request body ended early") from None
+        except Exception:  # the connection broke, or the server could not parse the body
+            raise SizeInvalid("the request body ended early or is malformed") from None
         if not chunk:
             break
         received += len(chunk)
@@ -139,11 +146,10 @@ def parse_content_range(request) -> tuple[int, int] | None:
     header = request.META.get("HTTP_CONTENT_RANGE", "").strip()
     if not header:
         return None
-    text = header.removeprefix("bytes").strip().lstrip("=").split("/")[0]
-    start, sep, end = text.partition("-")
-    if not (sep and start.isdigit() and end.isdigit()) or int(end) < int(start):
+    match = _CONTENT_RANGE.fullmatch(header)
+    if match is None or int(match["end"]) < int(match["start"]):
         raise RangeInvalid("invalid Content-Range", detail={"Content-Range": header[:100]})
-    return int(start), int(end)
+    return int(match["start"]), int(match["end"])
 
 
 def upload_location(name: str, upload) -> str:
@@ -345,19 +351,17 @@ def requested_range(request, size: int) -> tuple[int, int] | None:
     Malformed or multi-range headers are ignored (RFC 9110 allows it); a range that starts
     past the end, or ends before it starts, is 416.
     """
-    header = request.META.get("HTTP_RANGE", "")
-    if not header.startswith("bytes=") or "," in header:
+    match = _RANGE.fullmatch(request.META.get("HTTP_RANGE", "").strip())
+    if match is None or not (match["start"] or match["end"]):
         return None
-    start_text, sep, end_text = header[6:].strip().partition("-")
-    if not sep or not (start_text.isdigit() or end_text.isdigit()):
-        return None
+    start_text, end_text = match["start"], match["end"]
     if not start_text:  # suffix: the last N bytes
         suffix = int(end_text)
-        if suffix == 0:
+        if suffix == 0 or size == 0:
             raise _unsatisfiable(size)
         return max(size - suffix, 0), size - 1
     start = int(start_text)
-    end = int(end_text) if end_text.isdigit() else size - 1
+    end = int(end_text) if end_text else size - 1
     if end < start or start >= size:
         raise _unsatisfiable(size)
     return start, min(end, size - 1)
@@ -532,9 +536,12 @@ def token(request):
 
 def _token_get_user(request):
     """(user or None for anonymous or False for bad credentials, wants a refresh token)."""
-    pair = auth.parse_basic(request.META.get("HTTP_AUTHORIZATION", ""))
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header.partition(" ")[0].lower() != "basic":
+        return None, False  # no credentials (other schemes are not ours to read here)
+    pair = auth.parse_basic(header)
     if pair is None:
-        return None, False
+        return False, False  # credentials that are not even well-formed
     user = auth.authenticate_credentials(*pair)
     if user is None:
         return False, False
