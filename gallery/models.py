@@ -73,7 +73,7 @@ class CatalogEntry(models.Model):
     )
     # " linux/amd64 linux/arm64 ": every os/architecture of the tagged images, space-delimited
     # so that a facet filter is one LIKE on this row and never a join.
-    platforms = models.CharField(max_length=1024, blank=True, default="")
+    platforms = models.TextField(blank=True, default="")
     tag_count = models.PositiveIntegerField(default=0)
     total_size = models.BigIntegerField(default=0)
     pushed_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -148,7 +148,7 @@ class CatalogImage(models.Model):
     platforms = models.JSONField(default=list, blank=True)
     pushed_at = models.DateTimeField()
     # The best (highest-sorting) version key among its tags: orders the Tags tab.
-    sort_key = models.CharField(max_length=160, db_index=True)
+    sort_key = models.CharField(max_length=300, db_index=True)  # a version key, "~", a tag
 
     class Meta:
         constraints = [

@@ -6,13 +6,21 @@ anchors), then sanitized by `nh3` against an allowlist: no script, no event hand
 Element ids are prefixed (`user-content-`) so a README cannot clobber the page's own ids;
 in-page links are rewritten to match.
 
+Python-Markdown has inputs that take quadratic time or recurse past Python's limit, and a
+README is hostile until proven otherwise: `render` runs the renderer in a child process with
+a CPU limit and a timeout, and raises RenderError when it fails. Rendering happens once per
+save, so the child's start-up (~0.2 s) is paid by the publisher, never by a page view.
+
 The HTML is stored with RENDERER_VERSION; bump it whenever this module's output changes and
-stored pages re-render on next read (`gallery.services.ensure_rendered`).
+stored pages re-render on next read (`gallery.services.text_of`).
 """
 
 from __future__ import annotations
 
 import re
+import resource
+import subprocess
+import sys
 
 import markdown
 import nh3
@@ -97,10 +105,35 @@ CLASSES = {
 _FRAGMENT_LINK = re.compile(r'href="#(?!' + ID_PREFIX + r')([^"]*)"')
 
 
+TIMEOUT_SECONDS = 5
+MEMORY_BYTES = 512 * 1024 * 1024
+
+
+class RenderError(ValueError):
+    """The text could not be rendered within the limits."""
+
+
 def render(text: str) -> str:
-    """Safe HTML for a publisher's Markdown."""
+    """Safe HTML for a publisher's Markdown, rendered in a child process with limits."""
     if not text.strip():
         return ""
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "gallery.readme"],
+            input=text.encode(),
+            capture_output=True,
+            timeout=TIMEOUT_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise RenderError("This text takes too long to render; simplify it.") from None
+    if result.returncode != 0:
+        raise RenderError("This text cannot be rendered (too deeply nested?); simplify it.")
+    return result.stdout.decode()
+
+
+def render_here(text: str) -> str:
+    """The rendering itself, in this process: only for the child `render` starts."""
     html = markdown.markdown(
         text, extensions=EXTENSIONS, extension_configs=EXTENSION_CONFIGS, output_format="html"
     )
@@ -116,3 +149,14 @@ def render(text: str) -> str:
         strip_comments=True,
     )
     return _FRAGMENT_LINK.sub(rf'href="#{ID_PREFIX}\1"', clean)
+
+
+def _child() -> None:
+    resource.setrlimit(resource.RLIMIT_CPU, (TIMEOUT_SECONDS, TIMEOUT_SECONDS))
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
+    html = render_here(sys.stdin.buffer.read().decode("utf-8", errors="replace"))
+    sys.stdout.buffer.write(html.encode())
+
+
+if __name__ == "__main__":
+    _child()

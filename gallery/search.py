@@ -22,7 +22,7 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
@@ -264,28 +264,42 @@ def encode_cursor(entry, order) -> str:
     return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
 
 
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a sort value")
+
+
 def decode_cursor(cursor: str, order) -> list | None:
+    """The sort values in a cursor, or None for anything that is not one of ours."""
     if not cursor:
         return None
     try:
-        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError):
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw, parse_constant=_refuse_constant)  # no NaN, no Infinity
+    except (binascii.Error, ValueError, RecursionError):
         return None
     if not isinstance(values, list) or len(values) != len(order):
         return None
     decoded = []
     for (name, _), value in zip(order, values, strict=True):
-        if name == "pushed_at":
-            try:
-                value = datetime.fromisoformat(value)
-            except (TypeError, ValueError):
-                return None
-        elif (name == "name" and not isinstance(value, str)) or (
-            name in {"rank", "downloads"} and not isinstance(value, int | float)
-        ):
+        value = _sort_value(name, value)
+        if value is None:
             return None
         decoded.append(value)
     return decoded
+
+
+def _sort_value(name: str, value):
+    if name == "pushed_at":
+        try:
+            moment = datetime.fromisoformat(value)
+            return moment.astimezone(UTC) if moment.tzinfo else None
+        except (TypeError, ValueError, OverflowError):
+            return None
+    if name == "name":
+        return value if isinstance(value, str) and "\x00" not in value else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value if abs(value) < 2**63 else None
 
 
 def beyond(order, values, forward: bool) -> Q:

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -346,9 +347,14 @@ def refresh_downloads(*, repository_ids: list[int] | None = None) -> None:
 
 
 def render_text(text: CatalogText) -> None:
-    """Render about and usage (call before saving edited text)."""
-    text.about_html = readme.render(text.about)
-    text.usage_html = readme.render(text.usage)
+    """Render about and usage (call before saving edited text); RenderError names the field
+    in its `field` attribute."""
+    for name in ("about", "usage"):
+        try:
+            setattr(text, f"{name}_html", readme.render(getattr(text, name)))
+        except readme.RenderError as error:
+            error.field = name
+            raise
     text.rendered_with = readme.RENDERER_VERSION
 
 
@@ -356,7 +362,11 @@ def text_of(entry: CatalogEntry) -> CatalogText:
     """The entry's texts, rendered by the current renderer (re-rendered if stale)."""
     text, _ = CatalogText.objects.get_or_create(entry=entry)
     if text.rendered_with != readme.RENDERER_VERSION:
-        render_text(text)
+        try:
+            render_text(text)
+        except readme.RenderError:
+            text.about_html = text.usage_html = "<p>This text could not be rendered.</p>"
+            text.rendered_with = readme.RENDERER_VERSION
         text.save(update_fields=["about_html", "usage_html", "rendered_with"])
     return text
 
@@ -367,7 +377,10 @@ def update_catalog(
     """The publisher's catalog data: validated, rendered once, stored."""
     text, _ = CatalogText.objects.get_or_create(entry=entry)
     entry.description, text.about, text.usage = description, about, usage
-    render_text(text)
+    try:
+        render_text(text)
+    except readme.RenderError as error:
+        raise ValidationError({error.field: str(error)}) from None
     entry.full_clean(exclude=["repository", "publisher", "logo"])
     text.full_clean(exclude=["entry"])
     with transaction.atomic():

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q, Sum
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from registry import policy
+from registry import names, policy
 from registry.models import Repository
 
 from . import search, services
@@ -19,6 +22,7 @@ from .commands import attach_commands
 from .forms import CatalogForm, SearchForm, SignUpForm
 from .models import CatalogEntry, CatalogTag, Publisher
 
+log = logging.getLogger(__name__)
 TAGS_PER_PAGE = 25
 BEST_FIRST = CatalogTag.objects.order_by("-sort_key", "name")
 
@@ -64,10 +68,19 @@ def _entry(request, name: str) -> CatalogEntry:
     entry = visible.filter(name=name).first()
     if entry is None:
         repository = Repository.objects.visible_to(request.user).filter(name=name).first()
-        if repository is None or services.index_repository(repository_id=repository.pk) is None:
+        if repository is None or _index_now(repository.pk) is None:
             raise Http404("No such repository")
         entry = visible.get(name=name)
     return entry
+
+
+def _index_now(repository_id: int) -> CatalogEntry | None:
+    """Index a repository the catalog has not seen yet; None (a 404) if that fails."""
+    try:
+        return services.index_repository(repository_id=repository_id)
+    except Exception:  # a manifest the indexer cannot read must not break the page
+        log.exception("indexing repository %s failed", repository_id)
+        return None
 
 
 def _repository_context(request, entry: CatalogEntry, tab: str) -> dict:
@@ -78,7 +91,6 @@ def _repository_context(request, entry: CatalogEntry, tab: str) -> dict:
     return {
         "entry": entry,
         "tab": tab,
-        "registry_host": request.get_host(),
         "latest": latest,
         "text": services.text_of(entry),
         "can_edit": policy.user_namespace(request.user) == entry.namespace
@@ -128,18 +140,27 @@ def repository_settings(request, name: str):
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        services.update_catalog(
-            entry=entry, description=data["description"], about=data["about"], usage=data["usage"]
-        )
-        services.set_visibility(repository=entry.repository, private=data["is_private"])
-        messages.success(request, "Saved.")
-        return redirect("repository", name=entry.name)
+        try:
+            services.update_catalog(
+                entry=entry,
+                description=data["description"],
+                about=data["about"],
+                usage=data["usage"],
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            services.set_visibility(repository=entry.repository, private=data["is_private"])
+            messages.success(request, "Saved.")
+            return redirect("repository", name=entry.name)
     context = _repository_context(request, entry, "settings")
     context["form"] = form
     return render(request, "gallery/repository.html", context)
 
 
 def publisher(request, namespace: str):
+    if not names.is_valid_component(namespace):
+        raise Http404("No such publisher")
     publisher = get_object_or_404(
         Publisher.objects.select_related("user"), user__username=namespace
     )
@@ -185,7 +206,6 @@ def account(request):
         {
             "repositories": repositories,
             "namespace": policy.user_namespace(request.user),
-            "registry_host": request.get_host(),
         },
     )
 

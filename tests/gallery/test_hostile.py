@@ -1,0 +1,77 @@
+"""Inputs that once made the portal fail: each gets a clear answer now."""
+
+import base64
+import json
+
+import pytest
+from django.test import Client
+
+from gallery import services
+from registry.models import Repository
+from tests.factories import catalog_entry
+
+pytestmark = pytest.mark.django_db
+
+
+def cursor(values) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def test_a_refused_host_header_gets_a_400_page(db):
+    for path in ("/", "/search", "/v2/"):
+        assert Client().get(path, headers={"Host": "evil.example"}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?sort=downloads&after=" + base64.urlsafe_b64encode(b'[Infinity,"a"]').decode(),
+        "?sort=downloads&after=" + base64.urlsafe_b64encode(b'[NaN,"a"]').decode(),
+        "?sort=downloads&after=" + cursor([10**30, "a"]),
+        "?sort=updated&after=" + cursor(["9999-12-31T23:59:59-01:00", "a"]),
+        "?sort=updated&after=" + cursor(["0001-01-01T00:00:00+01:00", "a"]),
+        "?sort=updated&after=" + cursor(["2024-01-01T00:00:00", "a"]),
+        "?sort=downloads&after=" + cursor([1, 2]),
+        "?sort=downloads&after=" + cursor([True, "a"]),
+    ],
+)
+def test_forged_cursors_start_from_the_first_page(query):
+    catalog_entry("acme/app")
+    response = Client().get("/search" + query)
+    assert response.status_code == 200
+    assert b"acme/app" in response.content
+
+
+def test_a_readme_too_deep_to_render_is_a_form_error(alice, as_alice):
+    as_alice.push_image("alice/app", "1.0")
+    services.index_repository(repository_id=Repository.objects.get(name="alice/app").pk)
+    client = Client()
+    client.force_login(alice)
+    response = client.post(
+        "/r/alice/app/-/settings", {"description": "", "about": "", "usage": "- " * 5000 + "x"}
+    )
+    assert response.status_code == 200
+    assert b"cannot be rendered" in response.content
+
+
+def test_a_very_long_valid_tag_is_indexed(as_alice):
+    tag = "1.0.0-" + "a" * 120
+    as_alice.push_image("alice/app", tag)
+    entry = services.index_repository(repository_id=Repository.objects.get(name="alice/app").pk)
+    assert entry.tags.get().name == tag
+    assert Client().get("/r/alice/app/-/tags").status_code == 200
+
+
+@pytest.mark.parametrize("namespace", ["Not-Valid", "a" * 300, "-x"])
+def test_publisher_pages_of_impossible_namespaces_are_404(db, namespace):
+    assert Client().get(f"/u/{namespace}").status_code == 404
+
+
+def test_a_repository_the_indexer_cannot_read_is_a_404_not_a_500(as_alice, monkeypatch):
+    as_alice.push_image("alice/app", "1.0")
+
+    def broken(**kwargs):
+        raise ValueError("unreadable")
+
+    monkeypatch.setattr(services, "index_repository", broken)
+    assert Client().get("/r/alice/app").status_code == 404
