@@ -116,3 +116,21 @@ def test_no_staged_file_is_left_after_a_failed_upload(as_alice, tmp_path):
     as_alice.request("POST", f"/v2/alice/app/blobs/uploads/?digest={sha256(b'x')}", DATA)
     assert list((tmp_path / "uploads").iterdir()) == []
     assert not (tmp_path / "blobs").exists() or not any((tmp_path / "blobs").rglob("*"))
+
+
+def test_x_accel_delivery_hands_the_blob_to_nginx(as_alice, settings):
+    settings.BERTH_BLOB_DELIVERY = "x-accel"
+    digest = as_alice.push_blob("alice/app", DATA)
+    response = as_alice.get(f"/v2/alice/app/blobs/{digest}")
+    assert response.status_code == 200
+    assert response["X-Accel-Redirect"] == f"/_blobs/sha256/{digest[7:9]}/{digest[7:]}"
+    assert response.content == b""
+
+
+def test_redirect_delivery_sends_clients_to_the_storage_url(as_alice, settings):
+    settings.BERTH_BLOB_DELIVERY = "redirect"
+    digest = as_alice.push_blob("alice/app", DATA)
+    response = as_alice.get(f"/v2/alice/app/blobs/{digest}")
+    assert response.status_code == 307
+    assert response["Location"].endswith(f"sha256/{digest[7:9]}/{digest[7:]}")
+    assert response["Docker-Content-Digest"] == digest
