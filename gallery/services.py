@@ -163,7 +163,7 @@ def index_repository(*, repository_id: int) -> CatalogEntry | None:
     repository = Repository.objects.filter(pk=repository_id).select_related("owner").first()
     if repository is None:
         CatalogEntry.objects.filter(pk=repository_id).delete()
-        search.forget_cached_results()
+        transaction.on_commit(search.forget_cached_results)
         return None
     tags = list(
         Tag.objects.filter(repository=repository).values_list(
@@ -179,6 +179,11 @@ def index_repository(*, repository_id: int) -> CatalogEntry | None:
         entry, _ = CatalogEntry.objects.select_for_update().get_or_create(
             repository=repository,
             defaults={"name": repository.name, "namespace": repository.namespace},
+        )
+        # Read privacy again under the entry's lock: a set_visibility() that committed while
+        # this task was reading manifests must not be undone by a stale copy.
+        repository.is_private = (
+            Repository.objects.filter(pk=repository.pk).values_list("is_private", flat=True).get()
         )
         _sync_images(entry, tags, described)
         _update_entry(entry, repository, tags, described)
@@ -299,7 +304,7 @@ def _update_entry(entry, repository, tags, described) -> None:
     entry.name = repository.name
     entry.namespace = repository.namespace
     if repository.is_private and not entry.is_private:
-        search.forget_cached_results()
+        transaction.on_commit(search.forget_cached_results)
     entry.is_private = repository.is_private
     entry.publisher = publisher
     entry.is_verified = bool(publisher and publisher.is_verified)
@@ -394,9 +399,21 @@ def set_visibility(*, repository: Repository, private: bool) -> None:
     with transaction.atomic():
         Repository.objects.filter(pk=repository.pk).update(is_private=private)
         CatalogEntry.objects.filter(pk=repository.pk).update(is_private=private)
-    if private:
-        search.forget_cached_results()
+        if private:
+            transaction.on_commit(search.forget_cached_results)
     repository.is_private = private
+
+
+def sync_privacy(*, repository_id: int) -> None:
+    """Copy a repository's privacy into its catalog entry now (changed outside the gallery)."""
+    with transaction.atomic():
+        private = Repository.objects.filter(pk=repository_id).values_list("is_private", flat=True)
+        private = private.first()
+        if private is None:
+            CatalogEntry.objects.filter(pk=repository_id).delete()
+        else:
+            CatalogEntry.objects.filter(pk=repository_id).update(is_private=private)
+        transaction.on_commit(search.forget_cached_results)
 
 
 def set_verified(*, publisher: Publisher, verified: bool) -> None:

@@ -52,8 +52,11 @@ def on_registry_event(event) -> None:
     """BERTH_REGISTRY_HOOK: the registry's one way of telling the gallery what happened."""
     if event.action == "pull":
         schedule("downloads", refresh_downloads, event.repository_id)
-    else:
-        schedule("index", index_repository, event.repository_id)
+        return
+    if event.action in {"update", "delete"}:
+        # Privacy and existence reach the catalog at once, never after a delay.
+        services.sync_privacy(repository_id=event.repository_id)
+    schedule("index", index_repository, event.repository_id)
 
 
 def schedule(name: str, task, repository_id: int) -> None:

@@ -11,6 +11,11 @@ class RepositoryAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     raw_id_fields = ["owner"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # A repository's name (and the namespace derived from it) is its identity: clients,
+        # blobs and the catalog all refer to it.
+        return ["name", "namespace", "created_at", "pushed_at"] if obj else ["created_at"]
+
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         # Whoever mirrors repositories (the gallery's catalog) learns of the change.

@@ -170,3 +170,32 @@ def test_a_moved_tag_moves_between_images(as_alice):
     assert list(entry.images.get(digest=first).tags.values_list("name", flat=True)) == ["1.0"]
     assert list(entry.images.get(digest=second).tags.values_list("name", flat=True)) == ["latest"]
     assert entry.images.order_by("-sort_key").first().digest == second  # latest sorts first
+
+
+def test_privacy_changed_in_the_registry_reaches_the_catalog_at_once(
+    as_alice, django_capture_on_commit_callbacks
+):
+    from gallery import tasks
+    from registry.services import RegistryEvent
+
+    as_alice.push_image("alice/app", "1.0")
+    entry = index("alice/app")
+    Repository.objects.filter(pk=entry.pk).update(is_private=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.on_registry_event(RegistryEvent("update", entry.pk, entry.name))
+    assert CatalogEntry.objects.get(pk=entry.pk).is_private
+
+
+def test_indexing_never_undoes_a_privacy_change(as_alice, monkeypatch):
+    """The indexer reads manifests first; privacy set meanwhile must survive its write."""
+    as_alice.push_image("alice/app", "1.0")
+    entry = index("alice/app")
+    real = services._describe_new
+
+    def describe_then_hide(repository, digests_):
+        services.set_visibility(repository=Repository.objects.get(pk=repository.pk), private=True)
+        return real(repository, digests_)
+
+    monkeypatch.setattr(services, "_describe_new", describe_then_hide)
+    index("alice/app")
+    assert CatalogEntry.objects.get(pk=entry.pk).is_private

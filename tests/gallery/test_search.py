@@ -126,7 +126,9 @@ def test_entries_without_tags_are_not_listed(db):
     assert run().total == 0
 
 
-def test_making_a_repository_private_removes_it_from_cached_searches(catalog):
+def test_making_a_repository_private_removes_it_from_cached_searches(
+    catalog, django_capture_on_commit_callbacks
+):
     from gallery import services
 
     def public_names():
@@ -139,5 +141,6 @@ def test_making_a_repository_private_removes_it_from_cached_searches(catalog):
 
     assert public_names() == (["acme/postgres"], 1)
     entry = CatalogEntry.objects.get(name="acme/postgres")
-    services.set_visibility(repository=entry.repository, private=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.set_visibility(repository=entry.repository, private=True)
     assert public_names() == ([], 0)
