@@ -352,28 +352,37 @@ def search(
     sort = params.sort if params.sort in SORTS else "relevance"
     order = ordering(sort, bool(params.q.strip()))
 
-    def page():
-        return paginate(
-            base.filter(_except(filters, ""))
-            .select_related("publisher__user")
-            .defer("title_document"),
+    def page() -> tuple[list[int], str, str]:
+        rows, prev_cursor, next_cursor = paginate(
+            base.filter(_except(filters, "")),
             order,
             after=params.after,
             before=params.before,
             size=size,
         )
+        return [row.pk for row in rows], prev_cursor, next_cursor
 
     if audience:
-        key = _cache_key(audience, params)
-        rows, prev_cursor, next_cursor = _cached(
-            f"{key}:{sort}:{params.after}:{params.before}:{size}", page
+        key = _cache_key(
+            _generation(),
+            audience,
+            params.q.strip(),
+            sorted(params.architectures),
+            sorted(params.operating_systems),
+            sorted(params.types),
+            params.verified,
+        )
+        ids, prev_cursor, next_cursor = _cached(
+            _cache_key(key, sort, params.after, params.before, size), page
         )
         total, facets = _cached(key, lambda: counts(base, params))
     else:
-        rows, prev_cursor, next_cursor = page()
+        ids, prev_cursor, next_cursor = page()
         total, facets = counts(base, params)
+    # The cache keeps ids only; the rows shown are always read fresh (and only if visible).
+    found = queryset.filter(pk__in=ids).select_related("publisher__user").in_bulk()
     return SearchPage(
-        entries=rows,
+        entries=[found[pk] for pk in ids if pk in found],
         total=total,
         facets=facets,
         next_cursor=next_cursor,
@@ -382,17 +391,18 @@ def search(
     )
 
 
-def _cache_key(audience: str, params: SearchParams) -> str:
-    what = [
-        cache.get(GENERATION_KEY, 0),
-        audience,
-        params.q.strip(),
-        sorted(params.architectures),
-        sorted(params.operating_systems),
-        sorted(params.types),
-        params.verified,
-    ]
-    return "gallery:search:" + hashlib.sha256(json.dumps(what).encode()).hexdigest()
+def _cache_key(*parts) -> str:
+    return "gallery:search:" + hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
+
+def _generation() -> int:
+    """The current search generation; created (never reset to an old value) when missing,
+    as a cache may evict it."""
+    generation = cache.get(GENERATION_KEY)
+    if generation is None:
+        cache.add(GENERATION_KEY, time.time_ns(), None)
+        generation = cache.get(GENERATION_KEY, time.time_ns())
+    return generation
 
 
 def _cached(key: str, compute):

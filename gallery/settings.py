@@ -82,20 +82,27 @@ def env_secret(name: str) -> str | None:
 
 
 def generated_secret(path: Path) -> str:
-    """A secret generated once into the data directory (embedded mode only)."""
+    """A secret generated once into the data directory (embedded mode only).
+
+    Written whole under a temporary name and linked into place, so that another process
+    starting at the same moment reads either nothing or the complete secret.
+    """
     try:
         return path.read_text().strip()
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(50)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process won the race; use its secret
-        return path.read_text().strip()
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(value)
-    return value
+        handle.write(secrets.token_urlsafe(50))
+    try:
+        os.link(temporary, path)  # fails if another process got there first
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(temporary)
+    return path.read_text().strip()
 
 
 # -- core ---------------------------------------------------------------------------------------
@@ -111,6 +118,11 @@ _secret_key = env_secret("SECRET_KEY")
 _token_key = env_secret("BERTH_TOKEN_KEY")
 # Read by the system check gallery.E001: production refuses to run on generated secrets.
 BERTH_SECRETS_FROM_ENVIRONMENT = bool(_secret_key and _token_key)
+if PRODUCTION and not BERTH_SECRETS_FROM_ENVIRONMENT:
+    # Also a system check (gallery.E001); raised here too because gunicorn runs no checks.
+    raise ImproperlyConfigured(
+        "BERTH_ENV=production needs SECRET_KEY and BERTH_TOKEN_KEY (or *_FILE) to be set"
+    )
 SECRET_KEY = _secret_key or generated_secret(DATA_DIR / "secret_key")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ _SCOPE = re.compile(
 )
 _VERIFIED: dict[str, tuple[float, dict]] = {}  # token -> (expiry, claims); a small LRU-ish cache
 _VERIFIED_MAX = 10_000
+_VERIFIED_LOCK = threading.Lock()
 MAX_SCOPES = 100  # more than any client asks for; a token must stay small enough to send
 
 
@@ -97,10 +99,12 @@ def verify_access_token(token: str) -> dict:
     )
     if claims.get("typ") == "refresh":
         raise jwt.InvalidTokenError("a refresh token is not an access token")
-    if len(_VERIFIED) >= _VERIFIED_MAX:
-        for key in [k for k, (exp, _) in _VERIFIED.items() if exp <= now] or list(_VERIFIED)[:1000]:
-            _VERIFIED.pop(key, None)
-    _VERIFIED[token] = (float(claims["exp"]), claims)
+    with _VERIFIED_LOCK:  # gthread workers verify tokens on several threads at once
+        if len(_VERIFIED) >= _VERIFIED_MAX:
+            expired = [key for key, (exp, _) in _VERIFIED.items() if exp <= now]
+            for key in expired or list(_VERIFIED)[: _VERIFIED_MAX // 10]:
+                _VERIFIED.pop(key, None)
+        _VERIFIED[token] = (float(claims["exp"]), claims)
     return claims
 
 

@@ -75,3 +75,17 @@ def test_a_repository_the_indexer_cannot_read_is_a_404_not_a_500(as_alice, monke
 
     monkeypatch.setattr(services, "index_repository", broken)
     assert Client().get("/r/alice/app").status_code == 404
+
+
+def test_a_long_garbage_cursor_is_harmless_to_the_cache(db):
+    catalog_entry("acme/app")
+    response = Client().get("/search?after=" + "A" * 490)
+    assert response.status_code == 200
+    assert b"acme/app" in response.content
+
+
+def test_cached_search_pages_never_show_a_repository_made_private_since(db):
+    entry = catalog_entry("acme/app")
+    assert b"acme/app" in Client().get("/search?q=app").content
+    type(entry).objects.filter(pk=entry.pk).update(is_private=True)  # no cache invalidation
+    assert b"acme/app" not in Client().get("/search?q=app").content

@@ -1,0 +1,48 @@
+"""Settings read from the environment fail loudly, and production refuses generated secrets."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LOAD = "import django; django.setup()"
+
+
+def load(tmp_path, **environment) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BERTH_", "SECRET_KEY"))}
+    env |= {"DJANGO_SETTINGS_MODULE": "gallery.settings", "BERTH_DATA_DIR": str(tmp_path)}
+    env |= environment
+    return subprocess.run(
+        [sys.executable, "-c", LOAD], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+
+
+def test_production_refuses_to_load_without_configured_secrets(tmp_path):
+    result = load(tmp_path, BERTH_ENV="production")
+    assert result.returncode != 0
+    assert "needs SECRET_KEY and BERTH_TOKEN_KEY" in result.stderr
+
+
+def test_production_loads_with_secrets_from_files(tmp_path):
+    (tmp_path / "s").write_text("x" * 50)
+    result = load(
+        tmp_path,
+        BERTH_ENV="production",
+        SECRET_KEY_FILE=str(tmp_path / "s"),
+        BERTH_TOKEN_KEY_FILE=str(tmp_path / "s"),
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_embedded_mode_generates_its_secrets_once(tmp_path):
+    assert load(tmp_path).returncode == 0
+    first = (tmp_path / "secret_key").read_text()
+    assert load(tmp_path).returncode == 0
+    assert (tmp_path / "secret_key").read_text() == first
+    assert oct((tmp_path / "secret_key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_bad_boolean_is_a_clear_error(tmp_path):
+    result = load(tmp_path, BERTH_NEW_REPOSITORIES_PRIVATE="maybe")
+    assert "is not a boolean" in result.stderr
