@@ -13,7 +13,7 @@ threads = int(os.environ.get("GUNICORN_THREADS", 4))
 keepalive = 30
 timeout = 120
 graceful_timeout = 30
-# Blob uploads stream for as long as they take; the body is never held in memory.
+# Long enough for the longest repository name and reference the spec allows.
 limit_request_line = 8190
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"

@@ -9,7 +9,8 @@ in-page links are rewritten to match.
 Python-Markdown has inputs that take quadratic time or recurse past Python's limit, and a
 README is hostile until proven otherwise: `render` runs the renderer in a child process with
 a CPU limit and a timeout, and raises RenderError when it fails. Rendering happens once per
-save, so the child's start-up (~0.2 s) is paid by the publisher, never by a page view.
+save (and once more after a renderer upgrade), so the child's start-up (~0.2 s) is paid by
+the publisher, not by every page view.
 
 The HTML is stored with RENDERER_VERSION; bump it whenever this module's output changes and
 stored pages re-render on next read (`gallery.services.text_of`).

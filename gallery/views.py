@@ -93,8 +93,8 @@ def _repository_context(request, entry: CatalogEntry, tab: str) -> dict:
         "tab": tab,
         "latest": latest,
         "text": services.text_of(entry),
-        "can_edit": policy.user_namespace(request.user) == entry.namespace
-        or (request.user.is_authenticated and request.user.is_superuser),
+        "can_edit": policy.PUSH
+        in policy.permitted_actions(request.user, entry.name, entry.repository),
     }
 
 

@@ -33,9 +33,6 @@ class Digest:
     def hasher(self):
         return hashlib.new(self.algorithm)
 
-    def matches(self, data: bytes) -> bool:
-        return hashlib.new(self.algorithm, data).hexdigest() == self.encoded
-
 
 def parse(value: str) -> Digest:
     """Parse and validate a digest, raising DigestInvalid for anything Berth cannot verify."""

@@ -93,10 +93,6 @@ class Unsupported(RegistryError):
     code, status, message = "UNSUPPORTED", 405, "the operation is unsupported"
 
 
-class TooManyRequests(RegistryError):
-    code, status, message = "TOOMANYREQUESTS", 429, "too many requests"
-
-
 class PaginationNumberInvalid(RegistryError):
     # Not in the OCI list; the code the reference registry (distribution) answers with.
     code, status, message = "PAGINATION_NUMBER_INVALID", 400, "invalid number of results requested"
@@ -104,6 +100,12 @@ class PaginationNumberInvalid(RegistryError):
 
 class ManifestTooLarge(ManifestInvalid):
     status, message = 413, "manifest exceeds the registry's size limit"
+
+
+class RangeNotSatisfiable(RegistryError):
+    """A blob `Range` outside the blob (the spec names no code; HTTP's 416 says it)."""
+
+    code, status, message = "RANGE_NOT_SATISFIABLE", 416, "requested range not satisfiable"
 
 
 class RangeInvalid(BlobUploadInvalid):

@@ -109,10 +109,6 @@ class Tag(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def point_to(self, manifest: Manifest) -> None:
-        self.manifest = manifest
-        self.save(update_fields=["manifest", "updated_at"])
-
 
 class Upload(models.Model):
     """A blob upload session: bytes staged on disk, owned by one repository and one user."""

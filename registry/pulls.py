@@ -1,8 +1,8 @@
 """Pull counting without a database write per pull.
 
 Every manifest GET adds one to an in-process counter; the counters are written in one
-statement per batch, when FLUSH_SECONDS have passed or FLUSH_EVENTS have piled up, and when
-the process exits. A crashed worker loses at most one batch of counts.
+statement per batch, at the first pull after FLUSH_SECONDS or once FLUSH_PULLS pulls have
+piled up, and when the process exits. A crashed worker loses at most one batch of counts.
 """
 
 from __future__ import annotations
@@ -20,21 +20,23 @@ from . import services
 from .models import PullCount
 
 FLUSH_SECONDS = 10.0
-FLUSH_EVENTS = 5_000
+FLUSH_PULLS = 5_000
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _pending: Counter[tuple[int, str, object]] = Counter()
+_pending_pulls = 0
 _last_flush = time.monotonic()
 
 
 def record(repository_id: int, tag: str) -> None:
     """Count one pull of `tag` ("" for a pull by digest) in the repository."""
-    global _last_flush
+    global _last_flush, _pending_pulls
     key = (repository_id, tag, timezone.now().date())
     with _lock:
         _pending[key] += 1
-        due = time.monotonic() - _last_flush >= FLUSH_SECONDS or len(_pending) >= FLUSH_EVENTS
+        _pending_pulls += 1
+        due = time.monotonic() - _last_flush >= FLUSH_SECONDS or _pending_pulls >= FLUSH_PULLS
         if due:
             _last_flush = time.monotonic()
     if due:
@@ -43,9 +45,11 @@ def record(repository_id: int, tag: str) -> None:
 
 def flush() -> None:
     """Write every pending count (upsert: count = count + pending)."""
+    global _pending_pulls
     with _lock:
         batch = dict(_pending)
         _pending.clear()
+        _pending_pulls = 0
     if not batch:
         return
     table = PullCount._meta.db_table
@@ -76,15 +80,12 @@ def _write(sql: str, rows: list[tuple]) -> None:
                 pass
 
 
-def pending() -> int:
-    with _lock:
-        return sum(_pending.values())
-
-
 def discard() -> None:
     """Forget pending counts without writing them (a test starting afresh)."""
+    global _pending_pulls
     with _lock:
         _pending.clear()
+        _pending_pulls = 0
 
 
 def _flush_at_exit() -> None:

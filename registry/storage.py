@@ -120,17 +120,8 @@ def open_blob(digest: Digest):
     return blob_storage().open(digest.storage_key, "rb")
 
 
-def local_path(digest: Digest) -> str | None:
-    storage = blob_storage()
-    return storage.path(digest.storage_key) if isinstance(storage, FileSystemStorage) else None
-
-
 def blob_url(digest: Digest) -> str:
     return blob_storage().url(digest.storage_key)
-
-
-def delete(digest: Digest) -> None:
-    blob_storage().delete(digest.storage_key)
 
 
 def discard(path: Path) -> None:

@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import auth, digests, mediatypes, policy, pulls, services, storage, tokens
+from . import auth, digests, mediatypes, names, policy, pulls, services, storage, tokens
 from .errors import (
     DigestInvalid,
     ManifestTooLarge,
@@ -26,6 +26,7 @@ from .errors import (
     NameUnknown,
     PaginationNumberInvalid,
     RangeInvalid,
+    RangeNotSatisfiable,
     RegistryError,
     SizeInvalid,
     Unsupported,
@@ -44,10 +45,6 @@ _RANGE = re.compile(r"bytes=(?P<start>[0-9]{0,19})-(?P<end>[0-9]{0,19})")
 _CONTENT_RANGE = re.compile(
     r"(?:bytes[ =])?(?P<start>[0-9]{1,19})-(?P<end>[0-9]{1,19})(?:/[0-9*]+)?"
 )
-
-
-class RangeNotSatisfiable(RegistryError):
-    code, status, message = "RANGE_NOT_SATISFIABLE", 416, "requested range not satisfiable"
 
 
 def error_response(request, error: RegistryError) -> HttpResponse:
@@ -466,8 +463,9 @@ def unknown(request, rest: str):
     """Anything under /v2/ that matches no route: usually a repository name off the grammar."""
     path = f"/{rest}"
     for marker in ("/manifests/", "/blobs/", "/tags/list", "/referrers/"):
-        if marker in path:
-            raise NameInvalid(detail={"name": path.split(marker)[0].strip("/")[:300]})
+        name = path.split(marker)[0].strip("/")
+        if marker in path and not names.is_valid_name(name):
+            raise NameInvalid(detail={"name": name[:300]})
     raise NameUnknown("no such endpoint")
 
 

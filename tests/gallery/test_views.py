@@ -198,3 +198,19 @@ def test_a_form_posted_without_its_csrf_token_gets_a_clear_403(alice):
     response = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
     assert response.status_code == 403
     assert b"This form has expired" in response.content
+
+
+def test_verifying_a_publisher_in_the_admin_badges_their_repositories(webapp, django_user_model):
+    admin = django_user_model.objects.create_superuser("root", "root@example.test", "pw-12345678")
+    client = Client()
+    client.force_login(admin)
+    publisher = webapp.publisher
+    response = client.post(
+        "/admin/gallery/publisher/",
+        {
+            "action": "verify",
+            "_selected_action": [publisher.pk],
+        },
+    )
+    assert response.status_code == 302
+    assert CatalogEntry.objects.get(pk=webapp.pk).is_verified

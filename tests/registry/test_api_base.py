@@ -55,3 +55,9 @@ def test_unsupported_method_is_405_unsupported(as_alice):
 def test_hostile_long_path_is_answered_quickly(as_alice):
     response = as_alice.get("/v2/" + "a-" * 2000 + "!/manifests/latest")
     assert response.status_code in (400, 404)
+
+
+def test_a_valid_name_on_an_unknown_route_is_not_called_invalid(as_alice):
+    response = as_alice.get("/v2/alice/app/manifests/")
+    assert response.status_code == 404
+    assert error_codes(response) == ["NAME_UNKNOWN"]

@@ -209,3 +209,11 @@ def test_manifest_gets_are_counted_as_pulls_in_batches(as_alice):
     assert not PullCount.objects.exists()
     pulls.flush()
     assert PullCount.objects.get().count == 3
+
+
+def test_pull_counts_are_written_once_enough_pulls_pile_up(as_alice, monkeypatch):
+    monkeypatch.setattr(pulls, "FLUSH_PULLS", 3)
+    as_alice.push_image("alice/app", "v1")
+    for _ in range(3):
+        as_alice.get("/v2/alice/app/manifests/v1")
+    assert PullCount.objects.get().count == 3

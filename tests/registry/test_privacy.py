@@ -5,8 +5,9 @@ import json
 import pytest
 from django.test import Client
 
+from registry import tokens
 from registry.models import Repository
-from tests.oci import error_codes
+from tests.oci import basic, error_codes
 
 pytestmark = pytest.mark.django_db
 
@@ -47,10 +48,12 @@ def test_another_user_sees_a_private_repository_as_missing(secret, as_bob, path)
 
 def test_tokens_for_a_private_and_a_missing_repository_grant_the_same(secret, bob):
     def access(name):
-        response = Client().get("/token", {"scope": f"repository:{name}:pull"})
-        return json.loads(response.content)["token"] and response.status_code
+        response = Client().get(
+            "/token", {"scope": f"repository:{name}:pull"}, headers={"Authorization": basic("bob")}
+        )
+        return tokens.verify_access_token(json.loads(response.content)["token"])["access"]
 
-    assert access("alice/secret") == access("alice/missing")
+    assert access("alice/secret") == access("alice/missing") == []
 
 
 def test_owner_pulls_a_private_repository(secret, as_alice):
