@@ -394,6 +394,15 @@ def update_catalog(
     return entry
 
 
+def save_settings(
+    *, entry: CatalogEntry, description: str, about: str, usage: str, is_private: bool
+) -> None:
+    """The owner's settings form: catalog texts and visibility, saved together or not at all."""
+    with transaction.atomic():
+        update_catalog(entry=entry, description=description, about=about, usage=usage)
+        set_visibility(repository=entry.repository, private=is_private)
+
+
 def set_visibility(*, repository: Repository, private: bool) -> None:
     """Make a repository public or private, in the registry and the catalog at once."""
     with transaction.atomic():

@@ -127,33 +127,27 @@ def repository_tags(request, name: str):
 @require_http_methods(["GET", "POST"])
 def repository_settings(request, name: str):
     entry = _entry(request, name)
-    if not _repository_context(request, entry, "settings")["can_edit"]:
+    context = _repository_context(request, entry, "settings")
+    if not context["can_edit"]:
         raise Http404("No such repository")
+    text = context["text"]
     form = CatalogForm(
         request.POST or None,
         initial={
             "description": entry.description,
-            "about": services.text_of(entry).about,
-            "usage": services.text_of(entry).usage,
+            "about": text.about,
+            "usage": text.usage,
             "is_private": entry.is_private,
         },
     )
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
         try:
-            services.update_catalog(
-                entry=entry,
-                description=data["description"],
-                about=data["about"],
-                usage=data["usage"],
-            )
+            services.save_settings(entry=entry, **form.cleaned_data)
         except ValidationError as error:
             form.add_error(None, error)
         else:
-            services.set_visibility(repository=entry.repository, private=data["is_private"])
             messages.success(request, "Saved.")
             return redirect("repository", name=entry.name)
-    context = _repository_context(request, entry, "settings")
     context["form"] = form
     return render(request, "gallery/repository.html", context)
 

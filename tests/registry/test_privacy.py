@@ -101,3 +101,31 @@ def test_new_repositories_can_default_to_private(as_alice, anonymous, settings):
     as_alice.push_image("alice/app", "v1")
     assert Repository.objects.get(name="alice/app").is_private
     assert anonymous.get("/v2/alice/app/manifests/v1").status_code == 401
+
+
+def bearer(username: str | None, scope: str) -> dict:
+    headers = {"Authorization": basic(username)} if username else {}
+    response = Client().get("/token", {"scope": scope}, headers=headers)
+    return {"Authorization": "Bearer " + json.loads(response.content)["token"]}
+
+
+@pytest.mark.parametrize("who", [None, "bob"])
+@pytest.mark.parametrize(
+    "path",
+    ["manifests/v1", "tags/list", "referrers/sha256:" + "a" * 64, "blobs/sha256:" + "a" * 64],
+)
+def test_with_tokens_a_private_repository_still_looks_missing(secret, bob, who, path):
+    def ask(name):
+        headers = bearer(who, f"repository:{name}:pull")
+        return comparable(Client().get(f"/v2/{name}/{path}", headers=headers))
+
+    assert ask("alice/secret") == ask("alice/missing")
+
+
+def test_with_tokens_mounting_from_a_private_repository_opens_a_session(secret, bob):
+    digest = Repository.objects.get(name="alice/secret").blobs.first().digest
+    headers = bearer("bob", "repository:bob/mine:pull,push repository:alice/secret:pull")
+    response = Client().post(
+        f"/v2/bob/mine/blobs/uploads/?mount={digest}&from=alice/secret", headers=headers
+    )
+    assert response.status_code == 202
