@@ -31,6 +31,7 @@ import pytest
 
 from tests.clients.cli import layout_manifest_digest, run
 from tests.conftest import require_tool
+from tests.pg import fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
 READY_TIMEOUT = 30.0
@@ -91,26 +92,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    """A new, empty PostgreSQL database next to `admin_url`'s; yields its URL, then drops it."""
-    import psycopg
-    from psycopg import sql
-
-    name = f"berth_clients_{secrets.token_hex(6)}"
-    parts = urllib.parse.urlsplit(admin_url)
-    maintenance = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(maintenance, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield parts._replace(path=f"/{name}").geturl()
-    finally:
-        with psycopg.connect(maintenance, autocommit=True) as connection:
-            connection.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def manage(env: dict[str, str], *args: str) -> None:
@@ -206,7 +187,11 @@ def live_registry(tmp_path_factory) -> Iterator[LiveRegistry]:
     alice = Account("alice", secrets.token_urlsafe(16))
     bob = Account("bob", secrets.token_urlsafe(16))
     admin_url = os.environ.get("DATABASE_URL", "")
-    with fresh_database(admin_url) if admin_url else contextlib.nullcontext() as database_url:
+    with (
+        fresh_database(admin_url, "berth_clients")
+        if admin_url
+        else contextlib.nullcontext() as database_url
+    ):
         if database_url:
             env["DATABASE_URL"] = database_url
         manage(env, "migrate", "--noinput")
@@ -236,14 +221,13 @@ def pytest_runtest_makereport(item, call):
 # -- the clients' surroundings ------------------------------------------------------------------
 
 
-@pytest.fixture
-def client_env(tmp_path) -> dict[str, str]:
-    """Environment for client runs: its own HOME, configuration and auth files; nothing leaks.
+def make_client_env(base: Path) -> dict[str, str]:
+    """Environment for client runs in `base`: its own HOME, configuration and auth files.
 
     As root, containers/image reads registries.conf only from CONTAINERS_REGISTRIES_CONF or
     /etc; the trust policy it takes from $HOME/.config/containers/policy.json first.
     """
-    home = tmp_path / "home"
+    home = base / "home"
     config = home / ".config" / "containers"
     config.mkdir(parents=True)
     (config / "registries.conf").write_text("unqualified-search-registries = []\n")
@@ -253,22 +237,28 @@ def client_env(tmp_path) -> dict[str, str]:
     )
     (home / "auth.json").write_text('{"auths": {}}\n')  # podman insists that it exists
     for directory in ("run", "tmp"):
-        (tmp_path / directory).mkdir(mode=0o700)
+        (base / directory).mkdir(mode=0o700)
     return {
         "PATH": os.environ["PATH"],
         "LANG": "C.UTF-8",
         "HOME": str(home),
         "XDG_CONFIG_HOME": str(home / ".config"),
         "XDG_DATA_HOME": str(home / ".local" / "share"),
-        "XDG_RUNTIME_DIR": str(tmp_path / "run"),
-        "TMPDIR": str(tmp_path / "tmp"),
+        "XDG_RUNTIME_DIR": str(base / "run"),
+        "TMPDIR": str(base / "tmp"),
         "CONTAINERS_REGISTRIES_CONF": str(config / "registries.conf"),
         "CONTAINERS_CONF": str(config / "containers.conf"),
         "REGISTRY_AUTH_FILE": str(home / "auth.json"),
         "DOCKER_CONFIG": str(home / ".docker"),
         # No engine: the docker CLI must fall back to what it does on its own.
-        "DOCKER_HOST": f"unix://{tmp_path}/no-docker-engine.sock",
+        "DOCKER_HOST": f"unix://{base}/no-docker-engine.sock",
     }
+
+
+@pytest.fixture
+def client_env(tmp_path) -> dict[str, str]:
+    """Client environment of one test: nothing leaks between tests or to the machine."""
+    return make_client_env(tmp_path)
 
 
 # -- images -------------------------------------------------------------------------------------

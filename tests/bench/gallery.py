@@ -13,17 +13,19 @@ import argparse
 import contextlib
 import http.client
 import os
-import secrets
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # run as a script: make `tests` importable
+
+from tests.pg import fresh_database  # noqa: E402
+
 SEARCHES = [
     ("browse, by downloads", "/search?sort=downloads"),
     ("text: one word", "/search?q=proxy"),
@@ -52,25 +54,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
-def fresh_database(admin_url: str):
-    import psycopg
-    from psycopg import sql
-
-    name = f"berth_bench_gallery_{secrets.token_hex(4)}"
-    parts = urllib.parse.urlsplit(admin_url)
-    maintenance = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(maintenance, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield parts._replace(path=f"/{name}").geturl()
-    finally:
-        with psycopg.connect(maintenance, autocommit=True) as connection:
-            connection.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def populate(env: dict[str, str], repositories: int, tags: int) -> None:
@@ -168,7 +151,7 @@ def main(argv=None) -> int:
     admin_url = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
     with (
         tempfile.TemporaryDirectory(prefix="berth-bench-gallery-") as workdir,
-        fresh_database(admin_url) as database_url,
+        fresh_database(admin_url, "berth_bench_gallery") as database_url,
     ):
         env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL"}}
         env |= {

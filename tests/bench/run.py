@@ -32,7 +32,6 @@ import json
 import multiprocessing
 import os
 import re
-import secrets
 import shutil
 import signal
 import socket
@@ -46,9 +45,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # run as a script: make `tests` importable
+
+from tests.pg import fresh_database  # noqa: E402
+
 MB = 1_000_000
 MIB = 1024 * 1024
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -288,24 +291,13 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def fresh_database(url: str) -> Iterator[str]:
+def database_for_run(url: str) -> Iterator[str]:
     """A PostgreSQL database created for this run (dropped afterwards); "" for SQLite."""
     if not url:
         yield ""
         return
-    import psycopg
-    from psycopg import sql
-
-    name = f"berth_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with fresh_database(url, "berth_bench") as created:
+        yield created
 
 
 @contextlib.contextmanager
@@ -853,7 +845,7 @@ def main(argv=None) -> int:
         workdir = Path(tmp)
         try:
             with (
-                fresh_database(os.environ.get("DATABASE_URL", "")) as database_url,
+                database_for_run(os.environ.get("DATABASE_URL", "")) as database_url,
                 start_berth(workdir, database_url) as berth,
                 start_reference(workdir) as reference,
             ):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import tarfile
 import tempfile
@@ -23,38 +22,11 @@ import oras.client
 import pytest
 
 from tests.clients.cli import layout_manifest_digest, run
-from tests.live import Image, LiveRegistry
+from tests.live import Image, LiveRegistry, make_client_env
 
 HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
 HELM_CHART = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 INDEX_TIMEOUT = 15.0  # catalog indexing runs on a Celery worker when REDIS_URL is set
-
-
-def client_env(base: Path) -> dict[str, str]:
-    """What tests.live.client_env gives one test: a HOME and containers config of their own."""
-    home = base / "home"
-    config = home / ".config" / "containers"
-    config.mkdir(parents=True)
-    (config / "registries.conf").write_text("unqualified-search-registries = []\n")
-    (config / "policy.json").write_text('{"default": [{"type": "insecureAcceptAnything"}]}\n')
-    (config / "containers.conf").write_text(
-        '[engine]\nevents_logger = "none"\ncgroup_manager = "cgroupfs"\n'
-    )
-    (home / "auth.json").write_text('{"auths": {}}\n')
-    for directory in ("run", "tmp"):
-        (base / directory).mkdir(mode=0o700)
-    return {
-        "PATH": os.environ["PATH"],
-        "LANG": "C.UTF-8",
-        "HOME": str(home),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "XDG_DATA_HOME": str(home / ".local" / "share"),
-        "XDG_RUNTIME_DIR": str(base / "run"),
-        "TMPDIR": str(base / "tmp"),
-        "CONTAINERS_REGISTRIES_CONF": str(config / "registries.conf"),
-        "CONTAINERS_CONF": str(config / "containers.conf"),
-        "REGISTRY_AUTH_FILE": str(home / "auth.json"),
-    }
 
 
 @dataclass
@@ -152,7 +124,7 @@ class Clients:
 def real_clients(registry: LiveRegistry, base: Path) -> Iterator[Clients]:
     runroot = Path(tempfile.mkdtemp(prefix="berth-browser-", dir="/tmp"))
     try:
-        yield Clients(registry, base, client_env(base), runroot)
+        yield Clients(registry, base, make_client_env(base), runroot)
     finally:
         shutil.rmtree(runroot, ignore_errors=True)
 
