@@ -197,6 +197,18 @@ def grant_access(user, scopes: list[tokens.Scope]) -> list[dict]:
     return access
 
 
+def token_get_user(header: str, params) -> tuple[object, bool]:
+    """The user behind a token GET: None (anonymous) or False (bad credentials), and
+    whether a refresh token was asked for (`offline_token=true`, as `docker login` does)."""
+    if header.partition(" ")[0].lower() != "basic":
+        return None, False  # no credentials (other schemes are not ours to read here)
+    pair = parse_basic(header)
+    user = authenticate_credentials(*pair) if pair else None
+    if user is None:
+        return False, False
+    return user, params.get("offline_token", "").lower() == "true"
+
+
 def token_grant_user(params) -> tuple[object | None, bool]:
     """The user behind an OAuth2 token POST, and whether to hand out a refresh token."""
     from django.contrib.auth import get_user_model

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import jwt
 from django.conf import settings
@@ -106,6 +107,27 @@ def verify_access_token(token: str) -> dict:
                 _VERIFIED.pop(key, None)
         _VERIFIED[token] = (float(claims["exp"]), claims)
     return claims
+
+
+def token_response(*, user, access: list[dict], refresh: bool, oauth: bool) -> dict:
+    """The token endpoint's JSON: `token` and `access_token` (clients read either), the
+    granted `scope` for the OAuth2 form, and a refresh token when one was asked for."""
+    access_token, expires_in, issued_at = issue_access_token(
+        subject=user.username if user else "", user_id=user.pk if user else None, access=access
+    )
+    body = {
+        "token": access_token,
+        "access_token": access_token,
+        "expires_in": expires_in,
+        "issued_at": datetime.fromtimestamp(issued_at, UTC).isoformat().replace("+00:00", "Z"),
+    }
+    if oauth:
+        body["scope"] = " ".join(
+            f"{a['type']}:{a['name']}:{','.join(a['actions'])}" for a in access
+        )
+    if user is not None and refresh:
+        body["refresh_token"] = issue_refresh_token(user)
+    return body
 
 
 def password_fingerprint(user) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from functools import wraps
 from urllib.parse import urlencode
 
@@ -490,57 +489,25 @@ def token(request):
     POST: the OAuth2 forms the docker CLI uses, `grant_type=password` and
     `grant_type=refresh_token`. The token grants what was asked and is permitted, no more.
     """
-    params = request.GET if request.method == "GET" else request.POST
     if request.method not in ("GET", "POST"):
         return token_error(405, "invalid_request", "use GET or POST")
+    params = request.GET if request.method == "GET" else request.POST
     service = params.get("service")
     if service and service != settings.BERTH_TOKEN_SERVICE:
         return token_error(400, "invalid_request", f"unknown service {service[:100]!r}")
     if request.method == "GET":
-        user, refresh = _token_get_user(request)
+        user, refresh = auth.token_get_user(request.META.get("HTTP_AUTHORIZATION", ""), params)
         if user is False:
-            return token_error(
-                401,
-                "invalid_client",
-                "invalid username or password",
-                {"WWW-Authenticate": f'Basic realm="{settings.BERTH_TOKEN_SERVICE}"'},
-            )
-        scopes = tokens.parse_scopes(params.getlist("scope"))
+            challenge = {"WWW-Authenticate": f'Basic realm="{settings.BERTH_TOKEN_SERVICE}"'}
+            return token_error(401, "invalid_client", "invalid username or password", challenge)
     else:
         user, refresh = auth.token_grant_user(params)
         if user is None:
             return token_error(400, "invalid_grant", "invalid credentials or refresh token")
-        scopes = tokens.parse_scopes(params.getlist("scope"))
-    access = auth.grant_access(user, scopes)
-    access_token, expires_in, issued_at = tokens.issue_access_token(
-        subject=user.username if user else "", user_id=user.pk if user else None, access=access
+    access = auth.grant_access(user, tokens.parse_scopes(params.getlist("scope")))
+    body = tokens.token_response(
+        user=user, access=access, refresh=refresh, oauth=request.method == "POST"
     )
-    body = {
-        "token": access_token,
-        "access_token": access_token,
-        "expires_in": expires_in,
-        "issued_at": datetime.fromtimestamp(issued_at, UTC).isoformat().replace("+00:00", "Z"),
-    }
-    if request.method == "POST":
-        body["scope"] = " ".join(
-            f"{a['type']}:{a['name']}:{','.join(a['actions'])}" for a in access
-        )
-    if user is not None and refresh:
-        body["refresh_token"] = tokens.issue_refresh_token(user)
     response = JsonResponse(body)
     response["Cache-Control"] = "no-store"
     return response
-
-
-def _token_get_user(request):
-    """(user or None for anonymous or False for bad credentials, wants a refresh token)."""
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    if header.partition(" ")[0].lower() != "basic":
-        return None, False  # no credentials (other schemes are not ours to read here)
-    pair = auth.parse_basic(header)
-    if pair is None:
-        return False, False  # credentials that are not even well-formed
-    user = auth.authenticate_credentials(*pair)
-    if user is None:
-        return False, False
-    return user, request.GET.get("offline_token", "").lower() == "true"
