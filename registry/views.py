@@ -148,6 +148,21 @@ def parse_content_range(request) -> tuple[int, int] | None:
     return int(match["start"]), int(match["end"])
 
 
+def chunk_start(request, session) -> int | None:
+    """Where a chunk says it starts (its Content-Range), checked against its length."""
+    content_range = parse_content_range(request)
+    if content_range is None:
+        return None
+    start, end = content_range
+    length = request.META.get("CONTENT_LENGTH") or ""
+    if length.isascii() and length.isdigit() and int(length) != end - start + 1:
+        raise RangeInvalid(
+            "Content-Range does not match Content-Length",
+            headers={"Range": services.upload_range(session)},
+        )
+    return start
+
+
 def upload_location(name: str, upload) -> str:
     return f"/v2/{name}/blobs/uploads/{upload.id}"
 
@@ -430,20 +445,8 @@ def upload(request, name: str, upload_id: str):
     if request.method == "DELETE":
         services.cancel_upload(upload=session)
         return HttpResponse(status=204)
-    content_range = parse_content_range(request)
-    start = content_range[0] if content_range else None
+    start = chunk_start(request, session)
     chunks = body_chunks(request, limit=settings.BERTH_BLOB_MAX_BYTES)
-    length = request.META.get("CONTENT_LENGTH")
-    if (
-        content_range
-        and length
-        and length.isdigit()
-        and int(length) != content_range[1] - content_range[0] + 1
-    ):
-        raise RangeInvalid(
-            "Content-Range does not match Content-Length",
-            headers={"Range": services.upload_range(session)},
-        )
     if request.method == "PATCH":
         session = services.append_upload(upload=session, chunks=chunks, start=start)
         return upload_response(name, session)
