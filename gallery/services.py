@@ -23,7 +23,15 @@ from registry.errors import RegistryError
 from registry.models import Blob, Manifest, PullCount, Repository, Tag
 
 from . import readme, search
-from .models import ArtifactType, CatalogEntry, CatalogImage, CatalogTag, CatalogText, Publisher
+from .models import (
+    DESCRIPTION_MAX,
+    ArtifactType,
+    CatalogEntry,
+    CatalogImage,
+    CatalogTag,
+    CatalogText,
+    Publisher,
+)
 from .versions import sort_key
 
 log = logging.getLogger(__name__)
@@ -325,7 +333,7 @@ def _update_entry(entry, repository, tags, described) -> None:
     if not entry.description:
         for info in described.values():
             if info.description:
-                entry.description = info.description[:1024]
+                entry.description = info.description[:DESCRIPTION_MAX]
                 break
     entry.indexed_at = timezone.now()
     entry.save()
@@ -419,10 +427,12 @@ def sync_privacy(*, repository_id: int) -> None:
         private = Repository.objects.filter(pk=repository_id).values_list("is_private", flat=True)
         private = private.first()
         if private is None:
-            CatalogEntry.objects.filter(pk=repository_id).delete()
-        else:
-            CatalogEntry.objects.filter(pk=repository_id).update(is_private=private)
-        transaction.on_commit(search.forget_cached_results)
+            return  # gone: its catalog entry went with it
+        changed = CatalogEntry.objects.filter(pk=repository_id, is_private=not private).update(
+            is_private=private
+        )
+        if changed and private:
+            transaction.on_commit(search.forget_cached_results)
 
 
 def set_verified(*, publisher: Publisher, verified: bool) -> None:

@@ -53,8 +53,9 @@ def on_registry_event(event) -> None:
     if event.action == "pull":
         schedule("downloads", refresh_downloads, event.repository_id)
         return
-    if event.action in {"update", "delete"}:
-        # Privacy and existence reach the catalog at once, never after a delay.
+    if event.action == "update":
+        # Privacy reaches the catalog at once, never after a delay. (A deleted repository
+        # takes its catalog entry with it: the database cascades.)
         services.sync_privacy(repository_id=event.repository_id)
     schedule("index", index_repository, event.repository_id)
 

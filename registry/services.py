@@ -92,7 +92,7 @@ def repository_for_push(*, name: str, user_id: int | None) -> Repository:
     """The repository called `name`, created on first push (the caller may push there)."""
     if not names.is_valid_name(name):
         raise NameInvalid(detail={"name": name[:300]})
-    repository = Repository.objects.filter(name=name).first()
+    repository = queries.repository(name)
     if repository is not None:
         return repository
     try:
@@ -159,11 +159,9 @@ def mount_known_blob(*, repository: Repository, digest: Digest) -> Blob | None:
     public repositories are pullable by anyone. A blob held only by someone else's private
     repository is never mounted: knowing a digest grants nothing.
     """
+    # The target itself is in its own namespace, so a blob it already holds is found too.
     sources = Repository.objects.filter(Q(is_private=False) | Q(namespace=repository.namespace))
-    blob = (
-        Blob.objects.filter(digest=str(digest), repositoryblob__repository__in=sources).first()
-        or Blob.objects.filter(digest=str(digest), repositoryblob__repository=repository).first()
-    )
+    blob = Blob.objects.filter(digest=str(digest), repositoryblob__repository__in=sources).first()
     if blob is not None:
         RepositoryBlob.objects.get_or_create(repository=repository, blob=blob)
     return blob
@@ -180,12 +178,14 @@ def delete_blob(*, repository: Repository, digest: Digest) -> None:
 
 # -- upload sessions ----------------------------------------------------------------------------
 
+PURGE_EVERY_SECONDS = 600
 _last_purge = 0.0
 
 
 def start_upload(*, repository: Repository, user_id: int | None) -> Upload:
     global _last_purge
-    if time.monotonic() - _last_purge > 600:  # embedded mode has no scheduler; tidy up here
+    # The embedded mode has no scheduler: tidy up here, now and then.
+    if time.monotonic() - _last_purge > PURGE_EVERY_SECONDS:
         _last_purge = time.monotonic()
         purge_expired_uploads()
     upload = Upload.objects.create(repository=repository, user_id=user_id)
@@ -257,8 +257,6 @@ def _append(fd: int, upload: Upload, chunks: Iterable[bytes], start: int | None)
 
 def append_upload(*, upload: Upload, chunks: Iterable[bytes], start: int | None = None) -> Upload:
     """Append a chunk. `start` is where the client says it begins (from Content-Range)."""
-    if start is not None and start != upload.offset:
-        raise RangeInvalid(headers={"Range": upload_range(upload)})
     with _locked(upload) as fd:
         _append(fd, upload, chunks, start)
     return upload
@@ -437,7 +435,7 @@ def _ensure_empty_blob(repository: Repository) -> None:
     digest = digests.EMPTY_JSON
     if not storage.exists(digest):
         storage.store_bytes(b"{}", digest)
-    blob, _ = Blob.objects.get_or_create(digest=str(digest), defaults={"size": 2})
+    blob, _ = Blob.objects.get_or_create(digest=str(digest), defaults={"size": len(b"{}")})
     RepositoryBlob.objects.get_or_create(repository=repository, blob=blob)
 
 
