@@ -6,10 +6,10 @@ from .models import CatalogEntry, Publisher
 
 @admin.register(Publisher)
 class PublisherAdmin(admin.ModelAdmin):
-    list_display = ["user", "display_name", "is_verified", "created_at"]
+    list_display = ["namespace_record", "display_name", "is_verified", "created_at"]
     list_filter = ["is_verified"]
-    search_fields = ["user__username", "display_name"]
-    raw_id_fields = ["user"]
+    search_fields = ["namespace_record__name", "display_name"]
+    raw_id_fields = ["namespace_record"]
     readonly_fields = ["is_verified"]  # through the actions, which update the catalog too
     actions = ["verify", "unverify"]
 

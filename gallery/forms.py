@@ -7,33 +7,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 
-from registry import names
+from registry.access import namespaces
 
 from .models import ABOUT_MAX, DESCRIPTION_MAX, ArtifactType
 from .search import SORTS, SearchParams
-
-# Names that would read as Berth itself, or collide with its own URLs.
-RESERVED_NAMESPACES = {
-    "admin",
-    "api",
-    "accounts",
-    "berth",
-    "library",
-    "login",
-    "logout",
-    "r",
-    "root",
-    "search",
-    "settings",
-    "signup",
-    "static",
-    "media",
-    "support",
-    "token",
-    "u",
-    "v2",
-    "www",
-}
 
 
 class SearchForm(forms.Form):
@@ -67,35 +44,27 @@ class SearchForm(forms.Form):
         )
 
 
-def validate_namespace(value: str) -> None:
-    if not (2 <= len(value) <= 39) or not names.is_valid_component(value):
-        raise ValidationError(
-            "Use 2 to 39 lowercase letters, digits, and single . _ or - between them."
-        )
-    if value in RESERVED_NAMESPACES:
-        raise ValidationError("This name is reserved.")
-
-
 class SignUpForm(UserCreationForm):
     email = forms.EmailField(required=True)
 
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
         fields = ("username", "email")
-        help_texts = {"username": "Your namespace: you push to <username>/<repository>."}
+        help_texts = {"username": "Also your namespace: you push to <username>/<repository>."}
 
     def clean_username(self):
-        username = self.cleaned_data["username"]
-        validate_namespace(username)
-        if get_user_model().objects.filter(username__iexact=username).exists():
-            raise ValidationError("This username is taken.")
-        return username
+        """The username is also a namespace: it must be one nobody has or had.
 
-    def clean_email(self):
-        email = self.cleaned_data["email"]
-        if get_user_model().objects.filter(email__iexact=email).exists():
-            raise ValidationError("An account with this email already exists.")
-        return email
+        Email addresses are not checked for uniqueness: telling a stranger that an address
+        has an account here would reveal who uses Berth. Password reset mails go to every
+        account of the address."""
+        username = self.cleaned_data["username"]
+        problem = namespaces.naming_problem(username)
+        if not problem and get_user_model().objects.filter(username__iexact=username).exists():
+            problem = "This name is taken."
+        if problem:
+            raise ValidationError(problem)
+        return username
 
 
 class CatalogForm(forms.Form):

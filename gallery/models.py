@@ -7,12 +7,11 @@ Catalog data (description, about, usage, logo) is written by publishers. Everyth
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MaxLengthValidator
 from django.db import models
 
-from registry.models import Repository
+from registry.models import Namespace, Repository
 
 from .querysets import CatalogEntryQuerySet
 from .search import AboutDocument, TitleDocument
@@ -29,10 +28,13 @@ class ArtifactType(models.TextChoices):
 
 
 class Publisher(models.Model):
-    """The public face of a user's namespace."""
+    """The public face of a namespace (`/u/<namespace>`): its profile and verified badge.
 
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="publisher"
+    It belongs to the namespace record, not to a user: the badge can never pass to someone
+    who signs up later under a name that once was somebody else's."""
+
+    namespace_record = models.OneToOneField(
+        Namespace, on_delete=models.CASCADE, related_name="publisher"
     )
     display_name = models.CharField(max_length=100, blank=True)
     bio = models.CharField(max_length=DESCRIPTION_MAX, blank=True)
@@ -41,11 +43,11 @@ class Publisher(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
-        return self.display_name or self.user.username
+        return self.display_name or self.namespace
 
     @property
     def namespace(self) -> str:
-        return self.user.username
+        return self.namespace_record.name
 
 
 class CatalogEntry(models.Model):

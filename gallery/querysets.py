@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from registry import policy
+from registry.access import policy
 
 
 class CatalogEntryQuerySet(models.QuerySet):

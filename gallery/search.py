@@ -380,7 +380,7 @@ def search(
         ids, prev_cursor, next_cursor = page()
         total, facets = counts(base, params)
     # The cache keeps ids only; the rows shown are always read fresh (and only if visible).
-    found = queryset.filter(pk__in=ids).select_related("publisher__user").in_bulk()
+    found = queryset.filter(pk__in=ids).select_related("publisher__namespace_record").in_bulk()
     return SearchPage(
         entries=[found[pk] for pk in ids if pk in found],
         total=total,
@@ -417,9 +417,9 @@ def forget_cached_results() -> None:
 
 def audience_of(user) -> str:
     """Who sees the same catalog as `user`: everyone, one namespace's owner, or staff."""
-    from registry import policy
+    from registry.access import policy
 
-    if policy.is_active_user(user) and user.is_superuser:
+    if policy.is_superuser(user):
         return "all"
-    namespace = policy.user_namespace(user)
-    return f"ns:{namespace}" if namespace else "public"
+    readable = policy.readable_namespaces(user)
+    return "ns:" + ",".join(sorted(readable)) if readable else "public"

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from registry import manifests, mediatypes, storage
 from registry.errors import RegistryError
-from registry.models import Blob, Manifest, PullCount, Repository, Tag
+from registry.models import Blob, Manifest, Namespace, PullCount, Repository, Tag
 
 from . import readme, search
 from .models import (
@@ -159,16 +159,18 @@ def _describe_index(manifest, parsed, children, depth) -> Description:
 # -- indexing -----------------------------------------------------------------------------------
 
 
-def publisher_for(user) -> Publisher | None:
-    if user is None:
+def publisher_for(namespace: str) -> Publisher | None:
+    """The publisher of a namespace (created on first need); None for top-level names."""
+    record = Namespace.objects.filter(name=namespace).first() if namespace else None
+    if record is None:
         return None
-    publisher, _ = Publisher.objects.get_or_create(user=user)
+    publisher, _ = Publisher.objects.get_or_create(namespace_record=record)
     return publisher
 
 
 def index_repository(*, repository_id: int) -> CatalogEntry | None:
     """Bring the catalog entry of one repository in step with the registry (idempotent)."""
-    repository = Repository.objects.filter(pk=repository_id).select_related("owner").first()
+    repository = Repository.objects.filter(pk=repository_id).first()
     if repository is None:
         CatalogEntry.objects.filter(pk=repository_id).delete()
         transaction.on_commit(search.forget_cached_results)
@@ -308,7 +310,7 @@ def platforms_of(entry: CatalogEntry) -> str:
 
 def _update_entry(entry, repository, tags, described) -> None:
     latest = entry.images.order_by("-pushed_at").first()
-    publisher = publisher_for(repository.owner)
+    publisher = publisher_for(repository.namespace)
     entry.name = repository.name
     entry.namespace = repository.namespace
     if repository.is_private and not entry.is_private:

@@ -5,6 +5,7 @@ Embedded defaults need no other server: SQLite and blobs under the data director
 Celery without a broker server. Production swaps each part by one variable.
 """
 
+import ipaddress
 import json
 import os
 import secrets
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from registry.access.ratelimit import parse_rate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -124,6 +127,14 @@ if PRODUCTION and not BERTH_SECRETS_FROM_ENVIRONMENT:
         "BERTH_ENV=production needs SECRET_KEY and BERTH_TOKEN_KEY (or *_FILE) to be set"
     )
 SECRET_KEY = _secret_key or generated_secret(DATA_DIR / "secret_key")
+# Keys short enough to guess forge sessions and registry tokens. Also checked here, at load,
+# because gunicorn runs no system checks.
+if PRODUCTION and (len(_token_key) < 32 or len(set(_token_key)) < 8):
+    raise ImproperlyConfigured(
+        "BERTH_TOKEN_KEY must be at least 32 characters of random text in production"
+    )
+if PRODUCTION and (len(_secret_key) < 50 or len(set(_secret_key)) < 8):
+    raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters of random text")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -132,6 +143,12 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 if env_bool("BERTH_BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
+# HTTPS only, in production: pages redirect to https and carry HSTS. (/v2/ and /token never
+# redirect: a client's PUT must not turn into a GET; they are served behind TLS anyway.)
+SECURE_SSL_REDIRECT = env_bool("BERTH_SSL_REDIRECT", PRODUCTION)
+SECURE_HSTS_SECONDS = env_int("BERTH_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("BERTH_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("BERTH_HSTS_PRELOAD", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -273,7 +290,6 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 BERTH_UPLOAD_DIR = Path(env_str("BERTH_UPLOAD_DIR", str(DATA_DIR / "uploads"))).resolve()
 BERTH_UPLOAD_TTL = env_int("BERTH_UPLOAD_TTL", 24 * 3600, minimum=60)
 BERTH_MANIFEST_MAX_BYTES = env_int("BERTH_MANIFEST_MAX_BYTES", 4 * 1024 * 1024, minimum=4096)
-BERTH_BLOB_MAX_BYTES = env_int("BERTH_BLOB_MAX_BYTES", 0)  # 0: no limit
 BERTH_TAGS_PAGE_MAX = env_int("BERTH_TAGS_PAGE_MAX", 1000, minimum=1)
 BERTH_CATALOG_PAGE_MAX = env_int("BERTH_CATALOG_PAGE_MAX", 1000, minimum=1)
 BERTH_NEW_REPOSITORIES_PRIVATE = env_bool("BERTH_NEW_REPOSITORIES_PRIVATE", False)
@@ -294,6 +310,38 @@ BERTH_TOKEN_REALM = env_str("BERTH_TOKEN_REALM", "")
 # How long a verified Basic credential is remembered (hashed) so that clients sending
 # Basic on every request do not pay a password hash each time.
 BERTH_CREDENTIAL_CACHE_TTL = env_int("BERTH_CREDENTIAL_CACHE_TTL", 60)
+
+# Storage limits (registry.quotas): the largest blob, and what one namespace may hold (a
+# namespace's own quota, set by staff in the admin, overrides the default; 0: no limit).
+BERTH_BLOB_MAX_BYTES = env_int("BERTH_BLOB_MAX_BYTES", 10 * 1024**3)
+BERTH_NAMESPACE_QUOTA_BYTES = env_int("BERTH_NAMESPACE_QUOTA_BYTES", 50 * 1024**3)
+
+# Rate limits ("COUNT/PERIOD", e.g. 10/minute, 100/hour, 5/15m; 0 turns one off), counted
+# in the shared cache. Failed sign-ins (/v2/ Basic, /token, the sign-in page, the admin)
+# per client address and per username; password reset mails per address and per email;
+# saves of a repository's catalog page per user.
+BERTH_RATELIMIT_LOGINS = parse_rate(
+    env_str("BERTH_RATELIMIT_LOGINS", "10/15m"), setting="BERTH_RATELIMIT_LOGINS"
+)
+BERTH_RATELIMIT_PASSWORD_RESETS = parse_rate(
+    env_str("BERTH_RATELIMIT_PASSWORD_RESETS", "5/hour"), setting="BERTH_RATELIMIT_PASSWORD_RESETS"
+)
+BERTH_RATELIMIT_EDITS = parse_rate(
+    env_str("BERTH_RATELIMIT_EDITS", "60/hour"), setting="BERTH_RATELIMIT_EDITS"
+)
+# Proxies whose X-Forwarded-For names the client (addresses or networks). Behind the
+# documented proxy set-up (BERTH_BEHIND_PROXY) the proxy on this machine is trusted.
+BERTH_TRUSTED_PROXIES = env_list(
+    "BERTH_TRUSTED_PROXIES", ["127.0.0.1", "::1"] if env_bool("BERTH_BEHIND_PROXY") else []
+)
+try:
+    for _network in BERTH_TRUSTED_PROXIES:
+        ipaddress.ip_network(_network, strict=False)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"BERTH_TRUSTED_PROXIES: {exc}") from None
+# A manifest GET is counted as a download once per client (address and token or account),
+# repository and tag within this many seconds: a loop of GETs is one pull.
+BERTH_PULL_COUNT_WINDOW = env_int("BERTH_PULL_COUNT_WINDOW", 60)
 
 # Called (dotted path) with a registry.services.RegistryEvent after every push and delete,
 # and when a batch of pull counts is written. The gallery indexes the catalog from it.

@@ -14,8 +14,9 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from registry import names, policy
-from registry.models import Repository
+from registry import names
+from registry.access import policy
+from registry.models import Namespace, Repository
 
 from . import search, services
 from .commands import attach_commands
@@ -29,7 +30,7 @@ BEST_FIRST = CatalogTag.objects.order_by("-sort_key", "name")
 
 def home(request):
     visible = CatalogEntry.objects.visible_to(request.user).listed()
-    cards = visible.select_related("publisher__user")
+    cards = visible.select_related("publisher__namespace_record")
     return render(
         request,
         "gallery/home.html",
@@ -37,9 +38,9 @@ def home(request):
             "popular": cards.by_downloads()[:6],
             "recent": cards.recently_updated()[:6],
             "publishers": Publisher.objects.filter(is_verified=True)
-            .select_related("user")
+            .select_related("namespace_record")
             .annotate(total=Sum("entries__downloads", filter=Q(entries__is_private=False)))
-            .order_by("-total", "user__username")[:6],
+            .order_by("-total", "namespace_record__name")[:6],
             "total": visible.filter(is_private=False).count(),
         },
     )
@@ -64,7 +65,9 @@ def search_page(request):
 
 def _entry(request, name: str) -> CatalogEntry:
     """The catalog entry `name` if the caller may see it (indexing it on first sight)."""
-    visible = CatalogEntry.objects.visible_to(request.user).select_related("publisher__user")
+    visible = CatalogEntry.objects.visible_to(request.user).select_related(
+        "publisher__namespace_record"
+    )
     entry = visible.filter(name=name).first()
     if entry is None:
         repository = Repository.objects.visible_to(request.user).filter(name=name).first()
@@ -93,8 +96,7 @@ def _repository_context(request, entry: CatalogEntry, tab: str) -> dict:
         "tab": tab,
         "latest": latest,
         "text": services.text_of(entry),
-        "can_edit": policy.PUSH
-        in policy.permitted_actions(request.user, entry.name, entry.repository),
+        "can_edit": policy.PUSH in policy.permitted_actions(request.user, entry.name),
     }
 
 
@@ -155,14 +157,17 @@ def repository_settings(request, name: str):
 def publisher(request, namespace: str):
     if not names.is_valid_component(namespace):
         raise Http404("No such publisher")
-    publisher = get_object_or_404(
-        Publisher.objects.select_related("user"), user__username=namespace
-    )
+    record = get_object_or_404(Namespace, name=namespace)
+    publisher = Publisher.objects.filter(namespace_record=record).first()
+    if publisher is None:
+        if record.owner_id is None:  # reserved, and nobody has published there
+            raise Http404("No such publisher")
+        publisher = Publisher(namespace_record=record)
     entries = (
         CatalogEntry.objects.visible_to(request.user)
         .listed()
         .filter(namespace=namespace)
-        .select_related("publisher__user")
+        .select_related("publisher__namespace_record")
         .by_downloads()
     )
     page = Paginator(entries, 24).get_page(request.GET.get("page"))
@@ -183,8 +188,7 @@ def signup(request):
         return redirect("account")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = form.save()
-        Publisher.objects.get_or_create(user=user)
+        user = form.save()  # the account claims its namespace (registry.access.namespaces)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome to Berth, {user.username}.")
         return redirect("account")
@@ -193,14 +197,12 @@ def signup(request):
 
 @login_required
 def account(request):
-    repositories = CatalogEntry.objects.filter(namespace=request.user.username).order_by("name")
+    owned = sorted(policy.writable_namespaces(request.user))
+    repositories = CatalogEntry.objects.filter(namespace__in=owned).order_by("name")
     return render(
         request,
         "gallery/account.html",
-        {
-            "repositories": repositories,
-            "namespace": policy.user_namespace(request.user),
-        },
+        {"repositories": repositories, "namespaces": owned, "namespace": owned[0] if owned else ""},
     )
 
 

@@ -1,4 +1,6 @@
 from django.apps import AppConfig
+from django.conf import settings
+from django.db.models.signals import post_save
 
 
 class RegistryConfig(AppConfig):
@@ -7,3 +9,12 @@ class RegistryConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401 - registers the system checks
+        from .access import namespaces
+
+        # However a user is created (sign-up, createsuperuser, the admin, a script), the
+        # account claims the namespace of its username if that name is free.
+        post_save.connect(
+            namespaces.on_user_saved,
+            sender=settings.AUTH_USER_MODEL,
+            dispatch_uid="registry.claim_personal_namespace",
+        )

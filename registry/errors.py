@@ -89,6 +89,16 @@ class Denied(RegistryError):
     code, status, message = "DENIED", 403, "requested access to the resource is denied"
 
 
+class QuotaExceeded(Denied):
+    """The namespace's storage quota would be exceeded (registry.quotas)."""
+
+    status, message = 413, "the namespace's storage quota is exceeded"
+
+
+class TooManyRequests(RegistryError):
+    code, status, message = "TOOMANYREQUESTS", 429, "too many requests"
+
+
 class Unsupported(RegistryError):
     code, status, message = "UNSUPPORTED", 405, "the operation is unsupported"
 

@@ -15,16 +15,55 @@ from django.db import models
 from . import names
 
 
+class Namespace(models.Model):
+    """The first component of repository names (`alice` in `alice/app`), and who owns it.
+
+    A namespace is a record of its own, never inferred from a username: a user owns the
+    namespace of their username when it is free at the moment the account is created
+    (registry.access.namespaces). A namespace without an owner (its user was deleted, or
+    staff created it) is reserved: nobody may claim it, only staff write to it. Top-level
+    repositories (`nginx`) belong to no namespace.
+    """
+
+    class Kind(models.TextChoices):
+        USER = "user", "User"
+        ORGANIZATION = "organization", "Organization"
+
+    name = models.CharField(max_length=names.NAME_MAX_LENGTH, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.USER)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,  # the name stays reserved when its user goes
+        related_name="namespaces",
+    )
+    # Bytes the namespace's repositories may hold; empty: BERTH_NAMESPACE_QUOTA_BYTES, 0: none.
+    quota_bytes = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class RepositoryQuerySet(models.QuerySet):
     def visible_to(self, user) -> RepositoryQuerySet:
         """Repositories `user` may pull: public ones, and private ones they own or share."""
-        from . import policy  # policy decides; the queryset only applies its filter
+        from .access import policy  # policy decides; the queryset only applies its filter
 
         return self.filter(policy.visibility_filter(user))
+
+    def listed(self) -> RepositoryQuerySet:
+        """Repositories that exist for listings: not provisional."""
+        return self.filter(is_provisional=False)
 
 
 class Repository(models.Model):
     name = models.CharField(max_length=names.NAME_MAX_LENGTH, unique=True)
+    # names.namespace_of(name): a Namespace's name, or "" for a top-level repository.
     namespace = models.CharField(max_length=names.NAME_MAX_LENGTH, db_index=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -34,6 +73,10 @@ class Repository(models.Model):
         related_name="repositories",
     )
     is_private = models.BooleanField(default=False)
+    # Created by an upload before any manifest: private (to its writers) until the first
+    # manifest gives it its real visibility, listed nowhere, and removed with its uploads
+    # unless a manifest arrives.
+    is_provisional = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     pushed_at = models.DateTimeField(null=True, blank=True)
 

@@ -28,5 +28,7 @@ def is_valid_tag(tag: str) -> bool:
 
 
 def namespace_of(name: str) -> str:
-    """The first path component: the namespace that owns the repository."""
-    return name.split("/", 1)[0]
+    """The namespace that owns the repository: its first path component, or "" for a
+    top-level name (`nginx`), which belongs to no namespace and is written by staff only."""
+    namespace, slash, _ = name.partition("/")
+    return namespace if slash else ""

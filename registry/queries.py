@@ -57,19 +57,39 @@ def manifest(name: str, *, tag: str = "", digest: str = "") -> Manifest | None:
     )
 
 
+_FIELDS = (
+    "id",
+    "name",
+    "namespace",
+    "owner_id",
+    "is_private",
+    "is_provisional",
+    "created_at",
+    "pushed_at",
+)
+
+
 def repository(name: str) -> Repository | None:
-    """The repository called `name` (the fields access decisions need), or None."""
-    sql = (
-        "SELECT id, name, namespace, owner_id, is_private, created_at, pushed_at "  # noqa: S608
-        f"FROM {_table(Repository)} WHERE name = %s"
-    )
+    """The repository called `name`, or None."""
+    sql = f"SELECT {', '.join(_FIELDS)} FROM {_table(Repository)} WHERE name = %s"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, [name])
         row = cursor.fetchone()
     if row is None:
         return None
-    fields = ("id", "name", "namespace", "owner_id", "is_private", "created_at", "pushed_at")
-    return Repository(**dict(zip(fields, row, strict=True)))
+    return Repository(**dict(zip(_FIELDS, row, strict=True)))
+
+
+def is_public(name: str) -> bool:
+    """May anyone pull repository `name`? The access decision's one query: a private, a
+    provisional and a missing repository all answer False, through the same work."""
+    sql = (
+        f"SELECT 1 FROM {_table(Repository)} "  # noqa: S608 - table name from the model
+        "WHERE name = %s AND is_private = %s AND is_provisional = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [name, False, False])
+        return cursor.fetchone() is not None
 
 
 def tag_names(repository_id: int, n: int, last: str = "") -> list[str]:

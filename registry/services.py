@@ -20,11 +20,11 @@ from functools import cache
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from . import digests, manifests, names, queries, storage
+from . import digests, manifests, names, queries, quotas, storage
+from .access import namespaces
 from .db import bytewise
 from .digests import Digest
 from .errors import (
@@ -88,8 +88,23 @@ def get_repository(*, name: str) -> Repository:
     return repository
 
 
+def repository_for_upload(*, name: str, user_id: int | None) -> Repository:
+    """The repository an upload goes to: created provisional if it does not exist yet.
+
+    A provisional repository is private (seen and pulled by its writers only) and listed
+    nowhere; the first manifest makes it a repository with the default visibility
+    (`commit_manifest`), and `purge_expired_uploads` removes it with its uploads if none
+    arrives. A failed push leaves nothing behind.
+    """
+    return _repository(name=name, user_id=user_id, provisional=True)
+
+
 def repository_for_push(*, name: str, user_id: int | None) -> Repository:
-    """The repository called `name`, created on first push (the caller may push there)."""
+    """The repository a manifest goes to, created on first push (the caller may push there)."""
+    return _repository(name=name, user_id=user_id, provisional=False)
+
+
+def _repository(*, name: str, user_id: int | None, provisional: bool) -> Repository:
     if not names.is_valid_name(name):
         raise NameInvalid(detail={"name": name[:300]})
     repository = queries.repository(name)
@@ -97,11 +112,13 @@ def repository_for_push(*, name: str, user_id: int | None) -> Repository:
         return repository
     try:
         with transaction.atomic():
+            namespace = namespaces.ensure_namespace(name)
             return Repository.objects.create(
                 name=name,
-                namespace=names.namespace_of(name),
+                namespace=namespace.name if namespace else "",
                 owner_id=user_id,
-                is_private=settings.BERTH_NEW_REPOSITORIES_PRIVATE,
+                is_private=provisional or settings.BERTH_NEW_REPOSITORIES_PRIVATE,
+                is_provisional=provisional,
             )
     except IntegrityError:  # created concurrently by another request
         return Repository.objects.get(name=name)
@@ -146,23 +163,35 @@ def upload_blob(*, repository: Repository, digest: Digest, chunks: Iterable[byte
 def mount_blob(*, repository: Repository, digest: Digest, source: Repository) -> Blob | None:
     """Link a blob the caller may pull from `source` into `repository`; None if absent."""
     blob = Blob.objects.filter(digest=str(digest), repositoryblob__repository=source).first()
-    if blob is None:
-        return None
-    RepositoryBlob.objects.get_or_create(repository=repository, blob=blob)
-    return blob
+    return _link(repository, blob)
 
 
-def mount_known_blob(*, repository: Repository, digest: Digest) -> Blob | None:
+def mount_known_blob(*, repository: Repository, digest: Digest, user) -> Blob | None:
     """A mount without `from` (automatic content discovery, OCI 1.1).
 
-    The caller may push to `repository`, so it may pull anything in the same namespace;
-    public repositories are pullable by anyone. A blob held only by someone else's private
-    repository is never mounted: knowing a digest grants nothing.
+    The blob is linked only from a repository `user` may pull, by the same visibility rule
+    as everywhere else (policy.visibility_filter): a blob held only by repositories the
+    caller cannot see is never mounted. Knowing a digest grants nothing.
     """
-    # The target itself is in its own namespace, so a blob it already holds is found too.
-    sources = Repository.objects.filter(Q(is_private=False) | Q(namespace=repository.namespace))
+    sources = Repository.objects.visible_to(user).values("pk")
     blob = Blob.objects.filter(digest=str(digest), repositoryblob__repository__in=sources).first()
-    if blob is not None:
+    return _link(repository, blob)
+
+
+def _link(repository: Repository, blob: Blob | None) -> Blob | None:
+    """Record that `repository` holds `blob` (within its namespace's quota)."""
+    if blob is None:
+        return None
+    held = RepositoryBlob.objects.filter(repository=repository, blob=blob).exists()
+    if not held:
+        in_namespace = (
+            repository.namespace
+            and RepositoryBlob.objects.filter(
+                repository__namespace=repository.namespace, blob=blob
+            ).exists()
+        )
+        if not in_namespace:
+            quotas.check_addition(repository, blob.size)
         RepositoryBlob.objects.get_or_create(repository=repository, blob=blob)
     return blob
 
@@ -297,6 +326,10 @@ def purge_expired_uploads() -> int:
     for upload_id in expired:
         storage.discard(storage.upload_path(upload_id))
     Upload.objects.filter(id__in=expired).delete()
+    # Provisional repositories whose uploads are all gone: the push never finished.
+    Repository.objects.filter(is_provisional=True, created_at__lt=cutoff).exclude(
+        pk__in=Upload.objects.values("repository_id")
+    ).delete()
     # Monolithic uploads stage under "mono-*"; a crash can leave one behind.
     horizon = time.time() - settings.BERTH_UPLOAD_TTL
     for path in storage.staging_dir().glob("mono-*"):
@@ -380,6 +413,12 @@ def commit_manifest(
             Tag.objects.update_or_create(
                 repository=repository, name=tag, defaults={"manifest": manifest}
             )
+        if repository.is_provisional:  # the first manifest: now it exists for everyone
+            Repository.objects.filter(pk=repository.pk, is_provisional=True).update(
+                is_provisional=False, is_private=settings.BERTH_NEW_REPOSITORIES_PRIVATE
+            )
+            repository.is_provisional = False
+            repository.is_private = settings.BERTH_NEW_REPOSITORIES_PRIVATE
         Repository.objects.filter(pk=repository.pk).update(pushed_at=timezone.now())
         notify(
             RegistryEvent(

@@ -13,11 +13,11 @@ from functools import wraps
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import auth, digests, mediatypes, names, policy, pulls, services, storage, tokens
+from . import digests, mediatypes, names, pulls, quotas, services, storage
+from .access import auth, policy, ratelimit, tokens
 from .errors import (
     DigestInvalid,
     ManifestTooLarge,
@@ -82,7 +82,7 @@ def registry_view(*methods: str):
 
 
 def body_chunks(
-    request, *, limit: int = 0, too_large: type[RegistryError] = SizeInvalid
+    request, *, limit: int | None = None, too_large: type[RegistryError] = SizeInvalid
 ) -> Iterator[bytes]:
     """The request body in chunks, read straight from the socket (never whole in memory).
 
@@ -98,7 +98,7 @@ def body_chunks(
             raise SizeInvalid("invalid Content-Length") from None
         if expected < 0:
             raise SizeInvalid("invalid Content-Length")
-        if limit and expected > limit:
+        if limit is not None and expected > limit:
             raise too_large(status=413, detail={"limit": limit})
         return _read(request, expected, limit, too_large)
     if chunked:
@@ -106,7 +106,7 @@ def body_chunks(
     return iter(())
 
 
-def _read(stream, expected: int | None, limit: int, too_large) -> Iterator[bytes]:
+def _read(stream, expected: int | None, limit: int | None, too_large) -> Iterator[bytes]:
     received = 0
     while expected is None or received < expected:
         want = READ_SIZE if expected is None else min(READ_SIZE, expected - received)
@@ -117,7 +117,7 @@ def _read(stream, expected: int | None, limit: int, too_large) -> Iterator[bytes
         if not chunk:
             break
         received += len(chunk)
-        if limit and received > limit:
+        if limit is not None and received > limit:
             raise too_large(status=413, detail={"limit": limit})
         yield chunk
     if expected is not None and received < expected:
@@ -205,14 +205,9 @@ def api_root(request):
 
 @registry_view("GET")
 def catalog(request):
-    identity = auth.identify(request)
-    user = None
-    if identity.kind == "basic":
-        user = identity.user
-    elif identity.user_id is not None:
-        user = get_user_model().objects.filter(pk=identity.user_id).first()
+    user = auth.user_of(auth.identify(request))
     n = page_size(request, settings.BERTH_CATALOG_PAGE_MAX)
-    visible = services.Repository.objects.visible_to(user)
+    visible = services.Repository.objects.visible_to(user).listed()
     limit = settings.BERTH_CATALOG_PAGE_MAX if n is None else n
     names, more = services.list_repositories(
         visible=visible, n=limit, last=request.GET.get("last", "")
@@ -400,12 +395,14 @@ def _file_range(digest, start: int, end: int) -> Iterator[bytes]:
 @registry_view("POST")
 def upload_start(request, name: str):
     identity = auth.authorize(request, name, PULL_PUSH)
-    repository = services.repository_for_push(name=name, user_id=identity.user_id)
-    limit = settings.BERTH_BLOB_MAX_BYTES
+    repository = services.repository_for_upload(name=name, user_id=identity.user_id)
     if "digest" in request.GET:
         digest = digests.parse(request.GET["digest"])
+        limit, too_large = quotas.upload_allowance(repository)
         services.upload_blob(
-            repository=repository, digest=digest, chunks=body_chunks(request, limit=limit)
+            repository=repository,
+            digest=digest,
+            chunks=body_chunks(request, limit=limit, too_large=too_large),
         )
         return blob_created(name, digest)
     mount, source = request.GET.get("mount"), request.GET.get("from")
@@ -418,7 +415,9 @@ def upload_start(request, name: str):
             return blob_created(name, digest)
     elif mount and not source:
         digest = digests.parse(mount)
-        if services.mount_known_blob(repository=repository, digest=digest):
+        if services.mount_known_blob(
+            repository=repository, digest=digest, user=auth.user_of(identity)
+        ):
             return blob_created(name, digest)
     # No digest, or a mount we cannot honour: open an ordinary upload session (spec: 202).
     upload = services.start_upload(repository=repository, user_id=identity.user_id)
@@ -446,7 +445,8 @@ def upload(request, name: str, upload_id: str):
         services.cancel_upload(upload=session)
         return HttpResponse(status=204)
     start = chunk_start(request, session)
-    chunks = body_chunks(request, limit=settings.BERTH_BLOB_MAX_BYTES)
+    limit, too_large = quotas.upload_allowance(repository, offset=session.offset)
+    chunks = body_chunks(request, limit=limit, too_large=too_large)
     if request.method == "PATCH":
         session = services.append_upload(upload=session, chunks=chunks, start=start)
         return upload_response(name, session)
@@ -498,15 +498,23 @@ def token(request):
     service = params.get("service")
     if service and service != settings.BERTH_TOKEN_SERVICE:
         return token_error(400, "invalid_request", f"unknown service {service[:100]!r}")
-    if request.method == "GET":
-        user, refresh = auth.token_get_user(request.META.get("HTTP_AUTHORIZATION", ""), params)
-        if user is False:
-            challenge = {"WWW-Authenticate": f'Basic realm="{settings.BERTH_TOKEN_SERVICE}"'}
-            return token_error(401, "invalid_client", "invalid username or password", challenge)
-    else:
-        user, refresh = auth.token_grant_user(params)
-        if user is None:
-            return token_error(400, "invalid_grant", "invalid credentials or refresh token")
+    try:
+        if request.method == "GET":
+            user, refresh = auth.token_get_user(request, params)
+        else:
+            user, refresh = auth.token_grant_user(request, params)
+    except ratelimit.Throttled as throttled:
+        return token_error(
+            429,
+            "slow_down",
+            "too many failed sign-in attempts; try again later",
+            {"Retry-After": str(throttled.retry_after)},
+        )
+    if user is False:
+        challenge = {"WWW-Authenticate": f'Basic realm="{settings.BERTH_TOKEN_SERVICE}"'}
+        return token_error(401, "invalid_client", "invalid username or password", challenge)
+    if request.method == "POST" and user is None:
+        return token_error(400, "invalid_grant", "invalid credentials or refresh token")
     access = auth.grant_access(user, tokens.parse_scopes(params.getlist("scope")))
     body = tokens.token_response(
         user=user, access=access, refresh=refresh, oauth=request.method == "POST"

@@ -42,7 +42,8 @@ def _isolated_storage(settings, tmp_path):
     settings.BERTH_INDEX_DELAY = 0
     settings.CELERY_TASK_ALWAYS_EAGER = True
     celery_app.conf.task_always_eager = True
-    from registry import auth, pulls
+    from registry import pulls
+    from registry.access import auth
 
     auth.forget_credentials()
     pulls.discard()

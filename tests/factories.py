@@ -44,13 +44,15 @@ def catalog_entry(
     from django.utils import timezone
 
     from gallery.models import CatalogEntry, CatalogText, Publisher
+    from registry.models import Namespace
 
     namespace = name.split("/")[0]
     owner = owner or UserFactory(username=namespace)
     repository = Repository.objects.create(
         name=name, namespace=namespace, owner=owner, is_private=private, pushed_at=timezone.now()
     )
-    publisher, _ = Publisher.objects.get_or_create(user=owner)
+    record, _ = Namespace.objects.get_or_create(name=namespace, defaults={"owner": owner})
+    publisher, _ = Publisher.objects.get_or_create(namespace_record=record)
     entry = CatalogEntry.objects.create(
         repository=repository,
         name=name,

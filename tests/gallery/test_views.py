@@ -107,7 +107,7 @@ def test_others_cannot_reach_the_settings_page(webapp, bob):
     assert Client().get("/r/alice/webapp/-/settings").status_code == 302  # to sign in
 
 
-def test_sign_up_creates_a_user_and_publisher(db):
+def test_sign_up_creates_a_user_who_owns_their_namespace(db):
     response = Client().post(
         "/accounts/signup",
         {
@@ -118,7 +118,8 @@ def test_sign_up_creates_a_user_and_publisher(db):
         },
     )
     assert response.status_code == 302
-    assert UserFactory._meta.model.objects.get(username="carol").publisher
+    carol = UserFactory._meta.model.objects.get(username="carol")
+    assert carol.namespaces.get().name == "carol"
 
 
 @pytest.mark.parametrize("username", ["Carol", "c", "admin", "c--", "-carol", "caro_l_"])

@@ -38,3 +38,7 @@ def test_invalid_tags(tag):
 
 def test_namespace_is_the_first_component():
     assert names.namespace_of("alice/tools/app") == "alice"
+
+
+def test_a_top_level_name_belongs_to_no_namespace():
+    assert names.namespace_of("internal") == ""

@@ -5,7 +5,7 @@ import json
 import pytest
 from django.test import Client
 
-from registry import tokens
+from registry.access import tokens
 from registry.models import Repository
 from tests.oci import basic, error_codes
 

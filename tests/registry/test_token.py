@@ -4,7 +4,7 @@ import jwt
 import pytest
 from django.test import Client
 
-from registry import tokens
+from registry.access import tokens
 from tests.factories import PASSWORD, RepositoryFactory
 from tests.oci import basic
 

@@ -17,14 +17,18 @@ from dataclasses import dataclass, field
 
 import jwt
 from django.conf import settings
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
 from django.urls import reverse
 
-from . import names, policy, queries, tokens
-from .errors import Denied, NameUnknown, Unauthorized
+from registry import names, queries
+from registry.errors import Denied, NameUnknown, TooManyRequests, Unauthorized
 
-_CREDENTIALS: dict[bytes, tuple[float, object]] = {}  # hmac(credentials) -> (expiry, user)
+from . import clients, policy, ratelimit, tokens
+
+_CREDENTIALS: dict[bytes, float] = {}  # hmac(credentials, stored hash) -> expiry
 _CREDENTIALS_MAX = 10_000
+# Failed sign-ins (here, /token, the sign-in page, the admin) per address and per username.
+LOGINS = ratelimit.Limiter("logins", settings.BERTH_RATELIMIT_LOGINS)
 
 
 @dataclass(slots=True)
@@ -34,6 +38,7 @@ class Identity:
     user_id: int | None = None
     user: object | None = None  # the User row, for Basic callers
     access: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    token_id: str = ""  # the token's jti, for Bearer callers
 
 
 ANONYMOUS = Identity(kind="anonymous")
@@ -53,31 +58,54 @@ def parse_basic(header: str) -> tuple[str, str] | None:
     return username, password
 
 
-def authenticate_credentials(username: str, password: str):
-    """The active user with these credentials, or None.
+def _fingerprint(username: str, password: str, stored_hash: str) -> bytes:
+    message = "\0".join((username, password, stored_hash)).encode()
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).digest()
 
-    A verified pair is remembered for BERTH_CREDENTIAL_CACHE_TTL seconds under an HMAC of
-    the pair (never the password itself), so that clients sending Basic credentials on every
-    request pay the password hash once, not per request.
+
+def authenticate_credentials(request, username: str, password: str):
+    """The active user with these credentials, or None; Throttled past the failure limit.
+
+    The user's row is read on every call, so a password change, deactivation or demotion
+    counts at once. A verified pair is remembered for BERTH_CREDENTIAL_CACHE_TTL seconds
+    under an HMAC of the pair and of the stored password hash (never the password
+    itself), so that clients sending Basic credentials on every request pay the password
+    hash once, and a changed password misses the cache. Failures are counted per client
+    address and per username; once over BERTH_RATELIMIT_LOGINS, attempts are refused
+    before any hashing.
     """
-    key = hmac.new(
-        settings.SECRET_KEY.encode(), f"{username}\0{password}".encode(), hashlib.sha256
-    ).digest()
+    if not username or "\x00" in username + password or len(username) > 150:
+        return None
+    user_model = get_user_model()
+    user = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).first()
     now = time.monotonic()
-    cached = _CREDENTIALS.get(key)
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    user = authenticate(username=username, password=password)
-    if user is None or not user.is_active:
+    if user is not None and user.is_active and user.has_usable_password():
+        expiry = _CREDENTIALS.get(_fingerprint(username, password, user.password))
+        if expiry is not None and expiry > now:
+            return user
+    address = clients.client_address(request) if request is not None else ""
+    LOGINS.check(f"address:{address}", f"username:{username.lower()}")
+    verified = authenticate(request, username=username, password=password)
+    if verified is None or not verified.is_active:
+        LOGINS.hit(f"address:{address}", f"username:{username.lower()}")
         return None
     if len(_CREDENTIALS) >= _CREDENTIALS_MAX:
         _CREDENTIALS.clear()
-    _CREDENTIALS[key] = (now + settings.BERTH_CREDENTIAL_CACHE_TTL, user)
-    return user
+    _CREDENTIALS[_fingerprint(username, password, verified.password)] = (
+        now + settings.BERTH_CREDENTIAL_CACHE_TTL
+    )
+    return verified
 
 
 def forget_credentials() -> None:
     _CREDENTIALS.clear()
+
+
+def _too_many(throttled: ratelimit.Throttled) -> TooManyRequests:
+    return TooManyRequests(
+        "too many failed sign-in attempts; try again later",
+        headers={"Retry-After": str(throttled.retry_after)},
+    )
 
 
 def identify(request) -> Identity:
@@ -99,10 +127,14 @@ def identify(request) -> Identity:
             username=claims.get("sub", ""),
             user_id=claims.get("uid"),
             access=_access_map(claims.get("access")),
+            token_id=str(claims.get("jti", "")),
         )
     elif scheme == "basic":
         pair = parse_basic(header)
-        user = authenticate_credentials(*pair) if pair else None
+        try:
+            user = authenticate_credentials(request, *pair) if pair else None
+        except ratelimit.Throttled as throttled:
+            raise _too_many(throttled) from None
         if user is None:
             raise Unauthorized(
                 "invalid username or password",
@@ -115,10 +147,18 @@ def identify(request) -> Identity:
     return identity
 
 
+def user_of(identity: Identity):
+    """The caller's active User row, or None (anonymous, or the account is gone or
+    disabled). A Basic caller's row was read with its credentials; a token's is read now."""
+    if identity.user is not None:
+        return identity.user
+    if identity.user_id is None:
+        return None
+    return get_user_model().objects.filter(pk=identity.user_id, is_active=True).first()
+
+
 def _still_active(user_id: int | None) -> bool:
     """Writes check the token's user again (a pull need not: it changes nothing)."""
-    from django.contrib.auth import get_user_model
-
     return get_user_model().objects.filter(pk=user_id, is_active=True).exists()
 
 
@@ -155,19 +195,19 @@ def authorize(request, name: str, actions: frozenset[str]) -> Identity:
         if actions != {policy.PULL} and not _still_active(identity.user_id):
             raise Denied("the account behind this token no longer exists or is disabled")
         return identity
+    # One query answers "may anyone pull it?"; a private and a missing repository take the
+    # same path through it, in the same time.
+    public = queries.is_public(name)
     if identity.kind == "basic":
-        repository = queries.repository(name)
-        permitted = policy.permitted_actions(identity.user, name, repository)
+        permitted = policy.permitted_actions(identity.user, name, public=public)
         if actions <= permitted:
             return identity
         if policy.PULL in actions and policy.PULL not in permitted:
             raise NameUnknown(detail={"name": name})
         raise Denied()
     # Anonymous callers, and tokens that lack the scope, may still pull public repositories.
-    if actions == {policy.PULL}:
-        repository = queries.repository(name)
-        if repository is not None and not repository.is_private:
-            return identity
+    if actions == {policy.PULL} and public:
+        return identity
     error = "insufficient_scope" if identity.kind == "token" else ""
     raise Unauthorized(
         "insufficient scope" if error else "authentication required",
@@ -185,8 +225,8 @@ def grant_access(user, scopes: list[tokens.Scope]) -> list[dict]:
         if scope.type == "repository":
             if not names.is_valid_name(scope.name):
                 continue
-            repository = queries.repository(scope.name)
-            permitted = policy.permitted_actions(user, scope.name, repository)
+            public = queries.is_public(scope.name)
+            permitted = policy.permitted_actions(user, scope.name, public=public)
             granted = policy.grant(scope.actions, permitted)
         elif scope.type == "registry" and scope.name == "catalog":
             granted = ["*"]  # everyone may list; the listing shows only what they may see
@@ -197,28 +237,27 @@ def grant_access(user, scopes: list[tokens.Scope]) -> list[dict]:
     return access
 
 
-def token_get_user(header: str, params) -> tuple[object, bool]:
+def token_get_user(request, params) -> tuple[object, bool]:
     """The user behind a token GET: None (anonymous) or False (bad credentials), and
-    whether a refresh token was asked for (`offline_token=true`, as `docker login` does)."""
+    whether a refresh token was asked for (`offline_token=true`, as `docker login` does).
+    Raises ratelimit.Throttled past the failure limit."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
     if header.partition(" ")[0].lower() != "basic":
         return None, False  # no credentials (other schemes are not ours to read here)
     pair = parse_basic(header)
-    user = authenticate_credentials(*pair) if pair else None
+    user = authenticate_credentials(request, *pair) if pair else None
     if user is None:
         return False, False
     return user, params.get("offline_token", "").lower() == "true"
 
 
-def token_grant_user(params) -> tuple[object | None, bool]:
-    """The user behind an OAuth2 token POST, and whether to hand out a refresh token."""
-    from django.contrib.auth import get_user_model
-
+def token_grant_user(request, params) -> tuple[object | None, bool]:
+    """The user behind an OAuth2 token POST, and whether to hand out a refresh token.
+    Raises ratelimit.Throttled past the failure limit."""
     grant_type = params.get("grant_type", "")
     if grant_type == "password":
         username, password = params.get("username", ""), params.get("password", "")
-        if not username or "\x00" in username + password:
-            return None, False
-        user = authenticate_credentials(username, password)
+        user = authenticate_credentials(request, username, password)
         return user, params.get("access_type", "") == "offline"
     if grant_type == "refresh_token":
         try:
