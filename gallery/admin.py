@@ -1,7 +1,11 @@
 from django.contrib import admin
 
 from . import services
+from .accounts import AdminSignInForm
 from .models import CatalogEntry, Publisher
+
+# The admin's sign-in counts failures like every other (gallery.accounts).
+admin.site.login_form = AdminSignInForm
 
 
 @admin.register(Publisher)

@@ -17,6 +17,7 @@ from .querysets import CatalogEntryQuerySet
 from .search import AboutDocument, TitleDocument
 
 ABOUT_MAX = 25_600
+PLATFORMS_SHOWN = 8  # children of an index listed per image on the Tags tab
 DESCRIPTION_MAX = 1_024
 
 
@@ -146,8 +147,10 @@ class CatalogImage(models.Model):
     artifact_type = models.CharField(max_length=255, blank=True)
     # For an index: the largest child, as public galleries report it.
     size = models.BigIntegerField(default=0)
-    # [{"os", "architecture", "variant", "digest", "size"}], one per child for an index.
+    # [{"os", "architecture", "variant", "digest", "size"}], one per child for an index (at
+    # most gallery.services.PLATFORMS_KEPT of them; child_count says how many there are).
     platforms = models.JSONField(default=list, blank=True)
+    child_count = models.PositiveIntegerField(default=0)
     pushed_at = models.DateTimeField()
     # The best (highest-sorting) version key among its tags: orders the Tags tab.
     sort_key = models.CharField(max_length=300, db_index=True)  # a version key, "~", a tag
@@ -160,6 +163,11 @@ class CatalogImage(models.Model):
 
     def __str__(self) -> str:
         return self.digest
+
+    @property
+    def more_children(self) -> int:
+        """Platform children of an index not listed on the Tags tab."""
+        return max(self.child_count - min(len(self.platforms), PLATFORMS_SHOWN), 0)
 
     @property
     def is_index(self) -> bool:

@@ -37,6 +37,7 @@ from .versions import sort_key
 log = logging.getLogger(__name__)
 
 BATCH = 500  # rows per statement (SQLite allows a limited number of parameters)
+PLATFORMS_KEPT = 64  # children of an index kept for the Tags tab
 CONFIG_MAX_BYTES = 1024 * 1024  # image configs larger than this are not read for platforms
 DESCRIPTION_ANNOTATION = "org.opencontainers.image.description"
 
@@ -52,6 +53,7 @@ class Description:
     size: int = 0
     platforms: list[dict] = field(default_factory=list)
     description: str = ""
+    child_count: int = 0  # platform children of an index (`platforms` keeps PLATFORMS_KEPT)
 
 
 def _read_config(descriptor: manifests.Descriptor) -> dict:
@@ -151,9 +153,23 @@ def _describe_index(manifest, parsed, children, depth) -> Description:
         kind,
         parsed.artifact_type,
         max(sizes),
-        platforms,
+        _kept(platforms),
         parsed.annotations.get(DESCRIPTION_ANNOTATION, ""),
+        child_count=len(platforms),
     )
+
+
+def _kept(platforms: list[dict]) -> list[dict]:
+    """At most PLATFORMS_KEPT children of an index: one of each distinct platform first (so
+    that facets see them all), then the rest in order. An index may hold thousands."""
+    if len(platforms) <= PLATFORMS_KEPT:
+        return platforms
+    seen, first, rest = set(), [], []
+    for platform in platforms:
+        key = (platform["os"], platform["architecture"], platform["variant"])
+        (rest if key in seen else first).append(platform)
+        seen.add(key)
+    return (first + rest)[:PLATFORMS_KEPT]
 
 
 # -- indexing -----------------------------------------------------------------------------------
@@ -248,6 +264,7 @@ def _sync_images(entry: CatalogEntry, tags, described: dict[str, Description]) -
                     artifact_type=info.artifact_type,
                     size=info.size,
                     platforms=info.platforms,
+                    child_count=info.child_count,
                     pushed_at=pushed,
                     sort_key=best,
                 )
@@ -390,7 +407,21 @@ def update_catalog(
     *, entry: CatalogEntry, description: str, about: str, usage: str
 ) -> CatalogEntry:
     """The publisher's catalog data: validated, rendered once, stored."""
-    text, _ = CatalogText.objects.get_or_create(entry=entry)
+    text = _prepared_text(entry, description=description, about=about, usage=usage)
+    with transaction.atomic():
+        entry.save(update_fields=["description"])
+        text.save()
+    return entry
+
+
+def _prepared_text(entry: CatalogEntry, *, description: str, about: str, usage: str):
+    """The entry's texts set, validated and rendered, not saved.
+
+    Rendering runs a child process for up to a few seconds; it happens here, before any
+    transaction opens, so that no database lock (SQLite has one for the whole file) is held
+    while a publisher's Markdown renders.
+    """
+    text = CatalogText.objects.filter(entry=entry).first() or CatalogText(entry=entry)
     entry.description, text.about, text.usage = description, about, usage
     try:
         render_text(text)
@@ -398,18 +429,18 @@ def update_catalog(
         raise ValidationError({error.field: str(error)}) from None
     entry.full_clean(exclude=["repository", "publisher", "logo"])
     text.full_clean(exclude=["entry"])
-    with transaction.atomic():
-        entry.save(update_fields=["description"])
-        text.save()
-    return entry
+    return text
 
 
 def save_settings(
     *, entry: CatalogEntry, description: str, about: str, usage: str, is_private: bool
 ) -> None:
-    """The owner's settings form: catalog texts and visibility, saved together or not at all."""
+    """The owner's settings form: catalog texts and visibility, saved together or not at all
+    (the texts are rendered first, outside the transaction)."""
+    text = _prepared_text(entry, description=description, about=about, usage=usage)
     with transaction.atomic():
-        update_catalog(entry=entry, description=description, about=about, usage=usage)
+        entry.save(update_fields=["description"])
+        text.save()
         set_visibility(repository=entry.repository, private=is_private)
 
 

@@ -364,6 +364,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Seconds between a push and the indexing it triggers; pushes within it are indexed once.
 BERTH_INDEX_DELAY = env_float("BERTH_INDEX_DELAY", 1.0)
+# Embedded mode only: run background work (mails) inside the request instead of a thread of
+# the web process, as the test suite does.
+BERTH_BACKGROUND_INLINE = env_bool("BERTH_BACKGROUND_INLINE", False)
 # Installations (or test runs) sharing one Redis keep their tasks apart by queue name.
 CELERY_TASK_DEFAULT_QUEUE = env_str("BERTH_CELERY_QUEUE", "berth")
 

@@ -48,6 +48,42 @@ def refresh_downloads(repository_id: int) -> None:
     services.refresh_downloads(repository_ids=[repository_id])
 
 
+@shared_task(**RETRYING)
+def send_password_reset(email: str, domain: str, use_https: bool) -> None:
+    from .accounts import deliver_password_reset
+
+    deliver_password_reset(email, domain, use_https)
+
+
+_background: list[threading.Thread] = []
+
+
+def run_soon(task, *args) -> None:
+    """Run `task(*args)` outside the request: on a worker, or (embedded mode, no broker) in
+    a thread of this process, after the response has been sent."""
+    if not settings.CELERY_TASK_ALWAYS_EAGER or settings.BERTH_BACKGROUND_INLINE:
+        task.delay(*args)
+        return
+    thread = threading.Thread(target=_run_in_thread, args=(task, args), daemon=True)
+    _background[:] = [t for t in _background if t.is_alive()] + [thread]
+    thread.start()
+
+
+def wait_for_background(timeout: float = 10.0) -> None:
+    """Wait for work handed to threads by run_soon (tests, and a clean exit)."""
+    for thread in list(_background):
+        thread.join(timeout)
+
+
+def _run_in_thread(task, args) -> None:
+    try:
+        task.apply(args)
+    except Exception:  # a background thread has nobody to raise to
+        log.exception("task %s failed", task.name)
+    finally:
+        connections.close_all()
+
+
 def on_registry_event(event) -> None:
     """BERTH_REGISTRY_HOOK: the registry's one way of telling the gallery what happened."""
     if event.action == "pull":

@@ -1,10 +1,15 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from registry import urls as registry_urls  # noqa: F401 - registers the "repo" converter
 
-from . import views
+from . import accounts, views
+
+
+def admin_login(request):
+    """The admin's sign-in, throttled like every other (gallery.accounts)."""
+    return accounts.throttled_response(admin.site.login(request))
+
 
 urlpatterns = [
     path("", include("registry.urls")),
@@ -15,13 +20,11 @@ urlpatterns = [
     path("r/<repo:name>/-/tags", views.repository_tags, name="repository-tags"),
     path("r/<repo:name>/-/settings", views.repository_settings, name="repository-settings"),
     path("u/<str:namespace>", views.publisher, name="publisher"),
-    path("accounts/signup", views.signup, name="signup"),
-    path("accounts/", views.account, name="account"),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("accounts/signup", accounts.signup, name="signup"),
+    path("accounts/", accounts.account, name="account"),
+    path("accounts/login/", accounts.SignInView.as_view(), name="login"),
+    path("accounts/password_reset/", accounts.ResetRequestView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
 ]

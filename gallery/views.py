@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -15,16 +15,18 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from registry import names
-from registry.access import policy
+from registry.access import policy, ratelimit
 from registry.models import Namespace, Repository
 
 from . import search, services
 from .commands import attach_commands
-from .forms import CatalogForm, SearchForm, SignUpForm
+from .forms import CatalogForm, SearchForm
 from .models import CatalogEntry, CatalogTag, Publisher
 
 log = logging.getLogger(__name__)
 TAGS_PER_PAGE = 25
+# Saves of catalog pages per user: each renders Markdown in a child process for up to seconds.
+EDITS = ratelimit.Limiter("edits", settings.BERTH_RATELIMIT_EDITS)
 BEST_FIRST = CatalogTag.objects.order_by("-sort_key", "name")
 
 
@@ -142,16 +144,24 @@ def repository_settings(request, name: str):
             "is_private": entry.is_private,
         },
     )
+    status, headers = 200, {}
     if request.method == "POST" and form.is_valid():
         try:
+            EDITS.take(f"user:{request.user.pk}")
             services.save_settings(entry=entry, **form.cleaned_data)
+        except ratelimit.Throttled as throttled:
+            form.add_error(None, "You are saving too often. Wait a few minutes and try again.")
+            status, headers = 429, {"Retry-After": str(throttled.retry_after)}
         except ValidationError as error:
             form.add_error(None, error)
         else:
             messages.success(request, "Saved.")
             return redirect("repository", name=entry.name)
     context["form"] = form
-    return render(request, "gallery/repository.html", context)
+    response = render(request, "gallery/repository.html", context, status=status)
+    for key, value in headers.items():
+        response[key] = value
+    return response
 
 
 def publisher(request, namespace: str):
@@ -179,30 +189,6 @@ def publisher(request, namespace: str):
             "page": page,
             "downloads": entries.aggregate(total=Sum("downloads"))["total"] or 0,
         },
-    )
-
-
-@require_http_methods(["GET", "POST"])
-def signup(request):
-    if request.user.is_authenticated:
-        return redirect("account")
-    form = SignUpForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = form.save()  # the account claims its namespace (registry.access.namespaces)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, f"Welcome to Berth, {user.username}.")
-        return redirect("account")
-    return render(request, "registration/signup.html", {"form": form})
-
-
-@login_required
-def account(request):
-    owned = sorted(policy.writable_namespaces(request.user))
-    repositories = CatalogEntry.objects.filter(namespace__in=owned).order_by("name")
-    return render(
-        request,
-        "gallery/account.html",
-        {"repositories": repositories, "namespaces": owned, "namespace": owned[0] if owned else ""},
     )
 
 

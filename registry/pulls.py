@@ -3,6 +3,12 @@
 Every manifest GET adds one to an in-process counter; the counters are written in one
 statement per batch, at the first pull after FLUSH_SECONDS or once FLUSH_PULLS pulls have
 piled up, and when the process exits. A crashed worker loses at most one batch of counts.
+
+A pull is counted once per client, repository and tag within BERTH_PULL_COUNT_WINDOW
+seconds. The client is its address and its credential (the token's id, or the account):
+each run of docker, podman or skopeo fetches a new token, so separate pulls count, while a
+loop of GETs from one address with one token (or none) counts once. The child manifest a
+client fetches by digest right after resolving a tag is part of that pull, not another.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import threading
 import time
 from collections import Counter
 
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
@@ -24,16 +31,30 @@ FLUSH_PULLS = 5_000
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
+_recent: dict[tuple, float] = {}  # (client, repository, tag) -> when last counted
+_RECENT_MAX = 50_000
 _pending: Counter[tuple[int, str, object]] = Counter()
 _pending_pulls = 0
 _last_flush = time.monotonic()
 
 
-def record(repository_id: int, tag: str) -> None:
-    """Count one pull of `tag` ("" for a pull by digest) in the repository."""
+def record(repository_id: int, tag: str, client: tuple = ()) -> None:
+    """Count one pull of `tag` ("" for a pull by digest) in the repository by `client`
+    (address and credential), unless that client pulled it within the window."""
     global _last_flush, _pending_pulls
+    now = time.monotonic()
+    window = settings.BERTH_PULL_COUNT_WINDOW
     key = (repository_id, tag, timezone.now().date())
     with _lock:
+        if window and client:
+            seen, pulled = (client, repository_id, tag), (client, repository_id, None)
+            if now - _recent.get(seen, -window) < window or (
+                not tag and now - _recent.get(pulled, -window) < window
+            ):
+                return
+            if len(_recent) >= _RECENT_MAX:
+                _recent.clear()
+            _recent[seen] = _recent[pulled] = now
         _pending[key] += 1
         _pending_pulls += 1
         due = time.monotonic() - _last_flush >= FLUSH_SECONDS or _pending_pulls >= FLUSH_PULLS
@@ -85,6 +106,7 @@ def discard() -> None:
     global _pending_pulls
     with _lock:
         _pending.clear()
+        _recent.clear()
         _pending_pulls = 0
 
 

@@ -17,7 +17,7 @@ from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpR
 from django.views.decorators.csrf import csrf_exempt
 
 from . import digests, mediatypes, names, pulls, quotas, services, storage
-from .access import auth, policy, ratelimit, tokens
+from .access import auth, clients, policy, ratelimit, tokens
 from .errors import (
     DigestInvalid,
     ManifestTooLarge,
@@ -237,7 +237,7 @@ def manifest(request, name: str, reference: str):
     response["ETag"] = f'"{found.digest}"'
     if request.method == "GET":  # a HEAD is a client checking, not a pull
         tag = "" if digests.looks_like_digest(reference) else reference
-        pulls.record(found.repository_id, tag)
+        pulls.record(found.repository_id, tag, client=pull_client(request))
     return response
 
 
@@ -422,6 +422,12 @@ def upload_start(request, name: str):
     # No digest, or a mount we cannot honour: open an ordinary upload session (spec: 202).
     upload = services.start_upload(repository=repository, user_id=identity.user_id)
     return upload_response(name, upload)
+
+
+def pull_client(request) -> tuple:
+    """Who is pulling, for counting: the address and the credential (token or account)."""
+    identity = auth.identify(request)
+    return (clients.client_address(request), identity.token_id or identity.user_id or "")
 
 
 def may_pull(request, name: str) -> bool:

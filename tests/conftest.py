@@ -40,6 +40,7 @@ def _isolated_storage(settings, tmp_path):
     # Tasks run at once, in the test (a timer thread or a worker cannot see a test's data);
     # tests/gallery/test_tasks.py runs them on a real worker instead.
     settings.BERTH_INDEX_DELAY = 0
+    settings.BERTH_BACKGROUND_INLINE = True
     settings.CELERY_TASK_ALWAYS_EAGER = True
     celery_app.conf.task_always_eager = True
     from registry import pulls

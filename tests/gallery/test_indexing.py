@@ -121,9 +121,10 @@ def test_the_push_hook_indexes_after_commit(as_alice, django_capture_on_commit_c
     assert CatalogEntry.objects.get(name="alice/app").tag_count == 1
 
 
-def test_pull_counts_reach_the_catalog(as_alice, django_capture_on_commit_callbacks):
+def test_pull_counts_reach_the_catalog(as_alice, django_capture_on_commit_callbacks, settings):
     from registry import pulls
 
+    settings.BERTH_PULL_COUNT_WINDOW = 0  # every GET counts
     as_alice.push_image("alice/app", "1.0")
     index("alice/app")
     as_alice.get("/v2/alice/app/manifests/1.0")

@@ -201,7 +201,8 @@ def test_retagging_moves_the_tag(as_alice):
     assert as_alice.head("/v2/alice/app/manifests/latest")["Docker-Content-Digest"] == second
 
 
-def test_manifest_gets_are_counted_as_pulls_in_batches(as_alice):
+def test_manifest_gets_are_counted_as_pulls_in_batches(as_alice, settings):
+    settings.BERTH_PULL_COUNT_WINDOW = 0  # every GET counts
     as_alice.push_image("alice/app", "v1")
     for _ in range(3):
         as_alice.get("/v2/alice/app/manifests/v1")
@@ -211,7 +212,8 @@ def test_manifest_gets_are_counted_as_pulls_in_batches(as_alice):
     assert PullCount.objects.get().count == 3
 
 
-def test_pull_counts_are_written_once_enough_pulls_pile_up(as_alice, monkeypatch):
+def test_pull_counts_are_written_once_enough_pulls_pile_up(as_alice, monkeypatch, settings):
+    settings.BERTH_PULL_COUNT_WINDOW = 0  # every GET counts
     monkeypatch.setattr(pulls, "FLUSH_PULLS", 3)
     as_alice.push_image("alice/app", "v1")
     for _ in range(3):
