@@ -1,7 +1,21 @@
 from django.contrib import admin
 
 from . import services
-from .models import Blob, Manifest, Repository, Tag, Upload
+from .models import Blob, Manifest, Namespace, Repository, Tag, Upload
+
+
+@admin.register(Namespace)
+class NamespaceAdmin(admin.ModelAdmin):
+    """Staff create namespaces here: one without an owner is reserved (only staff push to
+    it, no sign-up can claim it). A namespace's name never changes."""
+
+    list_display = ["name", "kind", "owner", "quota_bytes", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["name", "owner__username"]
+    raw_id_fields = ["owner"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["name", "created_at"] if obj else ["created_at"]
 
 
 @admin.register(Repository)

@@ -115,3 +115,23 @@ def quota_of(namespace: Namespace) -> int:
     if namespace.quota_bytes is not None:
         return namespace.quota_bytes
     return settings.BERTH_NAMESPACE_QUOTA_BYTES
+
+
+def delete_user(user, *, delete_repositories: bool = False) -> list[str]:
+    """Delete an account. Its namespaces stay, reserved (no owner), so that nobody who signs
+    up later under the same name gets its repositories or its badge; with
+    `delete_repositories`, their repositories go too (the names stay reserved). Returns the
+    names of the deleted repositories."""
+    from registry import services
+
+    deleted = []
+    with transaction.atomic():
+        owned = list(Namespace.objects.filter(owner=user).values_list("name", flat=True))
+        if delete_repositories:
+            for repository in Repository.objects.filter(namespace__in=owned):
+                event = services.RegistryEvent("delete", repository.pk, repository.name)
+                repository.delete()
+                services.notify(event)
+                deleted.append(repository.name)
+        user.delete()
+    return deleted
