@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.password_validation import password_validators_help_texts
 from django.core.exceptions import ValidationError
 
 from registry.access import namespaces
@@ -51,6 +52,11 @@ class SignUpForm(UserCreationForm):
         model = get_user_model()
         fields = ("username", "email")
         help_texts = {"username": "Also your namespace: you push to <username>/<repository>."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Django's help is an HTML list; the form template escapes help texts.
+        self.fields["password1"].help_text = " ".join(password_validators_help_texts())
 
     def clean_username(self):
         """The username is also a namespace: it must be one nobody has or had.

@@ -1,6 +1,7 @@
 """Settings read from the environment fail loudly, and production refuses generated secrets."""
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,7 @@ def test_production_refuses_to_load_without_configured_secrets(tmp_path):
 
 
 def test_production_loads_with_secrets_from_files(tmp_path):
-    (tmp_path / "s").write_text("x" * 50)
+    (tmp_path / "s").write_text(secrets.token_urlsafe(50))
     result = load(
         tmp_path,
         BERTH_ENV="production",
@@ -46,3 +47,46 @@ def test_embedded_mode_generates_its_secrets_once(tmp_path):
 def test_a_bad_boolean_is_a_clear_error(tmp_path):
     result = load(tmp_path, BERTH_NEW_REPOSITORIES_PRIVATE="maybe")
     assert "is not a boolean" in result.stderr
+
+
+def production(tmp_path, **environment) -> subprocess.CompletedProcess:
+    keys = {"SECRET_KEY": secrets.token_urlsafe(50), "BERTH_TOKEN_KEY": secrets.token_urlsafe(40)}
+    return load(tmp_path, BERTH_ENV="production", **{**keys, **environment})
+
+
+def test_production_refuses_a_short_token_key(tmp_path):
+    result = production(tmp_path, BERTH_TOKEN_KEY="b")
+    assert result.returncode != 0
+    assert "BERTH_TOKEN_KEY must be at least 32 characters" in result.stderr
+
+
+def test_production_refuses_a_token_key_without_randomness(tmp_path):
+    assert production(tmp_path, BERTH_TOKEN_KEY="a" * 64).returncode != 0
+
+
+def test_production_sends_hsts_and_redirects_to_https(tmp_path):
+    show = (
+        "from django.conf import settings as s; print(s.SECURE_HSTS_SECONDS, s.SECURE_SSL_REDIRECT)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BERTH_", "SECRET_KEY"))}
+    env |= {
+        "DJANGO_SETTINGS_MODULE": "gallery.settings",
+        "BERTH_DATA_DIR": str(tmp_path),
+        "BERTH_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "BERTH_TOKEN_KEY": secrets.token_urlsafe(40),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", f"{LOAD}; {show}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.stdout.split() == ["31536000", "True"], result.stderr
+
+
+def test_a_bad_rate_limit_is_a_clear_error(tmp_path):
+    result = load(tmp_path, BERTH_RATELIMIT_LOGINS="lots")
+    assert "is not a rate such as 10/minute" in result.stderr

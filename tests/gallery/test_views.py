@@ -215,3 +215,29 @@ def test_verifying_a_publisher_in_the_admin_badges_their_repositories(webapp, dj
     )
     assert response.status_code == 302
     assert CatalogEntry.objects.get(pk=webapp.pk).is_verified
+
+
+def test_an_index_with_thousands_of_children_renders_a_small_tags_page(as_alice):
+    import json
+
+    from registry import mediatypes
+    from tests.oci import push_platform_image
+
+    digest, body = push_platform_image(as_alice, "alice/huge", "child", "amd64")
+    children = [
+        {
+            "mediaType": mediatypes.OCI_MANIFEST,
+            "digest": digest,
+            "size": len(body),
+            "platform": {"architecture": f"arch{i}", "os": "linux"},
+        }
+        for i in range(2000)
+    ]
+    index = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": children}
+    as_alice.push_manifest("alice/huge", "v1", json.dumps(index).encode(), mediatypes.OCI_INDEX)
+    services.index_repository(repository_id=Repository.objects.get(name="alice/huge").pk)
+    response = Client().get("/r/alice/huge/-/tags")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert len(response.content) < 200_000
+    assert "and 1992 more platforms in this index" in html

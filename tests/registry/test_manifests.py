@@ -219,3 +219,32 @@ def test_pull_counts_are_written_once_enough_pulls_pile_up(as_alice, monkeypatch
     for _ in range(3):
         as_alice.get("/v2/alice/app/manifests/v1")
     assert PullCount.objects.get().count == 3
+
+
+def test_a_loop_of_anonymous_gets_counts_as_one_pull(as_alice, anonymous):
+    as_alice.push_image("alice/app", "v1")
+    for _ in range(200):
+        anonymous.get("/v2/alice/app/manifests/v1")
+    pulls.flush()
+    assert PullCount.objects.get().count == 1
+
+
+def test_separate_client_sessions_each_count(as_alice, anonymous):
+    import json
+
+    as_alice.push_image("alice/app", "v1")
+    for _ in range(3):  # each run of a client fetches its own token
+        token = json.loads(anonymous.get("/token?scope=repository:alice/app:pull").content)["token"]
+        anonymous.get("/v2/alice/app/manifests/v1", headers={"Authorization": f"Bearer {token}"})
+    pulls.flush()
+    assert PullCount.objects.get().count == 3
+
+
+def test_an_index_and_its_child_fetched_by_one_client_are_one_pull(as_alice, anonymous):
+    from tests.oci import push_index
+
+    push_index(as_alice, "alice/multi", "v1", ["amd64", "arm64"])
+    index = anonymous.get("/v2/alice/multi/manifests/v1").json()
+    anonymous.get(f"/v2/alice/multi/manifests/{index['manifests'][0]['digest']}")
+    pulls.flush()
+    assert sum(PullCount.objects.values_list("count", flat=True)) == 1

@@ -129,3 +129,33 @@ def test_with_tokens_mounting_from_a_private_repository_opens_a_session(secret, 
         f"/v2/bob/mine/blobs/uploads/?mount={digest}&from=alice/secret", headers=headers
     )
     assert response.status_code == 202
+
+
+def _statements(client, path) -> list[str]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        client.get(path)
+    return [
+        q["sql"].replace("alice/secret", "NAME").replace("alice/missing", "NAME")
+        for q in captured.captured_queries
+    ]
+
+
+@pytest.mark.parametrize("who", ["anonymous", "as_bob"])
+@pytest.mark.parametrize("path", ["manifests/v1", "tags/list", "blobs/sha256:" + "a" * 64])
+def test_a_private_and_a_missing_repository_take_the_same_path(secret, who, path, request):
+    client = request.getfixturevalue(who)
+    client.get("/v2/")  # credentials verified and remembered before measuring
+    private = _statements(client, f"/v2/alice/secret/{path}")
+    missing = _statements(client, f"/v2/alice/missing/{path}")
+    assert private == missing
+
+
+def test_token_requests_for_a_private_and_a_missing_repository_take_the_same_path(secret, bob):
+    client = Client(headers={"Authorization": basic("bob")})
+    client.get("/token")  # remember bob's credentials first
+    private = _statements(client, "/token?scope=repository:alice/secret:pull")
+    missing = _statements(client, "/token?scope=repository:alice/missing:pull")
+    assert private == missing

@@ -196,3 +196,35 @@ def test_mount_without_from_never_reaches_another_users_private_blob(as_alice, a
     Repository.objects.filter(name="alice/secret").update(is_private=True)
     response = as_bob.request("POST", f"/v2/bob/mine/blobs/uploads/?mount={digest}")
     assert response.status_code == 202
+
+
+def test_an_upload_alone_creates_no_listed_repository(as_alice, anonymous):
+    start = as_alice.request("POST", "/v2/alice/abandoned/blobs/uploads/")
+    as_alice.request("DELETE", start["Location"])
+    as_alice.push_blob("alice/halfway", b"a blob and then nothing")
+    assert as_alice.get("/v2/_catalog").json()["repositories"] == []
+    assert anonymous.get("/v2/alice/halfway/tags/list").status_code == 401
+
+
+def test_the_first_manifest_makes_the_repository_exist(as_alice, anonymous):
+    as_alice.push_image("alice/app", "v1")
+    assert as_alice.get("/v2/_catalog").json()["repositories"] == ["alice/app"]
+    assert anonymous.get("/v2/alice/app/manifests/v1").status_code == 200
+
+
+def test_purging_removes_repositories_whose_push_never_finished(as_alice, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from registry import services
+    from registry.models import Repository, Upload
+
+    start = as_alice.request("POST", "/v2/alice/abandoned/blobs/uploads/")
+    as_alice.push_image("alice/kept", "v1")
+    past = timezone.now() - timedelta(seconds=settings.BERTH_UPLOAD_TTL + 60)
+    Upload.objects.update(updated_at=past)
+    Repository.objects.update(created_at=past)
+    services.purge_expired_uploads()
+    assert list(Repository.objects.values_list("name", flat=True)) == ["alice/kept"]
+    assert as_alice.request("PATCH", start["Location"], b"x").status_code == 404
