@@ -28,6 +28,16 @@ class ArtifactType(models.TextChoices):
     ARTIFACT = "artifact", "OCI artifact"
 
 
+class AttachmentKind(models.TextChoices):
+    """What a manifest attached to an image (by `subject` or by the .sig/.att/.sbom tag
+    scheme) is, as the Tags tab's chips name it."""
+
+    SIGNATURE = "signature", "Signed"
+    SBOM = "sbom", "SBOM"
+    ATTESTATION = "attestation", "Attestation"
+    OTHER = "other", "Attachment"
+
+
 class Publisher(models.Model):
     """The public face of a namespace (`/u/<namespace>`): its profile and verified badge.
 
@@ -82,6 +92,10 @@ class CatalogEntry(models.Model):
     pushed_at = models.DateTimeField(null=True, blank=True, db_index=True)
     downloads = models.BigIntegerField(default=0, db_index=True)
     is_verified = models.BooleanField(default=False)  # the publisher's badge, copied for facets
+    is_signed = models.BooleanField(default=False)  # a tagged image carries a signature
+    # Links from the standard labels of the newest image: {"source", "url", "documentation",
+    # "licenses", "version"} (gallery.describe.LINK_KEYS).
+    links = models.JSONField(default=dict, blank=True)
     indexed_at = models.DateTimeField(null=True, blank=True)
 
     # PostgreSQL: name (weight A) and description (B) as a tsvector, computed by the database;
@@ -148,9 +162,10 @@ class CatalogImage(models.Model):
     # For an index: the largest child, as public galleries report it.
     size = models.BigIntegerField(default=0)
     # [{"os", "architecture", "variant", "digest", "size"}], one per child for an index (at
-    # most gallery.services.PLATFORMS_KEPT of them; child_count says how many there are).
+    # most gallery.describe.PLATFORMS_KEPT of them; child_count says how many there are).
     platforms = models.JSONField(default=list, blank=True)
     child_count = models.PositiveIntegerField(default=0)
+    links = models.JSONField(default=dict, blank=True)  # from its standard labels
     pushed_at = models.DateTimeField()
     # The best (highest-sorting) version key among its tags: orders the Tags tab.
     sort_key = models.CharField(max_length=300, db_index=True)  # a version key, "~", a tag
@@ -189,3 +204,25 @@ class CatalogTag(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CatalogAttachment(models.Model):
+    """A signature, SBOM, attestation or other artifact attached to one of the images."""
+
+    entry = models.ForeignKey(CatalogEntry, on_delete=models.CASCADE, related_name="attachments")
+    subject = models.CharField(max_length=135, db_index=True)  # the digest it is attached to
+    digest = models.CharField(max_length=135)
+    kind = models.CharField(max_length=16, choices=AttachmentKind.choices)
+    artifact_type = models.CharField(max_length=255, blank=True)
+    media_type = models.CharField(max_length=255)
+    size = models.BigIntegerField(default=0)
+    tag = models.CharField(max_length=128, blank=True)  # the .sig/.att/.sbom tag, if any
+    pushed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["entry", "digest"], name="catalog_attachment_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.digest} of {self.subject}"

@@ -9,23 +9,23 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import OuterRef, Q, Subquery, Sum
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from registry import manifests, mediatypes, storage
-from registry.errors import RegistryError
+from registry import mediatypes
 from registry.models import Blob, Manifest, Namespace, PullCount, Repository, Tag
 
 from . import readme, search
+from .describe import Description, attachment_kind, describe, subject_of_tag
 from .models import (
     DESCRIPTION_MAX,
-    ArtifactType,
+    AttachmentKind,
+    CatalogAttachment,
     CatalogEntry,
     CatalogImage,
     CatalogTag,
@@ -37,139 +37,6 @@ from .versions import sort_key
 log = logging.getLogger(__name__)
 
 BATCH = 500  # rows per statement (SQLite allows a limited number of parameters)
-PLATFORMS_KEPT = 64  # children of an index kept for the Tags tab
-CONFIG_MAX_BYTES = 1024 * 1024  # image configs larger than this are not read for platforms
-DESCRIPTION_ANNOTATION = "org.opencontainers.image.description"
-
-
-# -- describing manifests -----------------------------------------------------------------------
-
-
-@dataclass
-class Description:
-    media_type: str
-    kind: str
-    artifact_type: str = ""
-    size: int = 0
-    platforms: list[dict] = field(default_factory=list)
-    description: str = ""
-    child_count: int = 0  # platform children of an index (`platforms` keeps PLATFORMS_KEPT)
-
-
-def _read_config(descriptor: manifests.Descriptor) -> dict:
-    """An image's or a Helm chart's JSON config (small ones only); {} if unreadable."""
-    readable = mediatypes.IMAGE_CONFIGS | {mediatypes.HELM_CONFIG}
-    if descriptor.size > CONFIG_MAX_BYTES or descriptor.media_type not in readable:
-        return {}
-    try:
-        with storage.open_blob(descriptor.digest) as handle:
-            config = json.loads(handle.read(CONFIG_MAX_BYTES + 1))
-    except (OSError, ValueError):
-        return {}
-    return config if isinstance(config, dict) else {}
-
-
-def _kind(parsed: manifests.Manifest) -> str:
-    config_type = parsed.config.media_type if parsed.config else ""
-    layer_types = {layer.media_type for layer in parsed.layers}
-    if config_type == mediatypes.HELM_CONFIG or mediatypes.HELM_CHART in layer_types:
-        return ArtifactType.HELM
-    if config_type in mediatypes.POLICY_CONFIGS or layer_types & mediatypes.POLICY_LAYERS:
-        return ArtifactType.POLICY
-    if config_type in mediatypes.IMAGE_CONFIGS and not parsed.artifact_type:
-        return ArtifactType.IMAGE
-    return ArtifactType.ARTIFACT
-
-
-def describe(manifest: Manifest, children: dict[str, Manifest], depth: int = 0) -> Description:
-    """What the gallery shows of one manifest: kind, size, platforms."""
-    try:
-        parsed = manifests.parse(bytes(manifest.body), manifest.media_type)
-    except RegistryError:
-        return Description(manifest.media_type, ArtifactType.ARTIFACT, size=manifest.size)
-    if parsed.is_index:
-        return _describe_index(manifest, parsed, children, depth)
-    size = parsed.config.size + sum(layer.size for layer in parsed.layers)
-    kind = _kind(parsed)
-    description = Description(
-        manifest.media_type,
-        kind,
-        parsed.referrer_artifact_type,
-        size,
-        description=parsed.annotations.get(DESCRIPTION_ANNOTATION, ""),
-    )
-    if kind == ArtifactType.HELM and not description.description:
-        description.description = str(_read_config(parsed.config).get("description", ""))
-    if kind == ArtifactType.IMAGE:
-        config = _read_config(parsed.config)
-        labels = (config.get("config") or {}).get("Labels") or {}
-        if not description.description and isinstance(labels, dict):
-            description.description = str(labels.get(DESCRIPTION_ANNOTATION, ""))
-        if isinstance(config.get("architecture"), str) and isinstance(config.get("os"), str):
-            description.platforms = [
-                {
-                    "os": config["os"],
-                    "architecture": config["architecture"],
-                    "variant": str(config.get("variant", "")),
-                    "digest": manifest.digest,
-                    "size": size,
-                }
-            ]
-    return description
-
-
-def _describe_index(manifest, parsed, children, depth) -> Description:
-    platforms, kinds, sizes = [], set(), [0]
-    for child in parsed.manifests:
-        row = children.get(str(child.digest))
-        described = describe(row, children, depth + 1) if row is not None and depth < 2 else None
-        size = described.size if described else child.size
-        if described:
-            kinds.add(described.kind)
-        platform = child.platform
-        if platform and platform.os != "unknown" and platform.architecture != "unknown":
-            platforms.append(
-                {
-                    "os": platform.os,
-                    "architecture": platform.architecture,
-                    "variant": platform.variant,
-                    "digest": str(child.digest),
-                    "size": size,
-                }
-            )
-            sizes.append(size)
-        elif described and described.platforms and described.kind == ArtifactType.IMAGE:
-            platforms += [{**p, "digest": str(child.digest)} for p in described.platforms]
-            sizes.append(size)
-        elif described is None:
-            sizes.append(size)
-    kind = (
-        ArtifactType.IMAGE
-        if ArtifactType.IMAGE in kinds or platforms
-        else (next(iter(kinds)) if len(kinds) == 1 else ArtifactType.ARTIFACT)
-    )
-    return Description(
-        manifest.media_type,
-        kind,
-        parsed.artifact_type,
-        max(sizes),
-        _kept(platforms),
-        parsed.annotations.get(DESCRIPTION_ANNOTATION, ""),
-        child_count=len(platforms),
-    )
-
-
-def _kept(platforms: list[dict]) -> list[dict]:
-    """At most PLATFORMS_KEPT children of an index: one of each distinct platform first (so
-    that facets see them all), then the rest in order. An index may hold thousands."""
-    if len(platforms) <= PLATFORMS_KEPT:
-        return platforms
-    seen, first, rest = set(), [], []
-    for platform in platforms:
-        key = (platform["os"], platform["architecture"], platform["variant"])
-        (rest if key in seen else first).append(platform)
-        seen.add(key)
-    return (first + rest)[:PLATFORMS_KEPT]
 
 
 # -- indexing -----------------------------------------------------------------------------------
@@ -191,15 +58,17 @@ def index_repository(*, repository_id: int) -> CatalogEntry | None:
         CatalogEntry.objects.filter(pk=repository_id).delete()
         transaction.on_commit(search.forget_cached_results)
         return None
-    tags = list(
+    all_tags = list(
         Tag.objects.filter(repository=repository).values_list(
             "name", "manifest__digest", "updated_at"
         )
     )
-    wanted = {digest for _, digest, _ in tags}
     entry = CatalogEntry.objects.filter(pk=repository_id).first()
     known = set(entry.images.values_list("digest", flat=True)) if entry else set()
-    described = _describe_new(repository, wanted - known)
+    attachments = _attachments(repository, entry, all_tags)
+    # Tags of signatures, SBOMs and attestations are not images: they go with their subject.
+    tags = [tag for tag in all_tags if tag[1] not in attachments]
+    described = _describe_new(repository, {digest for _, digest, _ in tags} - known)
 
     with transaction.atomic():
         entry, _ = CatalogEntry.objects.select_for_update().get_or_create(
@@ -212,6 +81,7 @@ def index_repository(*, repository_id: int) -> CatalogEntry | None:
             Repository.objects.filter(pk=repository.pk).values_list("is_private", flat=True).get()
         )
         _sync_images(entry, tags, described)
+        _sync_attachments(entry, attachments)
         _update_entry(entry, repository, tags, described)
     return entry
 
@@ -231,6 +101,70 @@ def _describe_new(repository: Repository, digests_: set[str]) -> dict[str, Descr
         for m in Manifest.objects.filter(repository=repository, digest__in=child_digests)
     }
     return {digest: describe(row, children) for digest, row in rows.items()}
+
+
+def _attachments(repository, entry, tags) -> dict[str, dict]:
+    """Every signature, SBOM and attestation of the repository, by digest: manifests with a
+    `subject` (the referrers API's), and manifests tagged `sha256-<hex>.sig|.att|.sbom`."""
+    found = {}
+    referrers = Manifest.objects.filter(repository=repository).exclude(subject_digest="")
+    for row in referrers.values(
+        "digest", "subject_digest", "artifact_type", "media_type", "size", "created_at"
+    ):
+        found[row["digest"]] = {**row, "subject": row.pop("subject_digest"), "tag": ""}
+    by_tag = {digest: name for name, digest, _ in tags if subject_of_tag(name)}
+    for row in Manifest.objects.filter(repository=repository, digest__in=list(by_tag)).values(
+        "digest", "artifact_type", "media_type", "size", "created_at"
+    ):
+        tag = by_tag[row["digest"]]
+        found.setdefault(row["digest"], {**row, "subject": subject_of_tag(tag)})["tag"] = tag
+    kinds = dict(entry.attachments.values_list("digest", "kind")) if entry else {}
+    for digest, info in found.items():
+        info["kind"] = kinds.get(digest) or _attachment_kind(repository, info)
+    return found
+
+
+def _attachment_kind(repository, info: dict) -> str:
+    """Classify a new attachment; read its layers only when its types say nothing."""
+    kind = attachment_kind(info["artifact_type"], tag=info["tag"])
+    if kind != AttachmentKind.OTHER:
+        return kind
+    body = (
+        Manifest.objects.filter(repository=repository, digest=info["digest"])
+        .values_list("body", flat=True)
+        .first()
+    )
+    try:
+        layers = json.loads(bytes(body or b"{}")).get("layers") or []
+        layer_types = [str(layer.get("mediaType", "")) for layer in layers[:16]]
+    except (ValueError, AttributeError, RecursionError):
+        layer_types = []
+    return attachment_kind(info["artifact_type"], layer_types)
+
+
+def _sync_attachments(entry: CatalogEntry, attachments: dict[str, dict]) -> None:
+    existing = set(entry.attachments.values_list("digest", flat=True))
+    gone = existing - set(attachments)
+    for start in range(0, len(gone), BATCH):
+        entry.attachments.filter(digest__in=list(gone)[start : start + BATCH]).delete()
+    CatalogAttachment.objects.bulk_create(
+        [
+            CatalogAttachment(
+                entry=entry,
+                subject=info["subject"],
+                digest=digest,
+                kind=info["kind"],
+                artifact_type=info["artifact_type"],
+                media_type=info["media_type"],
+                size=info["size"],
+                tag=info["tag"],
+                pushed_at=info["created_at"],
+            )
+            for digest, info in attachments.items()
+            if digest not in existing
+        ],
+        batch_size=BATCH,
+    )
 
 
 def _best(names_and_times: list[tuple[str, datetime]]) -> tuple[str, datetime]:
@@ -265,6 +199,7 @@ def _sync_images(entry: CatalogEntry, tags, described: dict[str, Description]) -
                     size=info.size,
                     platforms=info.platforms,
                     child_count=info.child_count,
+                    links=info.links,
                     pushed_at=pushed,
                     sort_key=best,
                 )
@@ -338,8 +273,11 @@ def _update_entry(entry, repository, tags, described) -> None:
     entry.tag_count = len(tags)
     entry.platforms = platforms_of(entry)
     entry.pushed_at = repository.pushed_at or (latest.pushed_at if latest else None)
-    if latest is not None:
-        entry.artifact_type = latest.kind
+    entry.artifact_type = _prevailing_kind(entry, latest)
+    entry.links = latest.links if latest is not None else {}
+    entry.is_signed = entry.attachments.filter(
+        kind=AttachmentKind.SIGNATURE, subject__in=_image_digests(entry)
+    ).exists()
     # Every distinct blob of the tagged manifests and of their children, counted once.
     tagged = Manifest.objects.filter(repository=repository, tags__isnull=False).values("pk")
     children = Manifest.objects.filter(parents__in=tagged).values("pk")
@@ -356,6 +294,26 @@ def _update_entry(entry, repository, tags, described) -> None:
                 break
     entry.indexed_at = timezone.now()
     entry.save()
+
+
+def _prevailing_kind(entry: CatalogEntry, latest) -> str:
+    """What the repository mostly holds: the kind of most of its images (ties go to the
+    newest image's kind), never simply whatever was pushed last."""
+    counts = dict(entry.images.values_list("kind").annotate(n=Count("pk")).order_by())
+    if not counts:
+        return entry.artifact_type
+    top = max(counts.values())
+    leaders = {kind for kind, n in counts.items() if n == top}
+    return latest.kind if latest is not None and latest.kind in leaders else min(leaders)
+
+
+def _image_digests(entry: CatalogEntry) -> list[str]:
+    """The digests of the tagged images and of the platform images of their indexes."""
+    found = []
+    for digest, platforms in entry.images.values_list("digest", "platforms"):
+        found.append(digest)
+        found += [p["digest"] for p in platforms or [] if p.get("digest")]
+    return found
 
 
 # -- downloads ----------------------------------------------------------------------------------
