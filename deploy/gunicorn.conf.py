@@ -21,3 +21,10 @@ errorlog = "-"
 # server would take over; Berth does not use it.
 control_socket_disable = True
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def worker_exit(server, worker):
+    """A worker leaving (restart, max_requests, shutdown) writes its pending pull counts."""
+    from registry import pulls
+
+    pulls.flush()

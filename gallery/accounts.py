@@ -81,6 +81,18 @@ class SignInView(auth_views.LoginView):
         return throttled_response(super().form_invalid(form))
 
 
+class SignOutView(auth_views.LogoutView):
+    """Sign out by POST (as the header's button does); a GET (a typed or bookmarked URL)
+    gets a page with the button instead of a blank 405."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect("home")
+        return render(request, "registration/logout_confirm.html")
+
+
 class ResetRequestForm(PasswordResetForm):
     """Password reset requests: the same answer, in the same time, for every address.
 

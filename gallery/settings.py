@@ -342,6 +342,9 @@ except ValueError as exc:
 # A manifest GET is counted as a download once per client (address and token or account),
 # repository and tag within this many seconds: a loop of GETs is one pull.
 BERTH_PULL_COUNT_WINDOW = env_int("BERTH_PULL_COUNT_WINDOW", 60)
+# Pull counts are written every this many seconds by each web process (0: only when 5,000
+# pile up and at exit). Downloads reach the catalog this long plus BERTH_INDEX_DELAY later.
+BERTH_PULL_FLUSH_SECONDS = env_float("BERTH_PULL_FLUSH_SECONDS", 10.0)
 
 # Called (dotted path) with a registry.services.RegistryEvent after every push and delete,
 # and when a batch of pull counts is written. The gallery indexes the catalog from it.
@@ -353,7 +356,8 @@ BERTH_SEARCH_CACHE_SECONDS = env_int("BERTH_SEARCH_CACHE_SECONDS", 60)
 # -- Celery -------------------------------------------------------------------------------------
 
 # Without REDIS_URL tasks run eagerly in the process that enqueues them (no broker, no worker).
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+# An in-process broker needs a host name, or kombu warns about it on every task.
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True

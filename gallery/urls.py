@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from registry import urls as registry_urls  # noqa: F401 - registers the "repo" converter
 
@@ -20,10 +20,12 @@ urlpatterns = [
     path("r/<repo:name>/-/tags", views.repository_tags, name="repository-tags"),
     path("r/<repo:name>/-/settings", views.repository_settings, name="repository-settings"),
     path("u/<str:namespace>", views.publisher, name="publisher"),
+    re_path(r"^(?P<path>[ru]/.+)/$", views.without_trailing_slash),
     path("accounts/signup", accounts.signup, name="signup"),
     path("accounts/", accounts.account, name="account"),
     path("accounts/login/", accounts.SignInView.as_view(), name="login"),
     path("accounts/password_reset/", accounts.ResetRequestView.as_view(), name="password_reset"),
+    path("accounts/logout/", accounts.SignOutView.as_view(), name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/login/", admin_login),
     path("admin/", admin.site.urls),

@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q, Sum
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import Resolver404, resolve
 from django.views.decorators.http import require_http_methods
 
 from registry import names
@@ -103,7 +104,14 @@ def _repository_context(request, entry: CatalogEntry, tab: str) -> dict:
 
 
 def repository(request, name: str):
-    entry = _entry(request, name)
+    try:
+        entry = _entry(request, name)
+    except Http404:
+        # /r/<namespace> is a person looking for a publisher (when no top-level repository
+        # of that name exists for them).
+        if names.is_valid_component(name) and Namespace.objects.filter(name=name).exists():
+            return redirect("publisher", namespace=name)
+        raise
     return render(request, "gallery/repository.html", _repository_context(request, entry, "about"))
 
 
@@ -165,6 +173,8 @@ def repository_settings(request, name: str):
 
 
 def publisher(request, namespace: str):
+    if namespace != namespace.lower() and names.is_valid_component(namespace.lower()):
+        return redirect("publisher", namespace=namespace.lower(), permanent=True)
     if not names.is_valid_component(namespace):
         raise Http404("No such publisher")
     record = get_object_or_404(Namespace, name=namespace)
@@ -190,6 +200,17 @@ def publisher(request, namespace: str):
             "downloads": entries.aggregate(total=Sum("downloads"))["total"] or 0,
         },
     )
+
+
+def without_trailing_slash(request, path: str):
+    """/r/<name>/ and the like: the same page without the slash, when there is one."""
+    target = "/" + path
+    try:
+        resolve(target)
+    except Resolver404:
+        raise Http404("No such page") from None
+    query = request.META.get("QUERY_STRING", "")
+    return redirect(target + ("?" + query if query else ""), permanent=True)
 
 
 def csrf_failure(request, reason=""):

@@ -1,8 +1,11 @@
 """Pull counting without a database write per pull.
 
 Every manifest GET adds one to an in-process counter; the counters are written in one
-statement per batch, at the first pull after FLUSH_SECONDS or once FLUSH_PULLS pulls have
-piled up, and when the process exits. A crashed worker loses at most one batch of counts.
+statement per batch: every BERTH_PULL_FLUSH_SECONDS by a background thread of the process
+(started with its first pull, so counts arrive whatever the traffic), at once when
+FLUSH_PULLS pulls have piled up, and when the process exits (gunicorn's worker_exit hook
+and atexit: a restarted worker keeps its counts). A worker killed with SIGKILL loses at
+most one interval of counts.
 
 A pull is counted once per client, repository and tag within BERTH_PULL_COUNT_WINDOW
 seconds. The client is its address and its credential (the token's id, or the account):
@@ -26,7 +29,6 @@ from django.utils import timezone
 from . import services
 from .models import PullCount
 
-FLUSH_SECONDS = 10.0
 FLUSH_PULLS = 5_000
 
 log = logging.getLogger(__name__)
@@ -35,13 +37,13 @@ _recent: dict[tuple, float] = {}  # (client, repository, tag) -> when last count
 _RECENT_MAX = 50_000
 _pending: Counter[tuple[int, str, object]] = Counter()
 _pending_pulls = 0
-_last_flush = time.monotonic()
+_flusher: threading.Thread | None = None
 
 
 def record(repository_id: int, tag: str, client: tuple = ()) -> None:
     """Count one pull of `tag` ("" for a pull by digest) in the repository by `client`
     (address and credential), unless that client pulled it within the window."""
-    global _last_flush, _pending_pulls
+    global _pending_pulls
     now = time.monotonic()
     window = settings.BERTH_PULL_COUNT_WINDOW
     key = (repository_id, tag, timezone.now().date())
@@ -57,11 +59,29 @@ def record(repository_id: int, tag: str, client: tuple = ()) -> None:
             _recent[seen] = _recent[pulled] = now
         _pending[key] += 1
         _pending_pulls += 1
-        due = time.monotonic() - _last_flush >= FLUSH_SECONDS or _pending_pulls >= FLUSH_PULLS
-        if due:
-            _last_flush = time.monotonic()
+        due = _pending_pulls >= FLUSH_PULLS
+        if _flusher is None and settings.BERTH_PULL_FLUSH_SECONDS:
+            _start_flusher()
     if due:
         flush()
+
+
+def _start_flusher() -> None:
+    """Start the thread that writes counts every BERTH_PULL_FLUSH_SECONDS (under _lock)."""
+    global _flusher
+    _flusher = threading.Thread(target=_flush_forever, name="berth-pull-counts", daemon=True)
+    _flusher.start()
+
+
+def _flush_forever() -> None:
+    while True:
+        time.sleep(settings.BERTH_PULL_FLUSH_SECONDS)
+        try:
+            flush()
+        except Exception:  # keep counting: the next round writes what this one could not
+            log.exception("could not write pull counts")
+        finally:
+            connection.close()  # this thread's own connection
 
 
 def flush() -> None:

@@ -41,6 +41,7 @@ def _isolated_storage(settings, tmp_path):
     # tests/gallery/test_tasks.py runs them on a real worker instead.
     settings.BERTH_INDEX_DELAY = 0
     settings.BERTH_BACKGROUND_INLINE = True
+    settings.BERTH_PULL_FLUSH_SECONDS = 0  # no flusher thread writing beside a test's transaction
     settings.CELERY_TASK_ALWAYS_EAGER = True
     celery_app.conf.task_always_eager = True
     from registry import pulls

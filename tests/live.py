@@ -183,6 +183,8 @@ def live_registry(tmp_path_factory) -> Iterator[LiveRegistry]:
         "GUNICORN_ACCESS_LOG": "-",
         # A queue of this session's own: no other worker on a shared Redis takes its tasks.
         "BERTH_CELERY_QUEUE": f"berth-test-{secrets.token_hex(6)}",
+        # Pull counts reach the catalog within seconds (the default interval is 10 s).
+        "BERTH_PULL_FLUSH_SECONDS": "1",
     }
     alice = Account("alice", secrets.token_urlsafe(16))
     bob = Account("bob", secrets.token_urlsafe(16))

@@ -90,3 +90,16 @@ def test_production_sends_hsts_and_redirects_to_https(tmp_path):
 def test_a_bad_rate_limit_is_a_clear_error(tmp_path):
     result = load(tmp_path, BERTH_RATELIMIT_LOGINS="lots")
     assert "is not a rate such as 10/minute" in result.stderr
+
+
+def test_tasks_without_redis_log_no_broker_warnings(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BERTH_", "REDIS_URL"))}
+    env |= {"DJANGO_SETTINGS_MODULE": "gallery.settings", "BERTH_DATA_DIR": str(tmp_path)}
+    code = f"{LOAD}; from gallery import tasks; tasks.refresh_downloads.delay(0)"
+    migrate = [sys.executable, "manage.py", "migrate", "-v0"]
+    subprocess.run(migrate, cwd=ROOT, env=env, check=True, capture_output=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "WARNING" not in result.stderr

@@ -241,3 +241,26 @@ def test_an_index_with_thousands_of_children_renders_a_small_tags_page(as_alice)
     assert response.status_code == 200
     assert len(response.content) < 200_000
     assert "and 1992 more platforms in this index" in html
+
+
+def test_signing_out_by_get_offers_the_button(alice):
+    response = signed_in(alice).get("/accounts/logout/")
+    assert response.status_code == 200
+    assert b"Sign out of Berth?" in response.content
+
+
+@pytest.mark.parametrize(
+    ("path", "target"),
+    [
+        ("/r/alice/webapp/", "/r/alice/webapp"),
+        ("/r/alice/webapp/-/tags/?page=2", "/r/alice/webapp/-/tags?page=2"),
+        ("/r/alice", "/u/alice"),
+        ("/u/ALICE", "/u/alice"),
+        ("/u/alice/", "/u/alice"),
+    ],
+)
+def test_urls_people_type_redirect_to_the_page(webapp, path, target):
+    response = Client().get(path)
+    assert response.status_code in (301, 302)
+    assert response["Location"] == target
+
