@@ -1,25 +1,36 @@
-"""The pull commands a repository page offers, by artifact type."""
+"""The pull commands a repository page offers, by artifact type, each with its label."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from .models import ArtifactType
 
 
-def pull_commands(*, kind: str, host: str, name: str, tag: str, digest: str) -> list[str]:
+@dataclass(frozen=True)
+class PullCommand:
+    label: str  # "By tag", "By digest", … : what a screen reader and a phone user read first
+    command: str
+
+
+def pull_commands(*, kind: str, host: str, name: str, tag: str, digest: str) -> list[PullCommand]:
     """Commands that pull one tagged manifest, by tag first and then by digest."""
     reference = f"{host}/{name}"
     if kind == ArtifactType.HELM:
         return [
-            f"helm pull oci://{reference} --version {tag}",
-            f"helm pull oci://{reference}@{digest}",
+            PullCommand("By tag (Helm)", f"helm pull oci://{reference} --version {tag}"),
+            PullCommand("By digest (Helm)", f"helm pull oci://{reference}@{digest}"),
         ]
     if kind == ArtifactType.IMAGE:
         return [
-            f"docker pull {reference}:{tag}",
-            f"podman pull {reference}:{tag}",
-            f"docker pull {reference}@{digest}",
+            PullCommand("By tag", f"docker pull {reference}:{tag}"),
+            PullCommand("By tag (Podman)", f"podman pull {reference}:{tag}"),
+            PullCommand("By digest", f"docker pull {reference}@{digest}"),
         ]
-    return [f"oras pull {reference}:{tag}", f"oras pull {reference}@{digest}"]
+    return [
+        PullCommand("By tag (ORAS)", f"oras pull {reference}:{tag}"),
+        PullCommand("By digest (ORAS)", f"oras pull {reference}@{digest}"),
+    ]
 
 
 def attach_commands(images, *, host: str, name: str) -> None:

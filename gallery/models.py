@@ -180,6 +180,10 @@ class CatalogImage(models.Model):
         return self.digest
 
     @property
+    def platform_count(self) -> int:
+        return self.child_count or len(self.platforms)
+
+    @property
     def more_children(self) -> int:
         """Platform children of an index not listed on the Tags tab."""
         return max(self.child_count - min(len(self.platforms), PLATFORMS_SHOWN), 0)

@@ -316,6 +316,40 @@ def _image_digests(entry: CatalogEntry) -> list[str]:
     return found
 
 
+# -- reading the catalog -------------------------------------------------------------------------
+
+
+def tagged_images(entry: CatalogEntry, *, sort: str = "version", name_filter: str = ""):
+    """The entry's images for the Tags tab: by version (the best tag's version key), by
+    newest push, or by name (the first of its tags in byte order)."""
+    images = entry.images.all()
+    if name_filter:
+        matching = CatalogTag.objects.filter(entry=entry, name__icontains=name_filter)
+        images = images.filter(pk__in=matching.values("image_id"))
+    if sort == "pushed":
+        return images.order_by("-pushed_at", "digest")
+    if sort == "name":
+        first = CatalogTag.objects.filter(image=OuterRef("pk")).order_by("name").values("name")
+        return images.annotate(first_tag=Subquery(first[:1])).order_by("first_tag", "digest")
+    return images.order_by("-sort_key", "digest")
+
+
+def attach_attachments(entry: CatalogEntry, images) -> None:
+    """Give each image `.attachments`: its signatures, SBOMs and attestations, and those of
+    its platform images, one chip per kind."""
+    images = list(images)
+    subjects = {}
+    for image in images:
+        subjects[image.digest] = image
+        for platform in image.platforms or []:
+            subjects.setdefault(platform.get("digest", ""), image)
+        image.attachments = {}
+    rows = entry.attachments.filter(subject__in=[d for d in subjects if d]).order_by("kind")
+    for attachment in rows:
+        image = subjects[attachment.subject]
+        image.attachments.setdefault(attachment.get_kind_display(), []).append(attachment)
+
+
 # -- downloads ----------------------------------------------------------------------------------
 
 

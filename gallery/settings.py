@@ -158,6 +158,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.sitemaps",
     "rest_framework",
     "registry.apps.RegistryConfig",
     "gallery.apps.GalleryConfig",

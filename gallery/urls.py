@@ -3,7 +3,9 @@ from django.urls import include, path, re_path
 
 from registry import urls as registry_urls  # noqa: F401 - registers the "repo" converter
 
-from . import accounts, views
+from django.contrib.sitemaps import views as sitemap_views
+
+from . import accounts, seo, views
 
 
 def admin_login(request):
@@ -18,7 +20,12 @@ urlpatterns = [
     path("r/<repo:name>", views.repository, name="repository"),
     path("r/<repo:name>/-/usage", views.repository_usage, name="repository-usage"),
     path("r/<repo:name>/-/tags", views.repository_tags, name="repository-tags"),
+    path("r/<repo:name>/-/tags/<str:tag>", views.repository_tag, name="repository-tag"),
+    path(
+        "r/<repo:name>/-/images/<str:digest>", views.repository_image, name="repository-image"
+    ),
     path("r/<repo:name>/-/settings", views.repository_settings, name="repository-settings"),
+    path("r/<repo:name>/-/card.png", seo.card, name="repository-card"),
     path("u/<str:namespace>", views.publisher, name="publisher"),
     re_path(r"^(?P<path>[ru]/.+)/$", views.without_trailing_slash),
     path("accounts/signup", accounts.signup, name="signup"),
@@ -27,6 +34,20 @@ urlpatterns = [
     path("accounts/password_reset/", accounts.ResetRequestView.as_view(), name="password_reset"),
     path("accounts/logout/", accounts.SignOutView.as_view(), name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("robots.txt", seo.robots_txt),
+    path("favicon.ico", seo.favicon),
+    path(
+        "sitemap.xml",
+        sitemap_views.index,
+        {"sitemaps": seo.SITEMAPS, "sitemap_url_name": "sitemap-section"},
+        name="sitemap",
+    ),
+    path(
+        "sitemap-<section>.xml",
+        sitemap_views.sitemap,
+        {"sitemaps": seo.SITEMAPS},
+        name="sitemap-section",
+    ),
     path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
 ]

@@ -12,7 +12,7 @@ from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q, Sum
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.http import require_http_methods
 
 from registry import names
@@ -20,8 +20,9 @@ from registry.access import policy, ratelimit
 from registry.models import Namespace, Repository
 
 from . import search, services
-from .commands import attach_commands
+from .commands import attach_commands, pull_commands
 from .forms import CatalogForm, SearchForm
+from .images import image_details
 from .models import CatalogEntry, CatalogTag, Publisher
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,12 @@ def search_page(request):
             "params": params,
             "page": page,
             "sorts": search.SORTS,
+            "selected": [
+                {"key": facet.key, "value": option["value"], "label": option["label"]}
+                for facet in page.facets
+                for option in facet.options
+                if option["selected"]
+            ],
         },
     )
 
@@ -94,10 +101,12 @@ def _repository_context(request, entry: CatalogEntry, tab: str) -> dict:
     latest = latest.order_by("-sort_key").first()
     if latest is not None:
         attach_commands([latest], host=request.get_host(), name=entry.name)
+    card = reverse("repository-card", args=[entry.name])
     return {
         "entry": entry,
         "tab": tab,
         "latest": latest,
+        "card_url": "" if entry.is_private else request.build_absolute_uri(card),
         "text": services.text_of(entry),
         "can_edit": policy.PUSH in policy.permitted_actions(request.user, entry.name),
     }
@@ -120,19 +129,55 @@ def repository_usage(request, name: str):
     return render(request, "gallery/repository.html", _repository_context(request, entry, "usage"))
 
 
+TAG_SORTS = {"version": "Version", "pushed": "Newest push", "name": "Name"}
+
+
 def repository_tags(request, name: str):
     entry = _entry(request, name)
     query = request.GET.get("name", "").strip()[:128]
-    images = entry.images.order_by("-sort_key", "digest")
-    if query:
-        matching = CatalogTag.objects.filter(entry=entry, name__icontains=query)
-        images = images.filter(pk__in=matching.values("image_id"))
+    sort = request.GET.get("sort", "version")
+    sort = sort if sort in TAG_SORTS else "version"
+    images = services.tagged_images(entry, sort=sort, name_filter=query)
     pages = Paginator(images.prefetch_related(Prefetch("tags", queryset=BEST_FIRST)), TAGS_PER_PAGE)
     page = pages.get_page(request.GET.get("page"))
     attach_commands(page, host=request.get_host(), name=entry.name)
+    services.attach_attachments(entry, page)
     context = _repository_context(request, entry, "tags")
-    context.update(page=page, query=query)
+    context.update(page=page, query=query, sort=sort, tag_sorts=TAG_SORTS)
     return render(request, "gallery/repository.html", context)
+
+
+def repository_image(request, name: str, digest: str):
+    entry = _entry(request, name)
+    try:
+        page = int(request.GET.get("page", "1"))
+    except ValueError:
+        page = 1
+    details = image_details(entry=entry, digest=digest, page=page)
+    if details is None:
+        raise Http404("No such image")
+    return _image_page(request, entry, details, tag=details.tags[0] if details.tags else "")
+
+
+def repository_tag(request, name: str, tag: str):
+    entry = _entry(request, name)
+    found = entry.tags.filter(name=tag).select_related("image").first()
+    details = image_details(entry=entry, digest=found.image.digest) if found else None
+    if details is None:
+        raise Http404("No such tag")
+    return _image_page(request, entry, details, tag=tag)
+
+
+def _image_page(request, entry, details, *, tag: str):
+    kind = entry.artifact_type if details.is_index else details.kind
+    commands = pull_commands(
+        kind=kind, host=request.get_host(), name=entry.name, tag=tag, digest=details.digest
+    )
+    if not tag:  # an untagged image is pulled by digest only
+        commands = [command for command in commands if "digest" in command.label]
+    context = _repository_context(request, entry, "tags")
+    context.update(details=details, tag=tag, commands=commands)
+    return render(request, "gallery/image.html", context)
 
 
 @login_required

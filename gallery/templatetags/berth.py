@@ -53,3 +53,25 @@ def ago(moment) -> str:
     if (timezone.now() - moment).total_seconds() < 60:
         return "just now"
     return f"{timesince(moment, depth=1)} ago"
+
+
+@register.filter
+def is_web_link(value) -> bool:
+    """An http(s) URL a page may link to (labels and annotations are the publisher's text)."""
+    text = str(value or "")
+    return text.startswith(("https://", "http://")) and not any(c.isspace() for c in text)
+
+
+@register.simple_tag(takes_context=True)
+def query_without(context, key: str, value: str = "") -> str:
+    """The current query string without one value of `key` (all values when `value` is ""),
+    and without the page cursors."""
+    params = context["request"].GET.copy()
+    for cursor in ("after", "before", "page"):
+        params.pop(cursor, None)
+    if value:
+        params.setlist(key, [v for v in params.getlist(key) if v != value])
+    else:
+        params.pop(key, None)
+    encoded = params.urlencode()
+    return f"?{encoded}" if encoded else "?"

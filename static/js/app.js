@@ -1,13 +1,24 @@
-// Berth's only script: copy buttons and filters that apply themselves. No inline scripts
-// anywhere (the Content-Security-Policy forbids them); everything works without JavaScript.
+// Berth's only script: copy buttons, filters that apply themselves, and the small things that
+// keep keyboards and phones first-class. No inline scripts anywhere (the Content-Security-Policy
+// forbids them); everything works without JavaScript.
 (function () {
   "use strict";
+  document.documentElement.classList.add("js");
+
+  var live = function (text) {
+    var region = document.getElementById("live-region");
+    if (!region) return;
+    region.textContent = "";
+    // A fresh text node after a tick, so that screen readers announce a repeated message.
+    setTimeout(function () { region.textContent = text; }, 50);
+  };
 
   function copy(text, button) {
     var done = function () {
       var label = button.textContent;
       button.textContent = "Copied";
       button.classList.add("copied");
+      live("Copied to the clipboard");
       setTimeout(function () { button.textContent = label; button.classList.remove("copied"); }, 1500);
     };
     if (navigator.clipboard && window.isSecureContext) {
@@ -36,8 +47,63 @@
     if (text) copy(text, button);
   });
 
+  // Filters and sort menus apply themselves. A keyboard user moving through a menu with the
+  // arrow keys must not reload the page on every step: a change made from the keyboard waits
+  // for Enter or for the focus to leave; a click applies at once. After the reload, the focus
+  // returns to the control the person was using.
+  var FOCUS_KEY = "berth:focus";
+  var fromKeyboard = false;
+  var pending = null;
+
+  document.addEventListener("keydown", function (event) {
+    fromKeyboard = true;
+    if (event.key === "Enter" && pending && event.target === pending) {
+      event.preventDefault();
+      submit(pending);
+    }
+  }, true);
+  document.addEventListener("pointerdown", function () { fromKeyboard = false; }, true);
+
+  function submit(control) {
+    pending = null;
+    var form = control.form;
+    if (!form) return;
+    if (control.id) {
+      try { sessionStorage.setItem(FOCUS_KEY, control.id); } catch (e) { /* private mode */ }
+    }
+    if (form.requestSubmit) form.requestSubmit(); else form.submit();
+  }
+
   document.addEventListener("change", function (event) {
     var control = event.target.closest("[data-autosubmit]");
-    if (control && control.form) control.form.requestSubmit ? control.form.requestSubmit() : control.form.submit();
+    if (!control) return;
+    if (control.tagName === "SELECT" && fromKeyboard) {
+      pending = control;  // applied on Enter or when the focus leaves
+      return;
+    }
+    submit(control);
+  });
+
+  document.addEventListener("focusout", function (event) {
+    if (pending && event.target === pending) submit(pending);
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var id = null;
+    try {
+      id = sessionStorage.getItem(FOCUS_KEY);
+      sessionStorage.removeItem(FOCUS_KEY);
+    } catch (e) { /* private mode */ }
+    var target = id && document.getElementById(id);
+
+    // Filters fold away behind a "Filters (n)" button on narrow screens, unless the person
+    // was just using them.
+    document.querySelectorAll("details[data-collapse-below]").forEach(function (details) {
+      var width = parseInt(details.getAttribute("data-collapse-below"), 10);
+      if (window.matchMedia("(max-width: " + width + "px)").matches && !(target && details.contains(target))) {
+        details.removeAttribute("open");
+      }
+    });
+    if (target) target.focus();
   });
 })();

@@ -62,9 +62,9 @@ def test_a_very_long_valid_tag_is_indexed(as_alice):
     assert Client().get("/r/alice/app/-/tags").status_code == 200
 
 
-@pytest.mark.parametrize("namespace", ["Not-Valid", "a" * 300, "-x"])
+@pytest.mark.parametrize("namespace", ["Not-Valid", "a" * 300, "-x", "Not_.Valid"])
 def test_publisher_pages_of_impossible_namespaces_are_404(db, namespace):
-    assert Client().get(f"/u/{namespace}").status_code == 404
+    assert Client().get(f"/u/{namespace}", follow=True).status_code == 404
 
 
 def test_a_repository_the_indexer_cannot_read_is_a_404_not_a_500(as_alice, monkeypatch):

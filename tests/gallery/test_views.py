@@ -56,9 +56,9 @@ def test_repository_page_shows_readme_platforms_and_pull_commands(webapp):
 
 def test_tags_tab_groups_platforms_and_filters_by_name(webapp):
     html = Client().get("/r/alice/webapp/-/tags").content.decode()
-    assert html.count('class="image-card"') == 3
+    assert html.count('<td class="tag-cell"') == 3
     filtered = Client().get("/r/alice/webapp/-/tags?name=arm").content.decode()
-    assert filtered.count('class="image-card"') == 1
+    assert filtered.count('<td class="tag-cell"') == 1
 
 
 def test_tags_tab_pages_through_many_tags(as_alice):
@@ -263,4 +263,3 @@ def test_urls_people_type_redirect_to_the_page(webapp, path, target):
     response = Client().get(path)
     assert response.status_code in (301, 302)
     assert response["Location"] == target
-
