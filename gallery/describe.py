@@ -50,6 +50,16 @@ _SIGNATURE_WORDS = (
 )
 _SBOM_WORDS = ("spdx", "cyclonedx", "sbom", "syft")
 _ATTESTATION_WORDS = ("in-toto", "intoto", "attestation", "provenance", "dsse", "vex")
+# Config media types that say nothing about what an artifact is.
+GENERIC_CONFIGS = frozenset(
+    {
+        mediatypes.OCI_CONFIG,
+        mediatypes.OCI_EMPTY,
+        mediatypes.DOCKER_CONFIG,
+        "application/vnd.unknown.config.v1+json",
+        "",
+    }
+)
 # BuildKit stores attestations as children of an index with this annotation.
 DOCKER_REFERENCE_TYPE = "vnd.docker.reference.type"
 

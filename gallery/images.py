@@ -205,4 +205,3 @@ def attachments_of(entry: CatalogEntry, subjects: list[str]) -> dict[str, list]:
     for attachment in rows:
         grouped.setdefault(labels[attachment.kind], []).append(attachment)
     return grouped
-

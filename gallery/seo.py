@@ -90,7 +90,7 @@ def _font(size: int):
 
 
 def draw_card(name: str, description: str) -> bytes:
-    """A 1200×630 link preview: the name, the description, the site's mark."""
+    """A 1200 by 630 pixel link preview: the name, the description, the site's mark."""
     image = Image.new("RGB", CARD_SIZE, "#0b1324")
     draw = ImageDraw.Draw(image)
     draw.rectangle([0, 0, 18, CARD_SIZE[1]], fill="#0f766e")

@@ -21,7 +21,7 @@ from registry import mediatypes
 from registry.models import Blob, Manifest, Namespace, PullCount, Repository, Tag
 
 from . import readme, search
-from .describe import Description, attachment_kind, describe, subject_of_tag
+from .describe import GENERIC_CONFIGS, Description, attachment_kind, describe, subject_of_tag
 from .models import (
     DESCRIPTION_MAX,
     AttachmentKind,
@@ -118,17 +118,23 @@ def _attachments(repository, entry, tags) -> dict[str, dict]:
     ):
         tag = by_tag[row["digest"]]
         found.setdefault(row["digest"], {**row, "subject": subject_of_tag(tag)})["tag"] = tag
-    kinds = dict(entry.attachments.values_list("digest", "kind")) if entry else {}
+    known = (
+        {d: (k, t) for d, k, t in entry.attachments.values_list("digest", "kind", "artifact_type")}
+        if entry
+        else {}
+    )
     for digest, info in found.items():
-        info["kind"] = kinds.get(digest) or _attachment_kind(repository, info)
+        info["kind"], info["artifact_type"] = known.get(digest) or _classify(repository, info)
     return found
 
 
-def _attachment_kind(repository, info: dict) -> str:
-    """Classify a new attachment; read its layers only when its types say nothing."""
-    kind = attachment_kind(info["artifact_type"], tag=info["tag"])
-    if kind != AttachmentKind.OTHER:
-        return kind
+def _classify(repository, info: dict) -> tuple[str, str]:
+    """A new attachment's kind and the type to show for it. Tools that set no artifactType
+    (cosign's tag scheme, oras-py) leave a generic config type: the first layer's media
+    type says more, so the manifest is read only then."""
+    artifact_type = info["artifact_type"]
+    if artifact_type not in GENERIC_CONFIGS:
+        return attachment_kind(artifact_type, tag=info["tag"]), artifact_type
     body = (
         Manifest.objects.filter(repository=repository, digest=info["digest"])
         .values_list("body", flat=True)
@@ -139,7 +145,8 @@ def _attachment_kind(repository, info: dict) -> str:
         layer_types = [str(layer.get("mediaType", "")) for layer in layers[:16]]
     except (ValueError, AttributeError, RecursionError):
         layer_types = []
-    return attachment_kind(info["artifact_type"], layer_types)
+    shown = layer_types[0] if layer_types else artifact_type
+    return attachment_kind(artifact_type, layer_types, info["tag"]), shown
 
 
 def _sync_attachments(entry: CatalogEntry, attachments: dict[str, dict]) -> None:

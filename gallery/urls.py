@@ -1,9 +1,8 @@
 from django.contrib import admin
+from django.contrib.sitemaps import views as sitemap_views
 from django.urls import include, path, re_path
 
 from registry import urls as registry_urls  # noqa: F401 - registers the "repo" converter
-
-from django.contrib.sitemaps import views as sitemap_views
 
 from . import accounts, seo, views
 
@@ -21,9 +20,7 @@ urlpatterns = [
     path("r/<repo:name>/-/usage", views.repository_usage, name="repository-usage"),
     path("r/<repo:name>/-/tags", views.repository_tags, name="repository-tags"),
     path("r/<repo:name>/-/tags/<str:tag>", views.repository_tag, name="repository-tag"),
-    path(
-        "r/<repo:name>/-/images/<str:digest>", views.repository_image, name="repository-image"
-    ),
+    path("r/<repo:name>/-/images/<str:digest>", views.repository_image, name="repository-image"),
     path("r/<repo:name>/-/settings", views.repository_settings, name="repository-settings"),
     path("r/<repo:name>/-/card.png", seo.card, name="repository-card"),
     path("u/<str:namespace>", views.publisher, name="publisher"),

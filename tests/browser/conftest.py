@@ -53,6 +53,12 @@ podman run --rm -p 8080:8080 alice/webapp:1.0
 """
 
 
+SIGNED_LABELS = {
+    "org.opencontainers.image.source": "https://git.example/alice/signed",
+    "org.opencontainers.image.licenses": "MIT",
+}
+
+
 @dataclass(frozen=True)
 class Published:
     registry: LiveRegistry
@@ -108,7 +114,8 @@ def published(live_registry, browser, tmp_path_factory) -> Published:
     """alice's repositories, pushed with real clients, their catalog pages edited in the browser.
 
     alice/webapp:1.0 (index of linux/amd64 + linux/arm64, with README), alice/amd64only:1.0,
-    alice/ledger:1.0, alice/hostile:1.0 (linux/amd64 each) and the Helm chart alice/mychart:0.1.0.
+    alice/ledger:1.0, alice/hostile:1.0 (linux/amd64 each), the Helm chart alice/mychart:0.1.0,
+    and alice/signed:1.0 with a cosign-style signature and an attached SBOM.
     """
     require_tool("umoci", "skopeo", "podman")
     with real_clients(live_registry, tmp_path_factory.mktemp("browser-publish")) as clients:
@@ -118,6 +125,10 @@ def published(live_registry, browser, tmp_path_factory) -> Published:
         for name in ("amd64only", "ledger", "hostile"):
             clients.push(clients.build(), f"alice/{name}:1.0")
         clients.push_chart("mychart", "0.1.0", "A small chart for the browser tests")
+        signed = clients.build(labels=SIGNED_LABELS)
+        clients.push(signed, "alice/signed:1.0")
+        clients.push_signature("alice/signed", signed.digest)
+        clients.attach_sbom("alice/signed", signed.digest)
 
     # Wait for indexing before editing: the settings page must find the entry complete.
     wait_for_page(
@@ -127,6 +138,7 @@ def published(live_registry, browser, tmp_path_factory) -> Published:
     )
     for name in ("amd64only", "ledger", "hostile"):
         wait_for_page(live_registry, f"/r/alice/{name}/-/tags", lambda html: "linux/amd64" in html)
+    wait_for_page(live_registry, "/r/alice/signed/-/tags", lambda html: "chip-sbom" in html)
     wait_for_page(live_registry, "/r/alice/mychart", lambda html: "helm pull oci://" in html)
 
     context = browser.new_context(base_url=live_registry.url, viewport=DESKTOP)

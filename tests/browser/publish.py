@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import oras.client
+import oras.oci
 import pytest
 
 from tests.clients.cli import layout_manifest_digest, run
@@ -26,6 +27,7 @@ from tests.live import Image, LiveRegistry, make_client_env
 
 HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
 HELM_CHART = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+COSIGN_SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 INDEX_TIMEOUT = 15.0  # catalog indexing runs on a Celery worker when REDIS_URL is set
 
 
@@ -38,7 +40,9 @@ class Clients:
     env: dict[str, str]
     runroot: Path  # podman refuses a runroot longer than 50 characters
 
-    def build(self, *, architecture: str = "amd64", tag: str = "latest") -> Image:
+    def build(
+        self, *, architecture: str = "amd64", tag: str = "latest", labels: dict | None = None
+    ) -> Image:
         """A one-layer image with unique content, as tests.live.build_image makes it."""
         name = uuid.uuid4().hex
         layout, image = self.base / f"layout-{name}", f"{self.base}/layout-{name}:{tag}"
@@ -49,6 +53,8 @@ class Clients:
         run(["umoci", "new", "--image", image], env=self.env)
         run(["umoci", "insert", "--image", image, str(source), "/berth-test.txt"], env=self.env)
         config = ["--config.cmd", "/bin/true", "--architecture", architecture, "--os", "linux"]
+        for key, value in (labels or {}).items():
+            config += ["--config.label", f"{key}={value}"]
         run(["umoci", "config", "--image", image, *config], env=self.env)
         return Image(layout, tag, layout_manifest_digest(layout, tag), architecture, payload)
 
@@ -83,6 +89,60 @@ class Clients:
             listname, f"docker://{self.registry.host}/{destination}",
         )  # fmt: skip
         return digestfile.read_text().strip()
+
+    def oras(self):
+        """The oras library logged in as alice (Basic on /v2/; its token flow cannot push)."""
+        account = self.registry.alice
+        client = oras.client.OrasClient(
+            hostname=self.registry.host, insecure=True, auth_backend="basic"
+        )
+        client.login(
+            account.username,
+            account.password,
+            hostname=self.registry.host,
+            config_path=str(self.base / "oras-config.json"),
+        )
+        return client
+
+    def push_signature(self, repository: str, digest: str) -> None:
+        """What `cosign sign` pushes in its tag scheme: an image config with an empty platform
+        and a simplesigning layer, tagged sha256-<hex>.sig (cosign is not on these machines)."""
+        config = self.base / f"sig-config-{uuid.uuid4().hex}.json"
+        config.write_text(json.dumps({"architecture": "", "os": "", "rootfs": {"type": "layers"}}))
+        payload = self.base / f"sig-{uuid.uuid4().hex}.json"
+        payload.write_text(json.dumps({"critical": {"image": {"docker-manifest-digest": digest}}}))
+        tag = digest.replace(":", "-") + ".sig"
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("HOME", self.env["HOME"])
+            response = self.oras().push(
+                f"{self.registry.host}/{repository}:{tag}",
+                files=[f"{payload}:{COSIGN_SIMPLESIGNING}"],
+                manifest_config=f"{config}:application/vnd.oci.image.config.v1+json",
+                disable_path_validation=True,
+            )
+        assert response.status_code == 201, response.text
+
+    def attach_sbom(self, repository: str, digest: str) -> None:
+        """An SPDX SBOM attached to `digest` with a subject, as `oras attach` does."""
+        sbom = self.base / f"sbom-{uuid.uuid4().hex}.spdx.json"
+        sbom.write_text(json.dumps({"spdxVersion": "SPDX-2.3", "name": repository}))
+        status, body = self.registry.get(
+            f"/v2/{repository}/manifests/{digest}", account=self.registry.alice
+        )
+        assert status == 200, body
+        media_type = (
+            json.loads(body).get("mediaType") or "application/vnd.oci.image.manifest.v1+json"
+        )
+        subject = oras.oci.Subject(media_type, digest, len(body))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("HOME", self.env["HOME"])
+            response = self.oras().push(
+                f"{self.registry.host}/{repository}:sbom",
+                files=[f"{sbom}:application/spdx+json"],
+                subject=subject,
+                disable_path_validation=True,
+            )
+        assert response.status_code == 201, response.text
 
     def push_chart(self, name: str, version: str, description: str) -> None:
         """A Helm chart as `helm push` stores it, pushed with the oras library."""

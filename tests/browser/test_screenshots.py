@@ -14,8 +14,10 @@ SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 PAGES = {
     "home": "/",
     "search": "/search?q=webapp",
+    "search-filtered": "/search?arch=amd64&type=image",
     "repository-about": "/r/alice/webapp",
     "repository-tags": "/r/alice/webapp/-/tags",
+    "image": "/r/alice/signed/-/tags/1.0",
     "publisher": "/u/alice",
 }
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
@@ -25,9 +27,13 @@ PHONE = {
     "is_mobile": True,
     "has_touch": True,
 }
+DARK = {**DESKTOP, "color_scheme": "dark"}
+DARK_PHONE = {**PHONE, "color_scheme": "dark"}
 DEVICES = [
     pytest.param(DESKTOP, id="desktop"),
     pytest.param(PHONE, id="mobile"),
+    pytest.param(DARK, id="dark"),
+    pytest.param(DARK_PHONE, id="dark-mobile"),
 ]
 # The outermost elements that stick out past the right edge, as "selector (right edge px)".
 OVERFLOW = """() => {
@@ -51,7 +57,9 @@ def test_main_pages_load_without_errors_and_are_saved_as_screenshots(new_page, p
     page = new_page(**device)
     errors = []
     page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-    name = "mobile" if device is PHONE else "desktop"
+    name = {id(PHONE): "mobile", id(DARK): "dark", id(DARK_PHONE): "dark-mobile"}.get(
+        id(device), "desktop"
+    )
     for page_name, path in PAGES.items():
         response = page.goto(path)
         assert response.status == 200, path

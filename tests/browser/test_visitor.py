@@ -44,16 +44,21 @@ def test_visitor_searches_filters_by_architecture_reads_the_readme_and_copies_a_
     tabs = page.get_by_role("navigation", name="Repository")
     tabs.get_by_role("link", name=re.compile(r"^Tags")).click()
     expect(page).to_have_url(re.compile(r"/r/alice/webapp/-/tags$"))
-    image = page.locator(".image-card").filter(has=page.locator(".tag", has_text="1.0"))
+    image = page.locator(".tag-table tbody tr").filter(
+        has=page.get_by_role("link", name="1.0", exact=True)
+    )
     expect(image).to_have_count(1)
-    expect(image.locator(".digest code")).to_have_text(published.index_digest)
+    expect(image.locator(".digest-cell code")).to_have_attribute("title", published.index_digest)
+    image.get_by_text("2 platforms").click()
     for architecture, digest in published.platform_digests.items():
-        row = image.get_by_role("row").filter(has_text=f"linux/{architecture}")
-        expect(row.locator("code")).to_have_attribute("title", digest)
+        child = image.locator("li").filter(has_text=f"linux/{architecture}")
+        expect(child.locator("code")).to_have_attribute("title", digest)
 
-    copy = page.get_by_role("complementary", name="Pull").get_by_role("button").first
+    pull = page.get_by_role("complementary", name=re.compile(r"^Pull"))
+    copy = pull.get_by_role("button").first
     copy.click()
     expect(copy).to_have_text("Copied")
+    expect(page.locator("#live-region")).to_have_text("Copied to the clipboard")
     assert clipboard(page) == f"docker pull {host}/alice/webapp:1.0"
 
     image.get_by_role("button", name="Copy pull command for linux/arm64").click()
@@ -75,10 +80,10 @@ def test_helm_chart_is_found_by_the_type_filter_and_shows_a_helm_pull_command(pa
     results.get_by_role("link", name="alice/mychart").click()
 
     expect(page).to_have_url(re.compile(r"/r/alice/mychart$"))
-    pull = page.get_by_role("complementary", name="Pull")
+    pull = page.get_by_role("complementary", name=re.compile(r"^Pull"))
     command = f"helm pull oci://{published.registry.host}/alice/mychart --version 0.1.0"
     expect(pull.locator(".copy-line code").first).to_have_text(command)
-    pull.get_by_role("button", name=f"Copy: {command}").click()
+    pull.get_by_role("button", name=f"Copy by tag (helm): {command}").click()
     assert clipboard(page) == command
 
 
