@@ -326,6 +326,24 @@ def _image_digests(entry: CatalogEntry) -> list[str]:
 # -- reading the catalog -------------------------------------------------------------------------
 
 
+def visible_entry(*, user, name: str) -> CatalogEntry | None:
+    """The catalog entry `name` if `user` may see it, indexing it on first sight; None for a
+    repository that is missing, hidden from `user`, or that the indexer cannot read."""
+    visible = CatalogEntry.objects.visible_to(user).select_related("publisher__namespace_record")
+    entry = visible.filter(name=name).first()
+    if entry is not None:
+        return entry
+    repository = Repository.objects.visible_to(user).filter(name=name).first()
+    if repository is None:
+        return None
+    try:
+        index_repository(repository_id=repository.pk)
+    except Exception:  # a manifest the indexer cannot read must not break a page
+        log.exception("indexing repository %s failed", repository.pk)
+        return None
+    return visible.filter(name=name).first()
+
+
 def tagged_images(entry: CatalogEntry, *, sort: str = "version", name_filter: str = ""):
     """The entry's images for the Tags tab: by version (the best tag's version key), by
     newest push, or by name (the first of its tags in byte order)."""

@@ -159,7 +159,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.sitemaps",
+    "corsheaders",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "registry.apps.RegistryConfig",
     "gallery.apps.GalleryConfig",
 ]
@@ -167,6 +170,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "registry.middleware.registry_fast_path",  # first: /v2/ and /token need none of the rest
     "gallery.middleware.content_security_policy",
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -175,6 +179,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # ETag on every GET (the API's reads included) and 304 for a matching If-None-Match.
+    "django.middleware.http.ConditionalGetMiddleware",
 ]
 
 ROOT_URLCONF = "gallery.urls"
@@ -353,6 +359,47 @@ BERTH_REGISTRY_HOOK = env_str("BERTH_REGISTRY_HOOK", "gallery.tasks.on_registry_
 
 # Search totals and facet counts are cached this long per query and audience (0: never).
 BERTH_SEARCH_CACHE_SECONDS = env_int("BERTH_SEARCH_CACHE_SECONDS", 60)
+
+# -- the REST API -------------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    # Basic first: an unauthenticated write answers 401 with its challenge, not 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "gallery.api.authentication.BasicCredentials",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "gallery.api.authentication.AnonymousRate",
+        "gallery.api.authentication.UserRate",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("BERTH_API_ANONYMOUS_RATE", "120/minute"),
+        "user": env_str("BERTH_API_USER_RATE", "1200/minute"),
+    },
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "gallery.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Berth API",
+    "DESCRIPTION": "Catalog listings, search and catalog data of a Berth registry.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Swagger UI's files come from Berth itself (no CDN): the CSP stays strict.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+# Any site may read the catalog from a browser (GET, no credentials); nothing else.
+CORS_URLS_REGEX = r"^/api/v1/.*$"
+CORS_ALLOW_ALL_ORIGINS = True
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_METHODS = ["GET", "HEAD", "OPTIONS"]
+CORS_EXPOSE_HEADERS = ["ETag", "Last-Modified", "Retry-After"]
 
 # -- Celery -------------------------------------------------------------------------------------
 

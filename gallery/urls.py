@@ -15,6 +15,7 @@ def admin_login(request):
 urlpatterns = [
     path("", include("registry.urls")),
     path("", views.home, name="home"),
+    path("api/", include("gallery.api.urls")),
     path("search", views.search_page, name="search"),
     path("r/<repo:name>", views.repository, name="repository"),
     path("r/<repo:name>/-/usage", views.repository_usage, name="repository-usage"),
@@ -48,3 +49,6 @@ urlpatterns = [
     path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "gallery.views.not_found"
+handler500 = "gallery.views.server_error"

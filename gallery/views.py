@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,18 +12,20 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import Resolver404, resolve, reverse
 from django.views.decorators.http import require_http_methods
+from django.views.defaults import page_not_found
+from django.views.defaults import server_error as default_server_error
 
 from registry import names
 from registry.access import policy, ratelimit
-from registry.models import Namespace, Repository
+from registry.models import Namespace
 
 from . import search, services
+from .api import errors as api_errors
 from .commands import attach_commands, pull_commands
 from .forms import CatalogForm, SearchForm
 from .images import image_details
 from .models import CatalogEntry, CatalogTag, Publisher
 
-log = logging.getLogger(__name__)
 TAGS_PER_PAGE = 25
 # Saves of catalog pages per user: each renders Markdown in a child process for up to seconds.
 EDITS = ratelimit.Limiter("edits", settings.BERTH_RATELIMIT_EDITS)
@@ -74,26 +74,11 @@ def search_page(request):
 
 
 def _entry(request, name: str) -> CatalogEntry:
-    """The catalog entry `name` if the caller may see it (indexing it on first sight)."""
-    visible = CatalogEntry.objects.visible_to(request.user).select_related(
-        "publisher__namespace_record"
-    )
-    entry = visible.filter(name=name).first()
+    """The catalog entry `name` if the caller may see it; 404 otherwise."""
+    entry = services.visible_entry(user=request.user, name=name)
     if entry is None:
-        repository = Repository.objects.visible_to(request.user).filter(name=name).first()
-        if repository is None or _index_now(repository.pk) is None:
-            raise Http404("No such repository")
-        entry = visible.get(name=name)
+        raise Http404("No such repository")
     return entry
-
-
-def _index_now(repository_id: int) -> CatalogEntry | None:
-    """Index a repository the catalog has not seen yet; None (a 404) if that fails."""
-    try:
-        return services.index_repository(repository_id=repository_id)
-    except Exception:  # a manifest the indexer cannot read must not break the page
-        log.exception("indexing repository %s failed", repository_id)
-        return None
 
 
 def _repository_context(request, entry: CatalogEntry, tab: str) -> dict:
@@ -261,3 +246,16 @@ def without_trailing_slash(request, path: str):
 def csrf_failure(request, reason=""):
     """An expired or missing CSRF token: a page that says what to do, not Django's debug text."""
     return render(request, "403_csrf.html", status=403)
+
+
+def not_found(request, exception=None):
+    """404: JSON under /api/ (the API's one error shape), the designed page elsewhere."""
+    if request.path.startswith("/api/"):
+        return api_errors.not_found(request)
+    return page_not_found(request, exception)
+
+
+def server_error(request):
+    if request.path.startswith("/api/"):
+        return api_errors.server_error(request)
+    return default_server_error(request)

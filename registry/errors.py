@@ -89,6 +89,12 @@ class Denied(RegistryError):
     code, status, message = "DENIED", 403, "requested access to the resource is denied"
 
 
+class RepositoryExists(RegistryError):
+    """Creating a repository that exists (the REST API's create, not a /v2/ push)."""
+
+    code, status, message = "NAME_EXISTS", 409, "a repository of that name exists"
+
+
 class QuotaExceeded(Denied):
     """The namespace's storage quota would be exceeded (registry.quotas)."""
 

@@ -38,6 +38,7 @@ from .errors import (
     NameInvalid,
     NameUnknown,
     RangeInvalid,
+    RepositoryExists,
 )
 from .models import Blob, Manifest, Repository, RepositoryBlob, Tag, Upload
 
@@ -122,6 +123,45 @@ def _repository(*, name: str, user_id: int | None, provisional: bool) -> Reposit
             )
     except IntegrityError:  # created concurrently by another request
         return Repository.objects.get(name=name)
+
+
+def create_repository(*, name: str, user, private: bool | None = None) -> Repository:
+    """An empty repository, made on purpose (not by a push). The caller may push there.
+
+    Raises NameInvalid for a name off the grammar and RepositoryExists if it is taken
+    (a provisional repository of the same name becomes this one)."""
+    if not names.is_valid_name(name):
+        raise NameInvalid(detail={"name": name[:300]})
+    private = settings.BERTH_NEW_REPOSITORIES_PRIVATE if private is None else private
+    with transaction.atomic():
+        existing = Repository.objects.select_for_update().filter(name=name).first()
+        if existing is not None and not existing.is_provisional:
+            raise RepositoryExists(detail={"name": name})
+        if existing is not None:
+            existing.is_provisional, existing.is_private = False, private
+            existing.save(update_fields=["is_provisional", "is_private"])
+            repository = existing
+        else:
+            namespace = namespaces.ensure_namespace(name)
+            repository = Repository.objects.create(
+                name=name,
+                namespace=namespace.name if namespace else "",
+                owner=user,
+                is_private=private,
+            )
+        notify(RegistryEvent("update", repository.pk, repository.name))
+    return repository
+
+
+def delete_repository(*, repository: Repository) -> None:
+    """Delete a repository with its tags, manifests and uploads (blob bytes stay until
+    garbage collection reclaims those no repository holds)."""
+    event = RegistryEvent("delete", repository.pk, repository.name)
+    with transaction.atomic():
+        for upload_id in repository.uploads.values_list("id", flat=True):
+            transaction.on_commit(lambda u=upload_id: storage.discard(storage.upload_path(u)))
+        Repository.objects.filter(pk=repository.pk).delete()
+        notify(event)
 
 
 # -- blobs --------------------------------------------------------------------------------------

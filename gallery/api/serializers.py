@@ -1,0 +1,308 @@
+"""What the API says of repositories, tags, images and publishers: explicit serializers."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from registry import names
+
+from ..models import ABOUT_MAX, DESCRIPTION_MAX, ArtifactType, CatalogEntry
+
+
+def absolute(request, path: str) -> str:
+    return request.build_absolute_uri(path) if request is not None else path
+
+
+class PublisherRefSerializer(serializers.Serializer):
+    namespace = serializers.CharField()
+    display_name = serializers.CharField()
+    verified = serializers.BooleanField()
+    url = serializers.CharField()
+
+
+class RepositorySerializer(serializers.ModelSerializer):
+    """A repository in lists: the narrow catalog row."""
+
+    type = serializers.CharField(source="artifact_type")
+    platforms = serializers.ListField(child=serializers.CharField(), source="platform_list")
+    architectures = serializers.ListField(child=serializers.CharField())
+    size = serializers.IntegerField(source="total_size")
+    last_pushed = serializers.DateTimeField(source="pushed_at", allow_null=True)
+    verified = serializers.BooleanField(source="is_verified")
+    signed = serializers.BooleanField(source="is_signed")
+    publisher = serializers.SerializerMethodField()
+    logo_url = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+    html_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CatalogEntry
+        fields = [
+            "name",
+            "namespace",
+            "description",
+            "type",
+            "platforms",
+            "architectures",
+            "tag_count",
+            "size",
+            "downloads",
+            "last_pushed",
+            "verified",
+            "signed",
+            "publisher",
+            "logo_url",
+            "url",
+            "html_url",
+        ]
+
+    def get_publisher(self, entry) -> PublisherRefSerializer | None:
+        publisher = entry.publisher
+        if publisher is None:
+            return None
+        request = self.context.get("request")
+        return {
+            "namespace": publisher.namespace,
+            "display_name": str(publisher),
+            "verified": publisher.is_verified,
+            "url": absolute(request, reverse("api:publisher", args=[publisher.namespace])),
+        }
+
+    def get_logo_url(self, entry) -> str | None:
+        if not entry.logo:
+            return None
+        return absolute(self.context.get("request"), entry.logo.url)
+
+    def get_url(self, entry) -> str:
+        return absolute(self.context.get("request"), reverse("api:repository", args=[entry.name]))
+
+    def get_html_url(self, entry) -> str:
+        return absolute(self.context.get("request"), reverse("repository", args=[entry.name]))
+
+
+class TextSerializer(serializers.Serializer):
+    markdown = serializers.CharField()
+    html = serializers.CharField(help_text="Rendered and sanitized; safe to insert in a page.")
+
+
+class RepositoryDetailSerializer(RepositorySerializer):
+    """One repository: catalog data, with its texts as Markdown and as sanitized HTML."""
+
+    about = serializers.SerializerMethodField()
+    usage = serializers.SerializerMethodField()
+    links = serializers.DictField(child=serializers.CharField())
+    visibility = serializers.SerializerMethodField(
+        help_text="public or private; present only for those who may change it."
+    )
+
+    class Meta(RepositorySerializer.Meta):
+        fields = [*RepositorySerializer.Meta.fields, "about", "usage", "links", "visibility"]
+
+    def get_about(self, entry) -> TextSerializer:
+        text = self.context["text"]
+        return {"markdown": text.about, "html": text.about_html}
+
+    def get_usage(self, entry) -> TextSerializer:
+        text = self.context["text"]
+        return {"markdown": text.usage, "html": text.usage_html}
+
+    def get_visibility(self, entry) -> str | None:
+        if not self.context.get("can_edit"):
+            return None
+        return "private" if entry.is_private else "public"
+
+    def to_representation(self, entry):
+        data = super().to_representation(entry)
+        if data.get("visibility") is None:
+            data.pop("visibility", None)
+        return data
+
+
+VISIBILITY = serializers.ChoiceField(choices=["public", "private"], required=False)
+
+
+class RepositoryCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=names.NAME_MAX_LENGTH)
+    visibility = VISIBILITY
+    description = serializers.CharField(max_length=DESCRIPTION_MAX, required=False, default="")
+
+    def validate_name(self, value: str) -> str:
+        if not names.is_valid_name(value):
+            raise serializers.ValidationError(
+                "Use lowercase letters, digits and separators (., _, __, -) in components "
+                "joined by /, 2 to 255 characters, as the OCI distribution spec asks."
+            )
+        return value
+
+
+class RepositoryUpdateSerializer(serializers.Serializer):
+    description = serializers.CharField(
+        max_length=DESCRIPTION_MAX, required=False, allow_blank=True
+    )
+    about = serializers.CharField(
+        max_length=ABOUT_MAX, required=False, allow_blank=True, trim_whitespace=False
+    )
+    usage = serializers.CharField(
+        max_length=ABOUT_MAX, required=False, allow_blank=True, trim_whitespace=False
+    )
+    visibility = VISIBILITY
+
+
+class PlatformSerializer(serializers.Serializer):
+    os = serializers.CharField()
+    architecture = serializers.CharField()
+    variant = serializers.CharField(allow_blank=True)
+    digest = serializers.CharField()
+    size = serializers.IntegerField()
+
+
+class TagSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    digest = serializers.CharField(source="image.digest")
+    media_type = serializers.CharField(source="image.media_type")
+    type = serializers.ChoiceField(choices=ArtifactType.values, source="image.kind")
+    pushed_at = serializers.DateTimeField()
+    size = serializers.IntegerField(
+        source="image.size", help_text="For an index: its largest platform image."
+    )
+    downloads = serializers.IntegerField()
+    platforms = PlatformSerializer(many=True, source="image.platforms")
+    platform_count = serializers.IntegerField(source="image.platform_count")
+    url = serializers.SerializerMethodField()
+
+    def get_url(self, tag) -> str:
+        entry = self.context["entry"]
+        path = reverse("api:image", args=[entry.name, tag.image.digest])
+        return absolute(self.context.get("request"), path)
+
+
+class LayerSerializer(serializers.Serializer):
+    digest = serializers.CharField()
+    size = serializers.IntegerField()
+    media_type = serializers.CharField()
+    created_by = serializers.CharField(allow_blank=True)
+
+
+class PlatformImageSerializer(serializers.Serializer):
+    digest = serializers.CharField()
+    media_type = serializers.CharField()
+    size = serializers.IntegerField()
+    os = serializers.CharField(allow_blank=True)
+    architecture = serializers.CharField(allow_blank=True)
+    variant = serializers.CharField(allow_blank=True)
+    entrypoint = serializers.ListField(child=serializers.CharField())
+    command = serializers.ListField(child=serializers.CharField())
+    environment = serializers.ListField(
+        child=serializers.CharField(), help_text="Variable names only, never their values."
+    )
+    ports = serializers.ListField(child=serializers.CharField())
+    working_dir = serializers.CharField(allow_blank=True)
+    user = serializers.CharField(allow_blank=True)
+    created = serializers.CharField(allow_blank=True)
+    labels = serializers.DictField(child=serializers.CharField())
+    annotations = serializers.DictField(child=serializers.CharField())
+    layers = LayerSerializer(many=True)
+
+
+class AttachmentSerializer(serializers.Serializer):
+    digest = serializers.CharField()
+    kind = serializers.CharField()
+    artifact_type = serializers.CharField(allow_blank=True)
+    media_type = serializers.CharField()
+    size = serializers.IntegerField()
+    subject = serializers.CharField()
+    tag = serializers.CharField(allow_blank=True)
+    pushed_at = serializers.DateTimeField()
+
+
+class ImageSerializer(serializers.Serializer):
+    digest = serializers.CharField()
+    media_type = serializers.CharField()
+    type = serializers.CharField(source="kind")
+    artifact_type = serializers.CharField(allow_blank=True)
+    size = serializers.IntegerField()
+    is_index = serializers.BooleanField()
+    tags = serializers.ListField(child=serializers.CharField())
+    annotations = serializers.DictField(child=serializers.CharField())
+    platforms = PlatformImageSerializer(many=True)
+    platform_count = serializers.IntegerField(source="child_count")
+    page = serializers.IntegerField()
+    pages = serializers.IntegerField()
+    subject = serializers.CharField(allow_blank=True)
+    referrers = serializers.SerializerMethodField(
+        help_text="Signatures, SBOMs, attestations and other attachments, by artifact type."
+    )
+
+    def get_referrers(self, details) -> dict[str, AttachmentSerializer]:
+        grouped: dict[str, list] = {}
+        for items in details.attachments.values():
+            for attachment in items:
+                key = attachment.artifact_type or attachment.media_type
+                grouped.setdefault(key, []).append(AttachmentSerializer(attachment).data)
+        return grouped
+
+
+class PublisherSerializer(serializers.Serializer):
+    namespace = serializers.CharField()
+    display_name = serializers.CharField(source="__str__")
+    bio = serializers.CharField(allow_blank=True)
+    website = serializers.CharField(allow_blank=True)
+    verified = serializers.BooleanField(source="is_verified")
+    repository_count = serializers.IntegerField()
+    downloads = serializers.IntegerField()
+    url = serializers.SerializerMethodField()
+    html_url = serializers.SerializerMethodField()
+
+    def get_url(self, publisher) -> str:
+        path = reverse("api:publisher", args=[publisher.namespace])
+        return absolute(self.context.get("request"), path)
+
+    def get_html_url(self, publisher) -> str:
+        path = reverse("publisher", args=[publisher.namespace])
+        return absolute(self.context.get("request"), path)
+
+
+class RepositoryQuerySerializer(serializers.Serializer):
+    """The list's query parameters (several `type`, `arch` and `os` may be given)."""
+
+    q = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    type = serializers.ListField(
+        child=serializers.ChoiceField(choices=ArtifactType.values), required=False
+    )
+    arch = serializers.ListField(child=serializers.CharField(max_length=64), required=False)
+    os = serializers.ListField(child=serializers.CharField(max_length=64), required=False)
+    verified = serializers.BooleanField(required=False, default=False)
+    signed = serializers.BooleanField(required=False, default=False)
+    namespace = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    sort = serializers.ChoiceField(
+        choices=["relevance", "downloads", "updated", "name"], required=False
+    )
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=25)
+    cursor = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+
+    def to_internal_value(self, data):
+        if hasattr(data, "getlist"):
+            data = {
+                key: data.getlist(key) if key in ("type", "arch", "os") else data.get(key)
+                for key in data
+            }
+        return super().to_internal_value(data)
+
+
+class FacetOptionSerializer(serializers.Serializer):
+    value = serializers.CharField()
+    label = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class RepositoryListSerializer(serializers.Serializer):
+    count = serializers.IntegerField(
+        help_text="Matching repositories (a lower bound if not exact)."
+    )
+    count_exact = serializers.BooleanField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    facets = serializers.DictField(child=FacetOptionSerializer(many=True))
+    did_you_mean = serializers.CharField(allow_null=True)
+    results = RepositorySerializer(many=True)

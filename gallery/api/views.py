@@ -1,0 +1,391 @@
+"""The REST API's views: parse, authorize (registry.access.policy), call services, shape.
+
+A repository the caller may not see answers exactly as a missing one: 404 with the same
+body, on every path. Writes need the right the registry itself would ask for: push to edit
+the catalog page or change visibility, delete to delete a repository or a tag.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db.models import Count, F, Q, Sum
+from django.urls import reverse
+from django.utils.http import http_date
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import exceptions, pagination, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from registry import digests, names
+from registry import services as registry_services
+from registry.access import policy, ratelimit
+from registry.errors import DigestInvalid, ManifestUnknown
+from registry.models import PullCount, Repository
+
+from .. import search, services
+from ..images import image_details
+from ..models import ArtifactType, CatalogEntry, CatalogTag, Publisher
+from ..views import EDITS
+from . import serializers as api
+
+NOT_FOUND = "No such repository."
+LIMIT_MAX = 100
+
+
+def visible_entry(request, name: str) -> CatalogEntry:
+    """The entry if the caller may see it; otherwise the one 404 a missing name gets."""
+    entry = services.visible_entry(user=request.user, name=name)
+    if entry is None:
+        raise exceptions.NotFound(NOT_FOUND)
+    return entry
+
+
+def require(request, name: str, action: str, *, public: bool) -> None:
+    """Raise unless the caller may do `action` to repository `name`."""
+    if action in policy.permitted_actions(request.user, name, public=public):
+        return
+    if not request.user.is_authenticated:
+        raise exceptions.NotAuthenticated()
+    raise exceptions.PermissionDenied(f"You may not {action} in {name}.")
+
+
+class Limited(pagination.CursorPagination):
+    """Cursor pages of `limit` items (at most 100), with opaque `cursor`s in the links."""
+
+    page_size = 25
+    page_size_query_param = "limit"
+    max_page_size = LIMIT_MAX
+
+    def __init__(self, ordering=("pk",)):
+        self.ordering = ordering
+
+
+# -- repositories -------------------------------------------------------------------------------
+
+
+class RepositoryDetail(APIView):
+    """One repository's catalog data."""
+
+    def _context(self, request, entry):
+        return {
+            "request": request,
+            "text": services.text_of(entry),
+            "can_edit": policy.PUSH in policy.permitted_actions(request.user, entry.name),
+        }
+
+    @extend_schema(responses=api.RepositoryDetailSerializer, operation_id="repository_read")
+    def get(self, request, name: str):
+        entry = visible_entry(request, name)
+        data = api.RepositoryDetailSerializer(entry, context=self._context(request, entry)).data
+        return last_modified(Response(data), entry.indexed_at or entry.pushed_at)
+
+    @extend_schema(
+        request=api.RepositoryUpdateSerializer,
+        responses=api.RepositoryDetailSerializer,
+        operation_id="repository_update",
+    )
+    def patch(self, request, name: str):
+        entry = visible_entry(request, name)
+        require(request, name, policy.PUSH, public=not entry.is_private)
+        changes = api.RepositoryUpdateSerializer(data=request.data)
+        changes.is_valid(raise_exception=True)
+        try:
+            EDITS.take(f"user:{request.user.pk}")
+        except ratelimit.Throttled as throttled:
+            raise exceptions.Throttled(wait=throttled.retry_after) from None
+        values = changes.validated_data
+        text = services.text_of(entry)
+        try:
+            services.save_settings(
+                entry=entry,
+                description=values.get("description", entry.description),
+                about=values.get("about", text.about),
+                usage=values.get("usage", text.usage),
+                is_private=values.get("visibility", _visibility(entry)) == "private",
+            )
+        except ValidationError as error:
+            raise exceptions.ValidationError(error.message_dict) from None
+        entry.refresh_from_db()
+        return Response(
+            api.RepositoryDetailSerializer(entry, context=self._context(request, entry)).data
+        )
+
+    @extend_schema(responses={204: None}, operation_id="repository_delete")
+    def delete(self, request, name: str):
+        entry = visible_entry(request, name)
+        require(request, name, policy.DELETE, public=not entry.is_private)
+        registry_services.delete_repository(repository=Repository.objects.get(pk=entry.pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _visibility(entry) -> str:
+    return "private" if entry.is_private else "public"
+
+
+SORTS = ["relevance", "downloads", "updated", "name"]
+SORT_HELP = "relevance (the default with q), name (the default without), downloads, updated."
+
+
+class RepositoryList(APIView):
+    """Search and list the catalog (GET); create an empty repository (POST)."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", description='Words, "a phrase", -excluded, or; as on /search.'),
+            OpenApiParameter("type", enum=[t.value for t in ArtifactType], many=True),
+            OpenApiParameter("arch", many=True, description="Architecture, e.g. arm64."),
+            OpenApiParameter("os", many=True, description="Operating system, e.g. linux."),
+            OpenApiParameter("verified", bool, description="Verified publishers only."),
+            OpenApiParameter("signed", bool, description="Repositories with signed images only."),
+            OpenApiParameter("namespace", description="One publisher's repositories."),
+            OpenApiParameter("sort", enum=SORTS, description=SORT_HELP),
+            OpenApiParameter(
+                "limit", int, description=f"Repositories per page, at most {LIMIT_MAX}."
+            ),
+            OpenApiParameter("cursor", description="From a `next` or `previous` link."),
+        ],
+        responses=api.RepositoryListSerializer,
+        operation_id="repositories_list",
+    )
+    def get(self, request):
+        query = api.RepositoryQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        values = query.validated_data
+        after, before = _decode_cursor(values.get("cursor", ""))
+        params = search.SearchParams(
+            q=values.get("q", ""),
+            architectures=values.get("arch", []),
+            operating_systems=values.get("os", []),
+            types=values.get("type", []),
+            verified=values.get("verified", False),
+            signed=values.get("signed", False),
+            namespace=values.get("namespace", ""),
+            sort=values.get("sort") or ("relevance" if values.get("q") else "name"),
+            after=after,
+            before=before,
+        )
+        visible = CatalogEntry.objects.visible_to(request.user).listed()
+        page = search.search(
+            visible, params, size=values["limit"], audience=search.audience_of(request.user)
+        )
+        link = lambda prefix, cursor: (  # noqa: E731 - a short local helper
+            _link(request, prefix + cursor) if cursor else None
+        )
+        return Response(
+            {
+                "count": page.total,
+                "count_exact": not page.total_is_lower_bound,
+                "next": link("n.", page.next_cursor),
+                "previous": link("p.", page.prev_cursor),
+                "facets": {
+                    facet.key: [
+                        {"value": o["value"], "label": o["label"], "count": o["count"]}
+                        for o in facet.options
+                    ]
+                    for facet in page.facets
+                },
+                "did_you_mean": page.suggestion or None,
+                "results": api.RepositorySerializer(
+                    page.entries, many=True, context={"request": request}
+                ).data,
+            }
+        )
+
+    @extend_schema(
+        request=api.RepositoryCreateSerializer,
+        responses={201: api.RepositoryDetailSerializer},
+        operation_id="repository_create",
+    )
+    def post(self, request):
+        values = api.RepositoryCreateSerializer(data=request.data)
+        values.is_valid(raise_exception=True)
+        name = values.validated_data["name"]
+        if not request.user.is_authenticated:
+            raise exceptions.NotAuthenticated()
+        if policy.PUSH not in policy.permitted_actions(request.user, name):
+            raise exceptions.PermissionDenied(f"You may not create repositories in {name}.")
+        visibility = values.validated_data.get("visibility")
+        repository = registry_services.create_repository(
+            name=name,
+            user=request.user,
+            private=None if visibility is None else visibility == "private",
+        )
+        entry = services.index_repository(repository_id=repository.pk)
+        description = values.validated_data["description"]
+        if description:
+            services.update_catalog(entry=entry, description=description, about="", usage="")
+        context = {"request": request, "text": services.text_of(entry), "can_edit": True}
+        response = Response(
+            api.RepositoryDetailSerializer(entry, context=context).data,
+            status=status.HTTP_201_CREATED,
+        )
+        response["Location"] = request.build_absolute_uri(
+            reverse("api:repository", args=[entry.name])
+        )
+        return response
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    """(after, before) from the API's one opaque cursor; a forged one starts over."""
+    direction, _, position = cursor.partition(".")
+    if direction == "n":
+        return position, ""
+    if direction == "p":
+        return "", position
+    return "", ""
+
+
+def _link(request, cursor: str) -> str:
+    params = request.query_params.copy()
+    params["cursor"] = cursor
+    return request.build_absolute_uri(request.path) + "?" + params.urlencode()
+
+
+# -- tags and images ----------------------------------------------------------------------------
+
+TAG_ORDERINGS = {
+    "version": ("-sort_key", "name"),
+    "pushed": ("-pushed_at", "name"),
+    "name": ("name",),
+}
+
+
+class TagList(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("ordering", enum=list(TAG_ORDERINGS), default="version"),
+            OpenApiParameter("name", description="Only tags whose name contains this."),
+            OpenApiParameter("limit", int, description=f"Tags per page, at most {LIMIT_MAX}."),
+            OpenApiParameter("cursor", description="From a `next` or `previous` link."),
+        ],
+        responses=api.TagSerializer(many=True),
+        operation_id="tags_list",
+    )
+    def get(self, request, name: str):
+        entry = visible_entry(request, name)
+        ordering = request.query_params.get("ordering", "version")
+        if ordering not in TAG_ORDERINGS:
+            raise exceptions.ValidationError({"ordering": [f"One of {', '.join(TAG_ORDERINGS)}."]})
+        tags = CatalogTag.objects.filter(entry=entry).select_related("image")
+        filter_text = request.query_params.get("name", "").strip()[:128]
+        if filter_text:
+            tags = tags.filter(name__icontains=filter_text)
+        paginator = Limited(ordering=TAG_ORDERINGS[ordering])
+        page = paginator.paginate_queryset(tags, request, view=self)
+        counts = dict(
+            PullCount.objects.filter(repository_id=entry.pk, tag__in=[t.name for t in page])
+            .values_list("tag")
+            .annotate(total=Sum("count"))
+        )
+        for tag in page:
+            tag.downloads = counts.get(tag.name, 0)
+        data = api.TagSerializer(page, many=True, context={"request": request, "entry": entry}).data
+        return paginator.get_paginated_response(data)
+
+
+class TagDetail(APIView):
+    @extend_schema(responses={204: None}, operation_id="tag_delete")
+    def delete(self, request, name: str, tag: str):
+        entry = visible_entry(request, name)
+        require(request, name, policy.DELETE, public=not entry.is_private)
+        if not names.is_valid_tag(tag):
+            raise exceptions.NotFound("No such tag.")
+        try:
+            registry_services.delete_manifest(
+                repository=Repository.objects.get(pk=entry.pk), reference=tag
+            )
+        except ManifestUnknown:
+            raise exceptions.NotFound("No such tag.") from None
+        services.index_repository(repository_id=entry.pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ImageDetail(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("page", int, description="Page of an index's platforms.")],
+        responses=api.ImageSerializer,
+        operation_id="image_read",
+    )
+    def get(self, request, name: str, digest: str):
+        entry = visible_entry(request, name)
+        try:
+            parsed = digests.parse(digest)
+        except DigestInvalid:
+            raise exceptions.NotFound("No such image.") from None
+        try:
+            page = max(int(request.query_params.get("page", "1")), 1)
+        except ValueError:
+            raise exceptions.ValidationError({"page": ["A positive integer."]}) from None
+        details = image_details(entry=entry, digest=str(parsed), page=page)
+        if details is None:
+            raise exceptions.NotFound("No such image.")
+        return Response(api.ImageSerializer(details).data)
+
+
+# -- publishers ---------------------------------------------------------------------------------
+
+
+def _publishers():
+    listed = Q(entries__is_private=False, entries__tag_count__gt=0)
+    return (
+        Publisher.objects.select_related("namespace_record")
+        .annotate(
+            ns=F("namespace_record__name"),
+            repository_count=Count("entries", filter=listed),
+            downloads=Sum("entries__downloads", filter=listed, default=0),
+        )
+        .filter(repository_count__gt=0)
+    )
+
+
+class PublisherList(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", int), OpenApiParameter("cursor")],
+        responses=api.PublisherSerializer(many=True),
+        operation_id="publishers_list",
+    )
+    def get(self, request):
+        paginator = Limited(ordering=("ns",))
+        page = paginator.paginate_queryset(_publishers(), request, view=self)
+        data = api.PublisherSerializer(page, many=True, context={"request": request}).data
+        return paginator.get_paginated_response(data)
+
+
+class PublisherDetail(APIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "PublisherDetail",
+            {
+                "publisher": api.PublisherSerializer(),
+                "repositories": api.RepositorySerializer(many=True),
+                "repositories_url": serializers.CharField(),
+            },
+        ),
+        operation_id="publisher_read",
+    )
+    def get(self, request, namespace: str):
+        publisher = _publishers().filter(ns=namespace).first()
+        if publisher is None:
+            raise exceptions.NotFound("No such publisher.")
+        entries = (
+            CatalogEntry.objects.visible_to(None)
+            .listed()
+            .filter(namespace=namespace)
+            .select_related("publisher__namespace_record")
+            .order_by("-downloads", "name")[:LIMIT_MAX]
+        )
+        context = {"request": request}
+        listing = reverse("api:repositories") + f"?namespace={namespace}"
+        return Response(
+            {
+                "publisher": api.PublisherSerializer(publisher, context=context).data,
+                "repositories": api.RepositorySerializer(entries, many=True, context=context).data,
+                "repositories_url": request.build_absolute_uri(listing),
+            }
+        )
+
+
+def last_modified(response, moment):
+    if moment is not None:
+        response["Last-Modified"] = http_date(moment.timestamp())
+    return response
