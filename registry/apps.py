@@ -7,3 +7,4 @@ class RegistryConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401 - registers the system checks
+        from .scanning import tasks  # noqa: F401 - registers the Celery tasks with any worker

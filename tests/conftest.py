@@ -40,6 +40,8 @@ def _isolated_storage(settings, tmp_path):
     # Tasks run at once, in the test (a timer thread or a worker cannot see a test's data);
     # tests/gallery/test_tasks.py runs them on a real worker instead.
     settings.BERTH_INDEX_DELAY = 0
+    # Scans on push run on a background thread; tests of scanning turn them on themselves.
+    settings.BERTH_SCAN_ON_PUSH = False
     settings.CELERY_TASK_ALWAYS_EAGER = True
     celery_app.conf.task_always_eager = True
     from registry import auth, pulls
