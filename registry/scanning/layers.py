@@ -141,8 +141,9 @@ class _Decompressed:
             if out:
                 yield out
             if decoder.eof:
-                rest = decoder.unused_data + pending
-                pending = rest
+                # At the end of a member, what follows is in unused_data (and, when the
+                # output was capped, also in unconsumed_tail: take it once).
+                rest = pending = decoder.unused_data
                 if not rest.strip(b"\0"):
                     rest = self.source.read(CHUNK)
                     if not rest:
