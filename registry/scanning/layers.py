@@ -520,7 +520,10 @@ class Filesystem:
             if existing.kind == DIRECTORY and node.kind == DIRECTORY:
                 existing.layer, existing.mode = node.layer, node.mode
                 return path
+            history = self.history.get(path)  # a file rewritten keeps its earlier versions
             self._remove(path)
+            if history is not None and node.kind == FILE:
+                self.history[path] = history
         self._link(path, node)
         return path
 

@@ -9,6 +9,7 @@ import struct
 import tarfile
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.test import override_settings
 
@@ -180,7 +181,7 @@ def rpmdb(*headers: bytes) -> bytes:
         connection.executemany("INSERT INTO Packages (blob) VALUES (?)", [(h,) for h in headers])
         connection.commit()
         connection.close()
-        return open(handle.name, "rb").read()  # noqa: SIM115 - the temporary file closes above
+        return Path(handle.name).read_bytes()
 
 
 def scan_caps(**overrides):
