@@ -70,13 +70,14 @@ def test_a_package_is_attributed_to_the_layer_that_installed_it():
 
 
 def test_distroless_status_d_files_are_read():
+    entry = dpkg_entry("libssl3", "3.0.11-1~deb12u2", "openssl").encode()
     _, packages = found(
         tar(
             File("etc/os-release", DEBIAN_OS_RELEASE),
-            File("var/lib/dpkg/status.d/libssl3", dpkg_entry("libssl3", "3.0.11-1~deb12u2", "openssl").encode()),
+            File("var/lib/dpkg/status.d/libssl3", entry),
             File("var/lib/dpkg/status.d/libssl3.md5sums", b"abc  usr/lib/x\n"),
         )
-    )  # fmt: skip
+    )
     assert packages[("deb", "libssl3")].source_name == "openssl"
     assert packages[("deb", "libssl3")].path == "/var/lib/dpkg/status.d/libssl3"
 
@@ -87,9 +88,12 @@ def test_apk_installed_gives_packages_and_their_origin():
         + "\n"
         + apk_entry("musl", "1.2.4_git20230717-r4")
     )
-    dist, packages = found(
-        tar(File("etc/os-release", ALPINE_OS_RELEASE), File("lib/apk/db/installed", installed.encode()))
-    )  # fmt: skip
+    _, packages = found(
+        tar(
+            File("etc/os-release", ALPINE_OS_RELEASE),
+            File("lib/apk/db/installed", installed.encode()),
+        )
+    )
     crypto = packages[("apk", "libcrypto3")]
     assert (crypto.ecosystem, crypto.source_name, crypto.version) == (
         "Alpine:v3.19",
@@ -134,7 +138,7 @@ def test_python_dist_info_and_egg_info_are_read():
     site = "usr/local/lib/python3.11/site-packages"
     _, packages = found(
         tar(
-            File(f"{site}/requests-2.31.0.dist-info/METADATA", python_metadata("requests", "2.31.0")),
+            File(f"{site}/requests.dist-info/METADATA", python_metadata("requests", "2.31.0")),
             File(f"{site}/Jinja2-3.1.2.dist-info/METADATA", python_metadata("Jinja2", "3.1.2")),
             File(f"{site}/old_thing.egg-info/PKG-INFO", python_metadata("Old_Thing", "0.3")),
             File(f"{site}/flat.egg-info", python_metadata("flat", "1.0")),
@@ -162,7 +166,10 @@ def test_npm_lockfiles_and_node_modules_are_read_once_each():
             File("app/package-lock.json", json.dumps(lock).encode()),
             File("app/package.json", npm_package("app", "1.0.0")),
             File("app/node_modules/lodash/package.json", npm_package("lodash", "4.17.20")),
-            File("app/node_modules/a/node_modules/minimist/package.json", npm_package("minimist", "1.2.5")),
+            File(
+                "app/node_modules/a/node_modules/minimist/package.json",
+                npm_package("minimist", "1.2.5"),
+            ),
         )
     )  # fmt: skip
     assert ("npm", "app") not in packages  # the project itself is no dependency
