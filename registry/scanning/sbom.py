@@ -33,9 +33,11 @@ def document(
     *, name: str, digest: str, scans: Sequence[ImageScan], packages: Sequence[ImagePackage]
 ) -> dict:
     bom = Bom()
-    bom.metadata.component = Component(
-        name=name, version=digest, type=ComponentType.CONTAINER, bom_ref=digest
+    root = Component(
+        name=name, version=digest, type=ComponentType.CONTAINER, bom_ref=f"{name}@{digest}"
     )
+    bom.metadata.component = root
+    images = []
     by_scan: dict[int, list[ImagePackage]] = {}
     for package in packages:
         by_scan.setdefault(package.scan_id, []).append(package)
@@ -61,7 +63,7 @@ def document(
             name=f"{name}@{scan.digest}",
             version=scan.digest,
             type=ComponentType.CONTAINER,
-            bom_ref=scan.digest,
+            bom_ref=f"platform:{scan.digest}",
             components=children,
             properties=[
                 Property(name="berth:platform", value=scan.platform or "unknown"),
@@ -69,4 +71,7 @@ def document(
             ],
         )
         bom.components.add(image)
+        bom.register_dependency(image, children)
+        images.append(image)
+    bom.register_dependency(root, images)
     return json.loads(make_outputter(bom, OutputFormat.JSON, SCHEMA).output_as_string())

@@ -187,3 +187,37 @@ def rpmdb(*headers: bytes) -> bytes:
 def scan_caps(**overrides):
     """Override the scanning caps for one test (settings names without the prefix)."""
     return override_settings(**{f"BERTH_SCAN_{k.upper()}": v for k, v in overrides.items()})
+
+
+# -- pushing images through the registry's own API ----------------------------------------------
+
+
+def push_layers(client, name: str, tag: str, blobs: list[bytes], architecture="amd64") -> str:
+    """Push an image of gzip layers with a test client; returns its manifest digest."""
+    from registry import mediatypes
+    from tests.oci import image_manifest
+
+    config = json.dumps({"architecture": architecture, "os": "linux", "rootfs": {}}).encode()
+    manifest = image_manifest(
+        config=(client.push_blob(name, config), len(config)),
+        layers=[(client.push_blob(name, blob), len(blob)) for blob in blobs],
+    )
+    response = client.push_manifest(name, tag, manifest, mediatypes.OCI_MANIFEST)
+    assert response.status_code == 201, response.content
+    return response["Docker-Content-Digest"]
+
+
+def scan_now(manifest, *, force: bool = False):
+    """Queue and run the scans of a manifest in this test (no thread, no worker)."""
+    from django.test import TestCase
+
+    from registry.scanning import services
+
+    def run(manifest_id, token):
+        services.scan_image(manifest_id=manifest_id, token=token)
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        scans = services.queue_scan(manifest=manifest, force=force, enqueue=run)
+    for scan in scans:
+        scan.refresh_from_db()
+    return scans
