@@ -200,6 +200,14 @@ class _Decompressed:
         self.offset += len(data)
         return data
 
+    def skip_padding(self, size: int) -> bool:
+        """Drop up to `size` bytes of padding; False if the stream ends instead."""
+        while len(self.buffer) - self.offset < size and self._fill():
+            pass
+        available = len(self.buffer) - self.offset
+        self.offset += min(size, available)
+        return available >= size
+
     def skip(self, size: int) -> None:
         """Drop `size` bytes without copying them."""
         while size > 0:
@@ -384,8 +392,12 @@ def read_tar(stream: _Decompressed, budget: Budget) -> Iterator[Entry]:
             kind = OTHER
         entry = Entry(path, kind, real_size, mode, link, hardlink, sparse, stream, size)
         yield entry
-        stream.skip(entry._remaining + padded)
+        stream.skip(entry._remaining)
         entry._remaining = 0
+        # umoci ends its streams right after the last file's data, without even the padding
+        # to a whole block: a stream ending there has ended, as Go's tar reader sees it.
+        if not stream.skip_padding(padded):
+            return
 
 
 # -- the filesystem -----------------------------------------------------------------------------

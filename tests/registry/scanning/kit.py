@@ -39,7 +39,10 @@ class Link:
 
 
 def tar(*entries, end_blocks: bool = True, format=tarfile.PAX_FORMAT) -> bytes:
-    """A tar stream of `entries`; without `end_blocks`, as umoci writes them (no trailer)."""
+    """A tar stream of `entries`; without `end_blocks`, as umoci writes them (no trailer).
+
+    Without end blocks the last entry must be a file with contents.
+    """
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=format) as archive:
         for entry in entries:
@@ -55,9 +58,9 @@ def tar(*entries, end_blocks: bool = True, format=tarfile.PAX_FORMAT) -> bytes:
                 info.linkname = entry.target
             archive.addfile(info)
     data = buffer.getvalue()
-    if not end_blocks:
-        data = data.rstrip(b"\0")
-        data += b"\0" * (-len(data) % BLOCK)
+    if not end_blocks:  # as umoci writes: the stream stops right after the last file's data
+        last = entries[-1]
+        data = data[: data.rfind(last.data) + len(last.data)]
     return data
 
 
