@@ -95,14 +95,16 @@ def push_image(layer: Path):
     config_path = layer.with_name("config.json")
     config_path.write_bytes(config)
     config_blob, layer_blob = upload(config_path), upload(layer)
+
+    def descriptor(media_type, blob):
+        return {"mediaType": media_type, "digest": blob.digest, "size": blob.size}
+
     manifest = {
         "schemaVersion": 2,
         "mediaType": mediatypes.OCI_MANIFEST,
-        "config": {"mediaType": mediatypes.OCI_CONFIG, "digest": config_blob.digest, "size": len(config)},
-        "layers": [
-            {"mediaType": mediatypes.OCI_LAYER_GZIP, "digest": layer_blob.digest, "size": layer_blob.size}
-        ],
-    }  # fmt: skip
+        "config": descriptor(mediatypes.OCI_CONFIG, config_blob),
+        "layers": [descriptor(mediatypes.OCI_LAYER_GZIP, layer_blob)],
+    }
     body = json.dumps(manifest).encode()
     stored, _ = services.commit_manifest(
         repository=repository,
@@ -127,20 +129,21 @@ def time_scan(manifest, runs: int) -> tuple[float, int]:
     from registry.scanning import services
     from registry.scanning.models import ImageScan
 
-    times = []
+    times, tokens = [], []
     for _ in range(runs):
-        tokens = []
         services.queue_scan(manifest=manifest, force=True, enqueue=lambda m, t: tokens.append(t))
         ImageScan.objects.filter(digest=manifest.digest).update(status="queued")
         started = time.perf_counter()
         scan = services.scan_image(manifest_id=manifest.pk, token=tokens[-1])
         times.append(time.perf_counter() - started)
-        assert scan is not None and scan.status == "done", scan and scan.reason
+        if scan is None or scan.status != "done":
+            raise SystemExit(f"the scan did not finish: {scan and scan.reason}")
     return statistics.median(times), scan.packages.count()
 
 
 # -- advisories ---------------------------------------------------------------------------------
 
+VECTOR = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"
 ECOSYSTEMS = [("Debian:12", "deb"), ("PyPI", "python"), ("npm", "npm"), ("Go", "golang")]
 
 
@@ -153,16 +156,18 @@ def advisory_documents(count: int, names: dict[str, list[str]], rng: random.Rand
         if ecosystem.startswith("Debian"):
             fixed += f"-{rng.randrange(1, 5)}+deb12u{rng.randrange(1, 9)}"
         events = [{"introduced": "0"}, {"fixed": fixed}]
+        affected = {
+            "package": {"ecosystem": ecosystem, "name": name},
+            "ranges": [{"type": "ECOSYSTEM", "events": events}],
+        }
         yield {
             "id": f"BENCH-{number}",
             "aliases": [f"CVE-2099-{number}"],
             "modified": "2025-01-01T00:00:00Z",
             "summary": f"synthetic advisory {number}",
-            "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
-            "affected": [
-                {"package": {"ecosystem": ecosystem, "name": name}, "ranges": [{"type": "ECOSYSTEM", "events": events}]}
-            ],
-        }  # fmt: skip
+            "severity": [{"type": "CVSS_V3", "score": VECTOR}],
+            "affected": [affected],
+        }
 
 
 def time_matching(advisory_count: int, package_count: int) -> tuple[float, float, int]:
@@ -212,10 +217,10 @@ def main() -> int:
 
     root = rootfs()
     admin_url = os.environ.get("DATABASE_URL", "")
-    with (
-        tempfile.TemporaryDirectory(prefix="berth-bench-scan-") as work,
-        fresh_database(admin_url, "berth_bench_scan") if admin_url else contextlib.nullcontext() as url,
-    ):  # fmt: skip
+    database = (
+        fresh_database(admin_url, "berth_bench_scan") if admin_url else contextlib.nullcontext()
+    )
+    with tempfile.TemporaryDirectory(prefix="berth-bench-scan-") as work, database as url:
         os.environ["BERTH_DATA_DIR"] = work
         os.environ["DJANGO_SETTINGS_MODULE"] = "gallery.settings"
         os.environ["BERTH_SCAN_ON_PUSH"] = "false"
@@ -227,7 +232,7 @@ def main() -> int:
 
         django.setup()
         call_command("migrate", verbosity=0)
-        database = "PostgreSQL" if url else "SQLite"
+        engine = "PostgreSQL" if url else "SQLite"
 
         log("packing the root filesystem into a gzip layer")
         layer, raw_size = layer_of(root, Path(work))
@@ -257,7 +262,7 @@ def main() -> int:
         (f"importing {options.advisories:,} advisories", f"{import_time:.1f} s", "", ""),
     ]  # fmt: skip
     width = max(len(row[0]) for row in rows)
-    print(f"\nScanning ({database}, median of runs)\n")
+    print(f"\nScanning ({engine}, median of runs)\n")
     print(f"{'measure'.ljust(width)}  {'time':>9}  {'bar':>6}  within")
     for name, value, bar, ok in rows:
         print(f"{name.ljust(width)}  {value:>9}  {bar:>6}  {ok}")
