@@ -14,7 +14,6 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cmp_to_key
 from typing import Protocol
 
 from . import versions
@@ -145,7 +144,3 @@ def worst(severities: Iterable[str]) -> str:
     order = [s.value for s in (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW)]
     present = set(severities)
     return next((s for s in order if s in present), Severity.UNKNOWN)
-
-
-def sort_versions(scheme: str, values: Iterable[str]) -> list[str]:
-    return sorted(values, key=cmp_to_key(lambda a, b: versions.compare(scheme, a, b)))

@@ -78,7 +78,9 @@ def _children(manifest: Manifest, parsed: manifests.Manifest) -> list[Manifest]:
 
 
 def _stale(scan: ImageScan) -> bool:
-    since = scan.started_at or scan.queued_at
+    since = (
+        scan.queued_at if scan.status == ScanStatus.QUEUED else scan.started_at or scan.queued_at
+    )
     return since < timezone.now() - timedelta(seconds=settings.BERTH_SCAN_STALE_SECONDS)
 
 
@@ -359,7 +361,8 @@ class Comparison:
     removed: list[FindingRow] = field(default_factory=list)
 
 
-def _manifest(repository: Repository, reference: str) -> Manifest:
+def manifest_for(repository: Repository, reference: str) -> Manifest:
+    """The manifest a tag or digest names in `repository` (ManifestUnknown if none)."""
     if digests.looks_like_digest(reference):
         manifest = Manifest.objects.filter(repository=repository, digest=reference).first()
     else:
@@ -400,7 +403,7 @@ def _report(digest: str, platform: str, scan: ImageScan | None) -> PlatformRepor
 
 def image_vulnerabilities(*, repository: Repository, reference: str) -> ImageReport:
     """Scan status and severity summary per platform of an image or index (tag or digest)."""
-    manifest = _manifest(repository, reference)
+    manifest = manifest_for(repository, reference)
     images = _images(manifest)
     scans = ImageScan.objects.in_bulk([d for d, _ in images], field_name="digest")
     return ImageReport(
@@ -469,7 +472,7 @@ def list_findings(
         raise ValueError(f"unknown severity {severity!r}")
     if sort not in _SORTS:
         raise ValueError(f"unknown sort {sort!r}")
-    manifest = _manifest(repository, reference)
+    manifest = manifest_for(repository, reference)
     scans = list(ImageScan.objects.filter(digest__in=[d for d, _ in _images(manifest)]))
     rows = _rows(scans, severity)
     if package:
@@ -542,7 +545,7 @@ def compare_tags(*, repository: Repository, base: str, head: str) -> Comparison:
     """Findings `head` has that `base` has not (added), and the other way round (removed)."""
 
     def rows(reference):
-        manifest = _manifest(repository, reference)
+        manifest = manifest_for(repository, reference)
         scans = ImageScan.objects.filter(digest__in=[d for d, _ in _images(manifest)])
         return {row.key: row for row in _rows(list(scans))}
 
@@ -562,7 +565,7 @@ def sbom(*, repository: Repository, reference: str) -> dict:
     """A CycloneDX (1.6) document of the packages found in an image (every platform of an index)."""
     from . import sbom as cyclonedx  # the library is loaded only when an SBOM is asked for
 
-    manifest = _manifest(repository, reference)
+    manifest = manifest_for(repository, reference)
     scans = list(
         ImageScan.objects.filter(
             digest__in=[d for d, _ in _images(manifest)], status=ScanStatus.DONE
@@ -578,7 +581,7 @@ def attach_sbom(*, repository: Repository, reference: str) -> Manifest:
     """Push the image's SBOM into `repository` as an OCI referrer of the image (subject)."""
     from registry import services as registry
 
-    manifest = _manifest(repository, reference)
+    manifest = manifest_for(repository, reference)
     body = json.dumps(sbom(repository=repository, reference=reference), sort_keys=True).encode()
     blob_digest = digests.compute(body)
     if not storage.exists(blob_digest):

@@ -33,7 +33,7 @@ class Command(BaseCommand):
                 self.stdout.write(json.dumps(self._report(repository, reference), default=str))
                 continue
             try:
-                manifest = services._manifest(repository, reference)
+                manifest = services.manifest_for(repository, reference)
             except RegistryError:
                 raise CommandError(f"{text}: no such manifest") from None
             scans = tasks.queue_manifest(manifest, force=force)
