@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -197,6 +197,11 @@ def scan_image(*, manifest_id: int, token: str) -> ImageScan | None:
         result = read_image(parsed)
     except layers.LayerError as error:
         return _fail(scan, token, str(error), platform)
+    except OperationalError:
+        raise  # the database, not the image: the task retries
+    except Exception as error:  # a cataloger's bug must not leave the scan "scanning"
+        log.exception("scan of %s failed", manifest.digest)
+        return _fail(scan, token, f"the scan failed ({error.__class__.__name__})", platform)
     with transaction.atomic():
         scan = ImageScan.objects.select_for_update().get(pk=scan.pk)
         if scan.token != token or scan.status != ScanStatus.SCANNING:
@@ -482,13 +487,17 @@ def list_findings(
     return sorted(rows, key=_SORTS[sort])
 
 
-def _tag_images(repository: Repository, limit: int | None = None) -> list[tuple[str, dict]]:
+def _tag_images(
+    repository: Repository, limit: int | None = None, names: Sequence[str] | None = None
+) -> list[tuple[str, dict]]:
     """(tag, {platform: image digest}) newest push first."""
     tags = (
         Tag.objects.filter(repository=repository)
         .select_related("manifest")
         .order_by("-updated_at", "-pk")
     )
+    if names is not None:
+        tags = tags.filter(name__in=list(names))
     if limit:
         tags = tags[:limit]
     result = []
@@ -532,9 +541,11 @@ def _same_platform(images: dict, row: FindingRow, scans: dict) -> str | None:
     return None
 
 
-def tag_summaries(*, repository: Repository) -> dict[str, list[PlatformReport]]:
-    """Per tag, the scan status and severity summary of each platform (the Tags tab)."""
-    tagged = _tag_images(repository)
+def tag_summaries(
+    *, repository: Repository, tags: Sequence[str] | None = None
+) -> dict[str, list[PlatformReport]]:
+    """Per tag (all, or those named: a page of them), each platform's status and summary."""
+    tagged = _tag_images(repository, names=tags)
     scans = ImageScan.objects.in_bulk(
         {d for _, images in tagged for d in images.values()}, field_name="digest"
     )

@@ -131,6 +131,10 @@ def test_an_index_is_scanned_per_platform(as_alice, osv_records):
     assert [p.summary["high"] for p in report.platforms] == [1, 1]
     summaries = services.tag_summaries(repository=Repository.objects.get(name="alice/app"))
     assert len(summaries["multi"]) == 2
+    page = services.tag_summaries(
+        repository=Repository.objects.get(name="alice/app"), tags=["multi"]
+    )
+    assert list(page) == ["multi"]
 
 
 def test_a_hostile_layer_fails_its_scan_with_a_reason(as_alice, osv_records):
@@ -139,6 +143,17 @@ def test_a_hostile_layer_fails_its_scan_with_a_reason(as_alice, osv_records):
     assert scan.status == ScanStatus.FAILED
     assert "leaves the root" in scan.reason
     assert ImagePackage.objects.filter(scan=scan).count() == 0
+
+
+def test_a_cataloger_bug_fails_the_scan_and_not_the_worker(as_alice, osv_records, monkeypatch):
+    from registry.scanning import catalogers
+
+    def broken(fs):
+        raise KeyError("bug")
+
+    monkeypatch.setattr(catalogers, "catalog", broken)
+    [scan] = scan_now(push(as_alice, "1.0", debian_base()))
+    assert (scan.status, scan.reason) == ("failed", "the scan failed (KeyError)")
 
 
 def test_artifacts_that_are_not_images_are_not_scanned(as_alice, db):
