@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from celery import shared_task
+from celery.exceptions import Retry
 from django.conf import settings
 from django.db import OperationalError, connections, transaction
 
@@ -47,6 +49,7 @@ def rematch_scans(scan_ids: list[int]) -> None:
 
 # -- starting tasks -----------------------------------------------------------------------------
 
+BACKGROUND_ATTEMPTS = 5
 _background: ThreadPoolExecutor | None = None
 _background_lock = threading.Lock()
 _pending: set[Future] = set()
@@ -62,7 +65,16 @@ def _executor() -> ThreadPoolExecutor:
 
 def _run_in_background(task, *args) -> None:
     try:
-        task.apply(args=args, throw=True)
+        # No broker retries an eager task: a busy database is waited for here.
+        for attempt in range(BACKGROUND_ATTEMPTS):
+            try:
+                task.apply(args=args, throw=True)
+                return
+            except (OperationalError, Retry):
+                if attempt == BACKGROUND_ATTEMPTS - 1:
+                    raise
+                connections.close_all()
+                time.sleep(0.2 * 2**attempt)
     except Exception:  # a background thread has nobody to raise to
         log.exception("%s%r failed", task.name, args)
     finally:
