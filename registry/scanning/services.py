@@ -2,7 +2,7 @@
 
 Writing:
 - `queue_scan(manifest=…)`: make sure an image (or each platform of an index) gets scanned;
-  the push listener and the rescan button call it.
+  the push listener and the rescan button call it. `scan_manifest(manifest_id=…)` scans now.
 - `scan_image(manifest_id=…, token=…)`: what the Celery task runs: read the layers, catalog,
   match, store. Idempotent: a scan finishes once, whoever runs it and however often.
 - `rematch(scan_id=…)` / `rescan_all()`: rebuild findings from stored packages after the
@@ -120,6 +120,18 @@ def queue_scan(
 
 
 # -- scanning -----------------------------------------------------------------------------------
+
+
+def scan_manifest(*, manifest_id: int, force: bool = False) -> list[ImageScan]:
+    """Scan a manifest (each image of an index) here and now, outside any transaction."""
+    manifest = Manifest.objects.get(pk=manifest_id)
+    jobs: list[tuple[int, str]] = []
+    scans = queue_scan(manifest=manifest, force=force, enqueue=lambda m, t: jobs.append((m, t)))
+    for job_manifest_id, token in jobs:
+        scan_image(manifest_id=job_manifest_id, token=token)
+    for scan in scans:
+        scan.refresh_from_db()
+    return scans
 
 
 def _claim(digest: str, token: str) -> bool:

@@ -36,10 +36,7 @@ class Command(BaseCommand):
                 manifest = services.manifest_for(repository, reference)
             except RegistryError:
                 raise CommandError(f"{text}: no such manifest") from None
-            scans = tasks.queue_manifest(manifest, force=force)
-            tasks.wait_for_background(timeout=3600)
-            for scan in scans:
-                scan.refresh_from_db()
+            for scan in services.scan_manifest(manifest_id=manifest.pk, force=force):
                 self.stdout.write(
                     f"{scan.digest} {scan.platform or '-'} {scan.status} {scan.reason}"
                 )

@@ -223,3 +223,22 @@ def test_unknown_references_raise_the_registry_error(repository):
 
     with pytest.raises(ManifestUnknown):
         services.image_vulnerabilities(repository=repository, reference="nope")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_management_command_scans_and_reports(as_alice, capsys):
+    from django.core.management import call_command
+
+    advisories.import_advisories(OSV)
+    push(as_alice, "1.0", debian_base(), app_layer())
+    call_command("scan_images", "alice/app:1.0")
+    assert " done " in capsys.readouterr().out
+    call_command("scan_images", "--report", "alice/app:1.0")
+    document = json.loads(capsys.readouterr().out)
+    assert document["platforms"][0]["summary"]["high"] == 1
+    assert {f["package"] for f in document["findings"]} == {
+        "apt",
+        "coreutils",
+        "lodash",
+        "requests",
+    }
