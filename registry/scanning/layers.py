@@ -484,18 +484,29 @@ class Filesystem:
     # writing
 
     def _remove(self, path: str, *, below_layer: int | None = None) -> None:
-        """Remove `path` and what lies under it (only what lower layers wrote, if asked)."""
-        for child in list(self.children.get(path, ())):
-            self._remove(child, below_layer=below_layer)
-        node = self.nodes.get(path)
-        if node is None or path == "":
-            return
-        if below_layer is not None and (node.layer >= below_layer or self.children.get(path)):
-            return
-        del self.nodes[path]
-        self.children.pop(path, None)
-        self.history.pop(path, None)
-        self.children[posixpath.dirname(path)].discard(path)
+        """Remove `path` and what lies under it (only what lower layers wrote, if asked).
+
+        Children go first (iteratively: a hostile layer may nest thousands deep); with
+        `below_layer`, a directory that still holds something stays.
+        """
+        stack = [(path, False)]
+        while stack:
+            current, children_done = stack.pop()
+            if not children_done:
+                stack.append((current, True))
+                stack.extend((child, False) for child in self.children.get(current, ()))
+                continue
+            node = self.nodes.get(current)
+            if node is None or current == "":
+                continue
+            if below_layer is not None and (
+                node.layer >= below_layer or self.children.get(current)
+            ):
+                continue
+            del self.nodes[current]
+            self.children.pop(current, None)
+            self.history.pop(current, None)
+            self.children[posixpath.dirname(current)].discard(current)
 
     def _directory(self, path: str, layer: int) -> str:
         """The real directory `path` names (through symlinks), created if missing."""

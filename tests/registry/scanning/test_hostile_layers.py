@@ -118,3 +118,10 @@ def test_garbage_is_not_a_layer():
 def test_invalid_gzip_fails_with_a_reason():
     with pytest.raises(layers.LayerError, match="gzip"):
         apply(b"\x1f\x8b\x08\x00" + b"\xff" * 100)
+
+
+def test_directories_nested_thousands_deep_are_removed_without_recursion():
+    deep = "/".join(["d"] * 2000)
+    fs = apply(tar(File(f"{deep}/x", b"1")), tar(File(".wh.d")))
+    assert fs.get("d") is None
+    assert len(fs.nodes) == 1  # the root
