@@ -48,9 +48,10 @@ fmt: install-test ## format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install-test ## benchmarks: registry vs the reference, gallery search at 100,000 repositories
+bench: install-test ## benchmarks: registry vs the reference, gallery search, vulnerability scanning
 	$(BIN)/python tests/bench/run.py
 	$(BIN)/python tests/bench/gallery.py
+	$(BIN)/python tests/bench/scanning.py
 
 clean: ## remove the virtualenv (the data directory ./var is kept)
 	rm -rf $(VENV)

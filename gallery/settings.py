@@ -357,6 +357,16 @@ BERTH_PULL_FLUSH_SECONDS = env_float("BERTH_PULL_FLUSH_SECONDS", 10.0)
 # and when a batch of pull counts is written. The gallery indexes the catalog from it.
 BERTH_REGISTRY_HOOK = env_str("BERTH_REGISTRY_HOOK", "gallery.tasks.on_registry_event")
 
+# Vulnerability scanning (registry/scanning): every pushed image is scanned unless turned off.
+# The caps bound what one image's layers may cost; a layer breaking one fails its scan.
+BERTH_SCAN_ON_PUSH = env_bool("BERTH_SCAN_ON_PUSH", True)
+BERTH_SCAN_MAX_BYTES = env_int("BERTH_SCAN_MAX_BYTES", 16 * 1024**3, minimum=1024**2)
+BERTH_SCAN_MAX_ENTRIES = env_int("BERTH_SCAN_MAX_ENTRIES", 1_000_000, minimum=1000)
+BERTH_SCAN_MAX_FILE_BYTES = env_int("BERTH_SCAN_MAX_FILE_BYTES", 256 * 1024**2, minimum=1024**2)
+BERTH_SCAN_MAX_KEPT_BYTES = env_int("BERTH_SCAN_MAX_KEPT_BYTES", 512 * 1024**2, minimum=1024**2)
+# A scan queued or started this long ago without finishing is taken to be lost, and requeued.
+BERTH_SCAN_STALE_SECONDS = env_int("BERTH_SCAN_STALE_SECONDS", 3600, minimum=60)
+
 # Search totals and facet counts are cached this long per query and audience (0: never).
 BERTH_SEARCH_CACHE_SECONDS = env_int("BERTH_SEARCH_CACHE_SECONDS", 60)
 

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from . import services
-from .models import Blob, Manifest, Namespace, Repository, Tag, Upload
+from .models import Advisory, Blob, ImageScan, Manifest, Namespace, Repository, Tag, Upload
 
 
 @admin.register(Namespace)
@@ -66,3 +66,26 @@ class BlobAdmin(admin.ModelAdmin):
 class UploadAdmin(admin.ModelAdmin):
     list_display = ["id", "repository", "user", "offset", "updated_at"]
     raw_id_fields = ["repository", "user"]
+
+
+@admin.register(ImageScan)
+class ImageScanAdmin(admin.ModelAdmin):
+    list_display = [
+        "digest",
+        "status",
+        "platform",
+        "distribution",
+        "critical",
+        "high",
+        "finished_at",
+    ]
+    list_filter = ["status"]
+    search_fields = ["digest"]
+    readonly_fields = [f.name for f in ImageScan._meta.fields]
+
+
+@admin.register(Advisory)
+class AdvisoryAdmin(admin.ModelAdmin):
+    list_display = ["osv_id", "severity", "cvss_score", "modified", "withdrawn"]
+    list_filter = ["severity"]
+    search_fields = ["osv_id", "summary"]

@@ -18,3 +18,4 @@ class RegistryConfig(AppConfig):
             sender=settings.AUTH_USER_MODEL,
             dispatch_uid="registry.claim_personal_namespace",
         )
+        from .scanning import tasks  # noqa: F401 - registers the Celery tasks with any worker

@@ -28,3 +28,18 @@ def check_registry_settings(app_configs, **kwargs):
             )
         )
     return problems
+
+
+@register()
+def check_scanning(app_configs, **kwargs):
+    try:
+        import zstandard  # noqa: F401
+    except ImportError:
+        return [
+            Warning(
+                "zstd-compressed layers cannot be scanned without the zstandard package "
+                "(pip install 'berth[zstd]'); their scans fail with that reason",
+                id="registry.W002",
+            )
+        ]
+    return []

@@ -186,3 +186,14 @@ class PullCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.repository_id}:{self.tag} {self.day}: {self.count}"
+
+
+# Vulnerability scanning keeps its tables in this app; its models live with it.
+from .scanning.models import (  # noqa: E402, F401
+    Advisory,
+    AdvisoryImport,
+    AffectedPackage,
+    Finding,
+    ImagePackage,
+    ImageScan,
+)

@@ -59,22 +59,29 @@ class RegistryEvent:
     digest: str = ""
 
 
+# Registry subsystems told of every event, after commit, before the configurable hook: each is
+# the dotted path of a callable taking a RegistryEvent. Explicit and in one place (no signals):
+# a subsystem that wants to hear of pushes adds its listener here.
+SUBSYSTEMS = ("registry.scanning.tasks.on_registry_event",)
+
+
 @cache
-def _hook():
-    return import_string(settings.BERTH_REGISTRY_HOOK) if settings.BERTH_REGISTRY_HOOK else None
+def _listeners() -> tuple:
+    listeners = [import_string(path) for path in SUBSYSTEMS]
+    if settings.BERTH_REGISTRY_HOOK:
+        listeners.append(import_string(settings.BERTH_REGISTRY_HOOK))
+    return tuple(listeners)
 
 
 def notify(event: RegistryEvent) -> None:
-    """Call BERTH_REGISTRY_HOOK with `event` once the current transaction commits."""
-    hook = _hook()
-    if hook is None:
-        return
+    """Tell the registry's subsystems, then BERTH_REGISTRY_HOOK, once the transaction commits."""
 
     def call():
-        try:
-            hook(event)
-        except Exception:  # the push has happened; a failing listener must not undo it
-            log.exception("registry hook failed for %s", event)
+        for listener in _listeners():
+            try:
+                listener(event)
+            except Exception:  # the push has happened; a failing listener must not undo it
+                log.exception("registry listener %s failed for %s", listener, event)
 
     transaction.on_commit(call)
 

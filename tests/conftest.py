@@ -42,6 +42,8 @@ def _isolated_storage(settings, tmp_path):
     settings.BERTH_INDEX_DELAY = 0
     settings.BERTH_BACKGROUND_INLINE = True
     settings.BERTH_PULL_FLUSH_SECONDS = 0  # no flusher thread writing beside a test's transaction
+    # Scans on push run on a background thread; tests of scanning turn them on themselves.
+    settings.BERTH_SCAN_ON_PUSH = False
     settings.CELERY_TASK_ALWAYS_EAGER = True
     celery_app.conf.task_always_eager = True
     from registry import pulls

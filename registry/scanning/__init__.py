@@ -1,0 +1,1 @@
+"""Vulnerability scanning of pushed images: see README.md beside this file."""
