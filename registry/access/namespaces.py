@@ -101,15 +101,6 @@ def ensure_namespace(name: str) -> Namespace | None:
     return record
 
 
-def owned_by(user) -> frozenset[str]:
-    """Names of the namespaces `user` owns (memoized on the user object for one request)."""
-    cached = getattr(user, "_berth_namespaces", None)
-    if cached is None:
-        cached = frozenset(Namespace.objects.filter(owner=user).values_list("name", flat=True))
-        user._berth_namespaces = cached
-    return cached
-
-
 def quota_of(namespace: Namespace) -> int:
     """Bytes the namespace may hold (0: no limit)."""
     if namespace.quota_bytes is not None:
