@@ -22,8 +22,9 @@ from django.urls import reverse
 
 from registry import names, queries
 from registry.errors import Denied, NameUnknown, TooManyRequests, Unauthorized
+from registry.models import AccessToken
 
-from . import clients, policy, ratelimit, tokens
+from . import clients, credentials, policy, ratelimit, revocation, tokens
 
 _CREDENTIALS: dict[bytes, float] = {}  # hmac(credentials, stored hash) -> expiry
 _CREDENTIALS_MAX = 10_000
@@ -39,6 +40,7 @@ class Identity:
     user: object | None = None  # the User row, for Basic callers
     access: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     token_id: str = ""  # the token's jti, for Bearer callers
+    claims: dict = field(default_factory=dict)  # the registry token's, for Bearer callers
 
 
 ANONYMOUS = Identity(kind="anonymous")
@@ -76,6 +78,9 @@ def authenticate_credentials(request, username: str, password: str):
     """
     if not username or "\x00" in username + password or len(username) > 150:
         return None
+    address = clients.client_address(request) if request is not None else ""
+    if credentials.looks_like_token(password):
+        return _token_user(username, password, address)
     user_model = get_user_model()
     user = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).first()
     now = time.monotonic()
@@ -83,7 +88,6 @@ def authenticate_credentials(request, username: str, password: str):
         expiry = _CREDENTIALS.get(_fingerprint(username, password, user.password))
         if expiry is not None and expiry > now:
             return user
-    address = clients.client_address(request) if request is not None else ""
     LOGINS.check(f"address:{address}", f"username:{username.lower()}")
     verified = authenticate(request, username=username, password=password)
     if verified is None or not verified.is_active:
@@ -95,6 +99,19 @@ def authenticate_credentials(request, username: str, password: str):
         now + settings.BERTH_CREDENTIAL_CACHE_TTL
     )
     return verified
+
+
+def _token_user(username: str, secret: str, address: str):
+    """The owner of a live access token, carrying it (`berth_token`): its scopes limit
+    every decision about this caller (registry.access.policy)."""
+    LOGINS.check(f"address:{address}", f"username:{username.lower()}")
+    token = credentials.verify(username, secret, address=address)
+    if token is None:
+        LOGINS.hit(f"address:{address}", f"username:{username.lower()}")
+        return None
+    user = token.user
+    user.berth_token = token
+    return user
 
 
 def forget_credentials() -> None:
@@ -128,6 +145,7 @@ def identify(request) -> Identity:
             user_id=claims.get("uid"),
             access=_access_map(claims.get("access")),
             token_id=str(claims.get("jti", "")),
+            claims=claims,
         )
     elif scheme == "basic":
         pair = parse_basic(header)
@@ -149,17 +167,21 @@ def identify(request) -> Identity:
 
 def user_of(identity: Identity):
     """The caller's active User row, or None (anonymous, or the account is gone or
-    disabled). A Basic caller's row was read with its credentials; a token's is read now."""
+    disabled, or the access token a registry token came from was revoked). A Basic
+    caller's row was read with its credentials; a registry token's is read now."""
     if identity.user is not None:
         return identity.user
     if identity.user_id is None:
         return None
-    return get_user_model().objects.filter(pk=identity.user_id, is_active=True).first()
-
-
-def _still_active(user_id: int | None) -> bool:
-    """Writes check the token's user again (a pull need not: it changes nothing)."""
-    return get_user_model().objects.filter(pk=user_id, is_active=True).exists()
+    user = get_user_model().objects.filter(pk=identity.user_id, is_active=True).first()
+    token_id = identity.claims.get("tok")
+    if user is not None and token_id is not None:
+        token = AccessToken.objects.filter(pk=token_id).first()
+        if token is None or not credentials.is_live(token_id):
+            return None
+        user.berth_token = token
+    identity.user = user
+    return user
 
 
 def _access_map(access) -> dict[tuple[str, str], frozenset[str]]:
@@ -192,12 +214,20 @@ def authorize(request, name: str, actions: frozenset[str]) -> Identity:
     identity = identify(request)
     granted = identity.access.get(("repository", name), frozenset())
     if identity.kind == "token" and actions <= granted:
-        if actions != {policy.PULL} and not _still_active(identity.user_id):
-            raise Denied("the account behind this token no longer exists or is disabled")
-        return identity
+        if revocation.is_current(identity.claims, name):
+            return identity
+        # Revoked, disabled, demoted or made private since the token was issued: decide
+        # again from the database, as for a caller with credentials.
+        stale = True
+    else:
+        stale = False
     # One query answers "may anyone pull it?"; a private and a missing repository take the
     # same path through it, in the same time.
     public = queries.is_public(name)
+    if stale:
+        user = user_of(identity)
+        if actions <= policy.permitted_actions(user, name, public=public):
+            return identity
     if identity.kind == "basic":
         permitted = policy.permitted_actions(identity.user, name, public=public)
         if actions <= permitted:
@@ -269,5 +299,11 @@ def token_grant_user(request, params) -> tuple[object | None, bool]:
             claims["pwd"], tokens.password_fingerprint(user)
         ):
             return None, False
+        token_id = claims.get("tok")
+        if token_id is not None:  # issued from an access token: it must still be live
+            token = AccessToken.objects.filter(pk=token_id, user=user).first()
+            if token is None or not credentials.is_live(token_id):
+                return None, False
+            user.berth_token = token
         return user, True
     return None, False
