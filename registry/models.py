@@ -84,6 +84,8 @@ class Repository(models.Model):
     # When its access last shrank (made private, a grant withdrawn, network rules changed):
     # registry tokens issued before then are checked again (registry.access.revocation).
     access_changed_at = models.DateTimeField(null=True, blank=True)
+    # Network rules apply to it (its own or its namespace's): registry.access.sharing.
+    network_restricted = models.BooleanField(default=False)
 
     objects = RepositoryQuerySet.as_manager()
 

@@ -125,8 +125,9 @@ def _repository(*, name: str, user_id: int | None, provisional: bool) -> Reposit
                 name=name,
                 namespace=namespace.name if namespace else "",
                 owner_id=user_id,
-                is_private=provisional or settings.BERTH_NEW_REPOSITORIES_PRIVATE,
+                is_private=provisional or namespaces.new_repository_private(name),
                 is_provisional=provisional,
+                network_restricted=namespaces.restricted_by_namespace(name),
             )
     except IntegrityError:  # created concurrently by another request
         return Repository.objects.get(name=name)
@@ -139,7 +140,7 @@ def create_repository(*, name: str, user, private: bool | None = None) -> Reposi
     (a provisional repository of the same name becomes this one)."""
     if not names.is_valid_name(name):
         raise NameInvalid(detail={"name": name[:300]})
-    private = settings.BERTH_NEW_REPOSITORIES_PRIVATE if private is None else private
+    private = namespaces.new_repository_private(name) if private is None else private
     with transaction.atomic():
         existing = Repository.objects.select_for_update().filter(name=name).first()
         if existing is not None and not existing.is_provisional:
@@ -155,6 +156,7 @@ def create_repository(*, name: str, user, private: bool | None = None) -> Reposi
                 namespace=namespace.name if namespace else "",
                 owner=user,
                 is_private=private,
+                network_restricted=namespaces.restricted_by_namespace(name),
             )
         notify(RegistryEvent("update", repository.pk, repository.name))
     return repository
@@ -461,11 +463,12 @@ def commit_manifest(
                 repository=repository, name=tag, defaults={"manifest": manifest}
             )
         if repository.is_provisional:  # the first manifest: now it exists for everyone
+            private = namespaces.new_repository_private(repository.name)
             Repository.objects.filter(pk=repository.pk, is_provisional=True).update(
-                is_provisional=False, is_private=settings.BERTH_NEW_REPOSITORIES_PRIVATE
+                is_provisional=False, is_private=private
             )
             repository.is_provisional = False
-            repository.is_private = settings.BERTH_NEW_REPOSITORIES_PRIVATE
+            repository.is_private = private
         Repository.objects.filter(pk=repository.pk).update(pushed_at=timezone.now())
         notify(
             RegistryEvent(

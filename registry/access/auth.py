@@ -24,7 +24,7 @@ from registry import names, queries
 from registry.errors import Denied, NameUnknown, TooManyRequests, Unauthorized
 from registry.models import AccessToken
 
-from . import clients, credentials, policy, ratelimit, revocation, tokens
+from . import clients, credentials, policy, ratelimit, revocation, sharing, tokens
 
 _CREDENTIALS: dict[bytes, float] = {}  # hmac(credentials, stored hash) -> expiry
 _CREDENTIALS_MAX = 10_000
@@ -41,6 +41,7 @@ class Identity:
     access: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     token_id: str = ""  # the token's jti, for Bearer callers
     claims: dict = field(default_factory=dict)  # the registry token's, for Bearer callers
+    networks: dict[str, list[str]] = field(default_factory=dict)  # name -> allowed networks
 
 
 ANONYMOUS = Identity(kind="anonymous")
@@ -146,6 +147,7 @@ def identify(request) -> Identity:
             access=_access_map(claims.get("access")),
             token_id=str(claims.get("jti", "")),
             claims=claims,
+            networks=_networks_map(claims.get("access")),
         )
     elif scheme == "basic":
         pair = parse_basic(header)
@@ -193,6 +195,14 @@ def _access_map(access) -> dict[tuple[str, str], frozenset[str]]:
     return result
 
 
+def _networks_map(access) -> dict[str, list[str]]:
+    result = {}
+    for entry in access if isinstance(access, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("networks"), list):
+            result[str(entry.get("name", ""))] = [str(n) for n in entry["networks"]]
+    return result
+
+
 def challenge(request, *, scope: str = "", error: str = "") -> str:
     realm = settings.BERTH_TOKEN_REALM or request.build_absolute_uri(reverse("registry:token"))
     parts = [f'realm="{realm}"', f'service="{settings.BERTH_TOKEN_SERVICE}"']
@@ -214,30 +224,31 @@ def authorize(request, name: str, actions: frozenset[str]) -> Identity:
     identity = identify(request)
     granted = identity.access.get(("repository", name), frozenset())
     if identity.kind == "token" and actions <= granted:
-        if revocation.is_current(identity.claims, name):
+        networks = identity.networks.get(name)
+        if revocation.is_current(identity.claims, name) and (
+            networks is None or sharing.address_allowed(_address(request), networks)
+        ):
             return identity
-        # Revoked, disabled, demoted or made private since the token was issued: decide
-        # again from the database, as for a caller with credentials.
+        # Revoked, disabled, demoted or made private since the token was issued, or asked
+        # from a network the repository refuses: decide again from the database.
         stale = True
     else:
         stale = False
     # One query answers "may anyone pull it?"; a private and a missing repository take the
     # same path through it, in the same time.
-    public = queries.is_public(name)
-    if stale:
-        user = user_of(identity)
-        if actions <= policy.permitted_actions(user, name, public=public):
+    public, restricted = queries.access_of(name)
+    user = user_of(identity) if stale or identity.kind == "basic" else None
+    permitted = policy.permitted_actions(user, name, public=public) if user else frozenset()
+    if actions <= permitted or (actions == {policy.PULL} and public):
+        if not restricted or sharing.address_allowed(_address(request), sharing.networks_for(name)):
             return identity
-    if identity.kind == "basic":
-        permitted = policy.permitted_actions(identity.user, name, public=public)
-        if actions <= permitted:
-            return identity
+        if user is not None:
+            raise Denied("this repository may not be reached from your network")
+        public = False  # to an anonymous caller from elsewhere it does not exist
+    elif identity.kind == "basic":
         if policy.PULL in actions and policy.PULL not in permitted:
             raise NameUnknown(detail={"name": name})
         raise Denied()
-    # Anonymous callers, and tokens that lack the scope, may still pull public repositories.
-    if actions == {policy.PULL} and public:
-        return identity
     error = "insufficient_scope" if identity.kind == "token" else ""
     raise Unauthorized(
         "insufficient scope" if error else "authentication required",
@@ -248,6 +259,10 @@ def authorize(request, name: str, actions: frozenset[str]) -> Identity:
     )
 
 
+def _address(request) -> str:
+    return clients.client_address(request)
+
+
 def grant_access(user, scopes: list[tokens.Scope]) -> list[dict]:
     """The `access` claim: for each scope, what was asked and is permitted."""
     access = []
@@ -255,9 +270,17 @@ def grant_access(user, scopes: list[tokens.Scope]) -> list[dict]:
         if scope.type == "repository":
             if not names.is_valid_name(scope.name):
                 continue
-            public = queries.is_public(scope.name)
+            public, restricted = queries.access_of(scope.name)
             permitted = policy.permitted_actions(user, scope.name, public=public)
             granted = policy.grant(scope.actions, permitted)
+            if granted and restricted:
+                # The registry checks the caller's address against these at each request.
+                networks = sharing.networks_for(scope.name)
+                access.append(
+                    {"type": "repository", "name": scope.name, "actions": granted,
+                     "networks": networks}
+                )  # fmt: skip
+                continue
         elif scope.type == "registry" and scope.name == "catalog":
             granted = ["*"]  # everyone may list; the listing shows only what they may see
         else:
