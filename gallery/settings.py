@@ -336,6 +336,17 @@ BERTH_RATELIMIT_PASSWORD_RESETS = parse_rate(
 BERTH_RATELIMIT_EDITS = parse_rate(
     env_str("BERTH_RATELIMIT_EDITS", "60/hour"), setting="BERTH_RATELIMIT_EDITS"
 )
+# Manifest pulls per client address (anonymous) and per user, and upload starts per user.
+BERTH_RATELIMIT_ANONYMOUS_PULLS = parse_rate(
+    env_str("BERTH_RATELIMIT_ANONYMOUS_PULLS", "1000/hour"),
+    setting="BERTH_RATELIMIT_ANONYMOUS_PULLS",
+)
+BERTH_RATELIMIT_USER_PULLS = parse_rate(
+    env_str("BERTH_RATELIMIT_USER_PULLS", "0"), setting="BERTH_RATELIMIT_USER_PULLS"
+)
+BERTH_RATELIMIT_UPLOADS = parse_rate(
+    env_str("BERTH_RATELIMIT_UPLOADS", "10000/hour"), setting="BERTH_RATELIMIT_UPLOADS"
+)
 # Proxies whose X-Forwarded-For names the client (addresses or networks). Behind the
 # documented proxy set-up (BERTH_BEHIND_PROXY) the proxy on this machine is trusted.
 BERTH_TRUSTED_PROXIES = env_list(
