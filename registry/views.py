@@ -224,7 +224,11 @@ def manifest(request, name: str, reference: str):
         return put_manifest(request, name, reference)
     if request.method == "DELETE":
         auth.authorize(request, name, DELETE)
-        services.delete_manifest(repository=services.get_repository(name=name), reference=reference)
+        services.delete_manifest(
+            repository=services.get_repository(name=name),
+            reference=reference,
+            actor=auth.actor_of(request),
+        )
         return HttpResponse(status=202)
     identity = auth.authorize(request, name, PULL)
     found = services.find_manifest(name=name, reference=reference)
@@ -256,6 +260,7 @@ def put_manifest(request, name: str, reference: str):
         reference=reference,
         body=b"".join(body_chunks(request, limit=limit, too_large=ManifestTooLarge)),
         content_type=request.content_type or "",
+        actor=auth.actor_of(request),
     )
     response = HttpResponse(status=201)
     response["Location"] = f"/v2/{name}/manifests/{stored.digest}"

@@ -8,6 +8,7 @@ read their namespace's events on a page and through `GET /api/v1/audit`.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from registry.models import AuditEvent
 
@@ -36,6 +37,15 @@ ACTIONS = {
 }
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, as the registry knows a caller (a user row need not be read for it)."""
+
+    username: str = ""
+    pk: int | None = None
+    address: str = ""
+
+
 def record(
     action: str,
     *,
@@ -45,9 +55,10 @@ def record(
     target: str = "",
     detail: dict | None = None,
 ) -> AuditEvent:
-    """Write one event. `actor` is a user (or None for an anonymous caller)."""
+    """Write one event. `actor` is a user or an Actor (None: an anonymous caller)."""
     actor_name = getattr(actor, "username", "") if actor is not None else ""
     actor_id = getattr(actor, "pk", None) if actor is not None else None
+    address = address or getattr(actor, "address", "")
     event = AuditEvent.objects.create(
         actor=actor_name[:150],
         actor_id=actor_id,

@@ -24,7 +24,7 @@ from registry import names, queries
 from registry.errors import Denied, NameUnknown, TooManyRequests, Unauthorized
 from registry.models import AccessToken
 
-from . import clients, credentials, policy, ratelimit, revocation, sharing, tokens
+from . import audit, clients, credentials, policy, ratelimit, revocation, sharing, tokens
 
 _CREDENTIALS: dict[bytes, float] = {}  # hmac(credentials, stored hash) -> expiry
 _CREDENTIALS_MAX = 10_000
@@ -257,6 +257,12 @@ def authorize(request, name: str, actions: frozenset[str]) -> Identity:
             "WWW-Authenticate": challenge(request, scope=scope_for(name, actions), error=error)
         },
     )
+
+
+def actor_of(request) -> audit.Actor:
+    """The caller, for the audit log."""
+    identity = identify(request)
+    return audit.Actor(identity.username, identity.user_id, _address(request))
 
 
 def _address(request) -> str:

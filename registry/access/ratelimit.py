@@ -111,7 +111,7 @@ class Limiter:
         """Count one event for `key`; (events in this window so far, seconds until it
         ends). One round trip to the cache in the common case (the counter exists)."""
         now = time.time()
-        (cache_key, ends), = self._keys([key], now).items()
+        ((cache_key, ends),) = self._keys([key], now).items()
         try:
             count = cache.incr(cache_key)
         except ValueError:  # the window's first event (or the counter was evicted)
