@@ -387,9 +387,10 @@ REST_FRAMEWORK = {
     # Basic first: an unauthenticated write answers 401 with its challenge, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "gallery.api.authentication.BasicCredentials",
+        "gallery.api.authentication.AccessTokenBearer",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_PERMISSION_CLASSES": ["gallery.api.authentication.TokenScopes"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_THROTTLE_CLASSES": [

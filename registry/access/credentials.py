@@ -97,6 +97,15 @@ def verify(username: str, text: str, *, address: str = "") -> AccessToken | None
     return token
 
 
+def owner_of(text: str, *, address: str = "") -> AccessToken | None:
+    """A live token presented without a username (a Bearer header on the REST API)."""
+    match = _TOKEN.fullmatch(text)
+    if match is None:
+        return None
+    token = AccessToken.objects.filter(key_id=match["key"]).select_related("user").first()
+    return verify(token.user.username, text, address=address) if token else None
+
+
 def is_live(token_id: int | None) -> bool:
     """Is the token of this id still usable (a registry token issued from it is checked)."""
     if token_id is None:
