@@ -156,7 +156,9 @@ class MemberDetail(APIView):
             ):
                 raise exceptions.PermissionDenied("Only owners may remove owners.")
         try:
-            organizations.remove_member(organization=organization, user=user, actor=actor_of(request))
+            organizations.remove_member(
+                organization=organization, user=user, actor=actor_of(request)
+            )
         except AccessError as error:
             raise _refused(error) from None
         return Response(status=status.HTTP_204_NO_CONTENT)

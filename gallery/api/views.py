@@ -302,7 +302,9 @@ class TagDetail(APIView):
             raise exceptions.NotFound("No such tag.")
         try:
             registry_services.delete_manifest(
-                repository=Repository.objects.get(pk=entry.pk), reference=tag, actor=actor_of(request)
+                repository=Repository.objects.get(pk=entry.pk),
+                reference=tag,
+                actor=actor_of(request),
             )
         except ManifestUnknown:
             raise exceptions.NotFound("No such tag.") from None
