@@ -20,6 +20,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from registry.access import auth, clients, policy, ratelimit
+from registry.models import Namespace
 
 from .forms import SignUpForm
 from .models import CatalogEntry
@@ -160,10 +161,20 @@ def signup(request):
 
 @login_required
 def account(request):
+    rights = policy.rights_of(request.user)
     owned = sorted(policy.writable_namespaces(request.user))
-    repositories = CatalogEntry.objects.filter(namespace__in=owned).order_by("name")
+    repositories = CatalogEntry.objects.filter(namespace__in=sorted(rights.roles)).order_by("name")
+    organizations = Namespace.objects.filter(
+        name__in=list(rights.roles), kind=Namespace.Kind.ORGANIZATION
+    ).order_by("name")
     return render(
         request,
         "gallery/account.html",
-        {"repositories": repositories, "namespaces": owned, "namespace": owned[0] if owned else ""},
+        {
+            "repositories": repositories,
+            "namespaces": owned,
+            "namespace": request.user.username if request.user.username in owned else "",
+            "organizations": [(o, rights.roles[o.name]) for o in organizations],
+            "administered": policy.administered_namespaces(request.user),
+        },
     )

@@ -25,7 +25,7 @@ from registry.models import PullCount, Repository
 from .. import search, services
 from ..images import image_details
 from ..models import ArtifactType, CatalogEntry, CatalogTag, Publisher
-from ..views import EDITS
+from ..publishing.settings import EDITS
 from . import serializers as api
 
 NOT_FOUND = "No such repository."
