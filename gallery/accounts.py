@@ -19,7 +19,7 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from registry.access import auth, clients, policy, ratelimit
+from registry.access import audit, auth, clients, policy, ratelimit
 from registry.models import Namespace
 
 from .forms import SignUpForm
@@ -48,11 +48,15 @@ class ThrottledSignIn:
             except ratelimit.Throttled as throttled:
                 self.throttled = throttled.retry_after
                 raise forms.ValidationError(_wait_message(throttled.retry_after)) from None
-            if user is None:
+            address = clients.client_address(self.request) if self.request else ""
+            if user is None:  # counted and logged by authenticate_credentials
                 raise self.get_invalid_login_error()
             user.backend = getattr(user, "backend", settings.AUTHENTICATION_BACKENDS[0])
             self.user_cache = user
             self.confirm_login_allowed(user)
+            audit.record(
+                "signin", actor=user, address=address, namespace=user.username, target=username
+            )
         return self.cleaned_data
 
 

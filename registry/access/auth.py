@@ -92,7 +92,7 @@ def authenticate_credentials(request, username: str, password: str):
     LOGINS.check(f"address:{address}", f"username:{username.lower()}")
     verified = authenticate(request, username=username, password=password)
     if verified is None or not verified.is_active:
-        LOGINS.hit(f"address:{address}", f"username:{username.lower()}")
+        _failed(username, address)
         return None
     if len(_CREDENTIALS) >= _CREDENTIALS_MAX:
         _CREDENTIALS.clear()
@@ -108,11 +108,22 @@ def _token_user(username: str, secret: str, address: str):
     LOGINS.check(f"address:{address}", f"username:{username.lower()}")
     token = credentials.verify(username, secret, address=address)
     if token is None:
-        LOGINS.hit(f"address:{address}", f"username:{username.lower()}")
+        _failed(username, address)
         return None
     user = token.user
     user.berth_token = token
     return user
+
+
+def _failed(username: str, address: str) -> None:
+    """A failed sign-in: counted against the limits, and in the audit log."""
+    LOGINS.hit(f"address:{address}", f"username:{username.lower()}")
+    audit.record(
+        "signin.failed",
+        address=address,
+        namespace=username[:255],
+        target=username[:300],
+    )
 
 
 def forget_credentials() -> None:
