@@ -45,7 +45,8 @@ def exception_handler(exc, context):
     else:
         codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
         code = codes if isinstance(codes, str) else "error"
-        response.data = body(code, _message(detail))
+        message = _message(detail) or str(getattr(exc, "default_detail", "")) or "Error."
+        response.data = body(code, message)
     return response
 
 

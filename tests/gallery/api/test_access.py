@@ -1,0 +1,223 @@
+"""Organizations, members, tokens, robots, policies and the audit log under /api/v1/."""
+
+import base64
+import csv
+import io
+
+import pytest
+from rest_framework.test import APIClient
+
+from registry.access import audit
+from registry.models import AccessToken, AuditEvent, Membership, Repository
+from tests.factories import PASSWORD, UserFactory
+from tests.gallery.api.conftest import as_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def acme(alice, bob):
+    response = as_user("alice").post("/api/v1/organizations", {"name": "acme"}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def with_token(secret: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client
+
+
+def test_creating_an_organization_makes_its_creator_owner(acme, alice):
+    assert acme["your_role"] == "owner"
+    assert [m["username"] for m in acme["members"]] == ["alice"]
+
+
+@pytest.mark.parametrize("name", ["alice", "admin-team", "Acme", "a", "library"])
+def test_organization_names_follow_the_namespace_rules(alice, name):
+    response = as_user("alice").post("/api/v1/organizations", {"name": name}, format="json")
+    assert response.status_code == 400
+
+
+def test_owners_add_members_and_change_roles(acme, bob):
+    client = as_user("alice")
+    response = client.put(
+        "/api/v1/organizations/acme/members/bob", {"role": "maintainer"}, format="json"
+    )
+    assert response.json()["role"] == "maintainer"
+    client.put("/api/v1/organizations/acme/members/bob", {"role": "admin"}, format="json")
+    assert Membership.objects.get(user=bob).role == "admin"
+
+
+def test_the_last_owner_can_neither_leave_nor_be_demoted(acme, alice):
+    client = as_user("alice")
+    assert client.delete("/api/v1/organizations/acme/members/alice").status_code == 400
+    demoted = client.put(
+        "/api/v1/organizations/acme/members/alice", {"role": "admin"}, format="json"
+    )
+    assert demoted.status_code == 400
+    assert "last owner" in demoted.json()["error"]["fields"]["non_field_errors"][0]
+
+
+def test_admins_cannot_make_owners_and_others_cannot_manage(acme, bob):
+    UserFactory(username="carol")
+    as_user("alice").put("/api/v1/organizations/acme/members/bob", {"role": "admin"}, format="json")
+    promote = as_user("bob").put(
+        "/api/v1/organizations/acme/members/carol", {"role": "owner"}, format="json"
+    )
+    assert promote.status_code == 403
+    as_user("bob").put(
+        "/api/v1/organizations/acme/members/carol", {"role": "reader"}, format="json"
+    )
+    assert (
+        as_user("carol")
+        .put("/api/v1/organizations/acme/members/bob", {"role": "reader"}, format="json")
+        .status_code
+        == 403
+    )
+    assert as_user("carol").delete("/api/v1/organizations/acme/members/carol").status_code == 204
+
+
+def test_members_see_the_member_list_and_outsiders_do_not(acme, bob):
+    assert "members" not in as_user("bob").get("/api/v1/organizations/acme").json()
+    assert APIClient().get("/api/v1/organizations/nope").status_code == 404
+
+
+def test_a_token_is_shown_once_stored_hashed_and_usable_on_the_api(alice):
+    response = as_user("alice").post(
+        "/api/v1/tokens",
+        {"name": "ci", "scopes": ["pull", "api-read"], "expires": 30},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    secret = response.json()["token"]
+    row = AccessToken.objects.get()
+    assert secret not in (row.secret_hash, row.key_id)
+    listed = as_user("alice").get("/api/v1/tokens").json()
+    assert "token" not in listed[0]
+    assert with_token(secret).get("/api/v1/tokens").status_code == 200
+    assert (
+        with_token(secret)
+        .post("/api/v1/tokens", {"name": "x", "scopes": ["pull"]}, format="json")
+        .status_code
+        == 403
+    )
+
+
+def test_a_token_without_api_write_cannot_change_anything(alice, webapp):
+    secret = (
+        as_user("alice")
+        .post("/api/v1/tokens", {"name": "r", "scopes": ["api-read"]}, format="json")
+        .json()["token"]
+    )
+    response = with_token(secret).patch(
+        "/api/v1/repositories/alice/webapp", {"description": "x"}, format="json"
+    )
+    assert response.status_code == 403
+
+
+def test_a_revoked_token_stops_at_once(alice):
+    created = (
+        as_user("alice")
+        .post("/api/v1/tokens", {"name": "t", "scopes": ["api-read"]}, format="json")
+        .json()
+    )
+    assert with_token(created["token"]).get("/api/v1/tokens").status_code == 200
+    assert as_user("alice").delete(f"/api/v1/tokens/{created['id']}").status_code == 204
+    assert with_token(created["token"]).get("/api/v1/tokens").status_code == 401
+
+
+def test_tokens_work_as_basic_passwords_on_the_registry(alice):
+    secret = (
+        as_user("alice")
+        .post("/api/v1/tokens", {"name": "t", "scopes": ["pull"]}, format="json")
+        .json()["token"]
+    )
+    pair = base64.b64encode(f"alice:{secret}".encode()).decode()
+    assert APIClient().get("/v2/", HTTP_AUTHORIZATION=f"Basic {pair}").status_code == 200
+    bad = base64.b64encode(f"alice:{secret}x".encode()).decode()
+    assert APIClient().get("/v2/", HTTP_AUTHORIZATION=f"Basic {bad}").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "x"},
+        {"name": "x", "scopes": ["root"]},
+        {"name": "x", "scopes": ["pull"], "expires": 9999},
+    ],
+)
+def test_bad_token_requests_are_400(alice, body):
+    assert as_user("alice").post("/api/v1/tokens", body, format="json").status_code == 400
+
+
+def test_robots_get_a_token_and_permissions_of_their_organization(acme):
+    response = as_user("alice").post(
+        "/api/v1/organizations/acme/robots",
+        {"name": "ci", "permissions": [{"repository": "acme/app", "actions": ["pull", "push"]}]},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["robot"]["username"] == "acme+ci"
+    assert response.json()["token"].startswith("berth_")
+    outside = as_user("alice").post(
+        "/api/v1/organizations/acme/robots",
+        {"name": "bad", "permissions": [{"repository": "bob/app", "actions": ["pull"]}]},
+        format="json",
+    )
+    assert outside.status_code == 400
+    assert as_user("bob").get("/api/v1/organizations/acme/robots").status_code == 403
+    assert as_user("alice").delete("/api/v1/organizations/acme/robots/ci").status_code == 204
+
+
+def test_the_policy_of_a_repository(alice, bob, webapp):
+    client = as_user("alice")
+    response = client.put(
+        "/api/v1/repositories/alice/webapp/-/policy",
+        {"grants": [{"principal": "bob", "actions": ["pull"]}], "networks": ["10.0.0.0/8"]},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "grants": [{"principal": "bob", "actions": ["pull"]}],
+        "networks": ["10.0.0.0/8"],
+    }
+    assert Repository.objects.get(name="alice/webapp").network_restricted
+    for bad in (
+        {"grants": [{"principal": "nobody", "actions": ["pull"]}], "networks": []},
+        {"grants": [{"principal": "bob", "actions": ["delete"]}], "networks": []},
+        {"grants": [], "networks": ["not-a-network"]},
+    ):
+        assert (
+            client.put("/api/v1/repositories/alice/webapp/-/policy", bad, format="json").status_code
+            == 400
+        )
+    assert as_user("bob").get("/api/v1/repositories/alice/webapp/-/policy").status_code == 403
+
+
+def test_the_audit_log_as_json_and_csv(acme, alice, bob):
+    as_user("alice").put(
+        "/api/v1/organizations/acme/members/bob", {"role": "reader"}, format="json"
+    )
+    events = as_user("alice").get("/api/v1/audit?namespace=acme").json()
+    assert [e["action"] for e in events] == ["member.added", "organization.created"]
+    assert as_user("bob").get("/api/v1/audit?namespace=acme").json() == []  # readers do not
+    response = as_user("alice").get("/api/v1/audit?namespace=acme&format=csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0][:4] == ["at", "actor", "address", "action"]
+    assert response["Content-Type"].startswith("text/csv")
+
+
+def test_csv_cells_never_start_a_formula(alice):
+    audit.record("repository.created", actor=alice, namespace="alice", target="=HYPERLINK(1)")
+    response = as_user("alice").get("/api/v1/audit?format=csv")
+    assert "'=HYPERLINK(1)" in response.content.decode()
+
+
+def test_pushes_and_deletes_are_audited(as_alice, alice):
+    as_alice.push_image("alice/app", "v1")
+    as_alice.request("DELETE", "/v2/alice/app/manifests/v1")
+    actions = list(AuditEvent.objects.filter(namespace="alice").values_list("action", flat=True))
+    assert {"repository.created", "tag.pushed", "tag.deleted"} <= set(actions)
+    assert AuditEvent.objects.filter(action="tag.pushed").get().actor == "alice"
+    assert PASSWORD

@@ -1,0 +1,131 @@
+"""The pages for tokens, organizations, members, robots, namespace settings, audit log and a
+repository's policy, for those allowed, and 404 for everyone else."""
+
+import pytest
+from django.test import Client
+
+from gallery import services
+from registry.access import organizations
+from registry.models import AccessToken, AuditEvent, Membership, Namespace, Repository
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def acme(alice):
+    return organizations.create_organization(name="acme", owner=alice)
+
+
+def test_a_token_is_created_shown_once_and_revoked(alice):
+    client = signed_in(alice)
+    page = client.post(
+        "/settings/tokens",
+        {"action": "create", "name": "laptop", "scopes": ["pull"], "expires": "30"},
+    ).content.decode()
+    assert "Copy this token now" in page
+    token = AccessToken.objects.get()
+    assert "berth_" + token.key_id in page
+    assert "Copy this token now" not in client.get("/settings/tokens").content.decode()
+    client.post("/settings/tokens", {"action": "revoke", "token": token.pk})
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+
+
+def test_creating_an_organization_in_the_browser(alice):
+    response = signed_in(alice).post("/organizations/new", {"name": "newco"})
+    assert response.status_code == 302
+    assert Namespace.objects.get(name="newco").kind == "organization"
+    taken = signed_in(alice).post("/organizations/new", {"name": "alice"})
+    assert b"This name is taken." in taken.content
+
+
+def test_members_are_added_changed_and_removed(acme, alice, bob):
+    client = signed_in(alice)
+    client.post("/u/acme/-/members", {"action": "add", "username": "bob", "role": "reader"})
+    assert Membership.objects.get(user=bob).role == "reader"
+    client.post("/u/acme/-/members", {"action": "role", "username": "bob", "role": "maintainer"})
+    assert Membership.objects.get(user=bob).role == "maintainer"
+    client.post("/u/acme/-/members", {"action": "remove", "username": "bob"})
+    assert not Membership.objects.filter(user=bob).exists()
+
+
+def test_readers_see_members_but_cannot_change_them(acme, alice, bob):
+    organizations.set_member(organization=acme, user=bob, role="reader", actor=alice)
+    page = signed_in(bob).get("/u/acme/-/members")
+    assert page.status_code == 200
+    assert b'name="action" value="add"' not in page.content
+    signed_in(bob).post(
+        "/u/acme/-/members", {"action": "role", "username": "alice", "role": "reader"}
+    )
+    assert Membership.objects.get(user=alice).role == "owner"
+
+
+@pytest.mark.parametrize("path", ["/u/acme/-/robots", "/u/acme/-/audit", "/u/acme/-/settings"])
+def test_admin_pages_are_404_for_outsiders_and_readers(acme, alice, bob, path):
+    assert signed_in(bob).get(path).status_code == 404
+    organizations.set_member(organization=acme, user=bob, role="reader", actor=alice)
+    assert signed_in(bob).get(path).status_code == 404
+    assert signed_in(alice).get(path).status_code == 200
+    assert Client().get(path).status_code == 302  # to sign in
+
+
+def test_a_robot_is_created_with_its_token_shown_once(acme, alice):
+    page = (
+        signed_in(alice)
+        .post(
+            "/u/acme/-/robots",
+            {"action": "create", "name": "ci", "repository": "", "access": "pull,push"},
+        )
+        .content.decode()
+    )
+    assert "acme+ci" in page
+    assert "Copy this token now" in page
+
+
+def test_the_namespace_default_visibility_applies_to_new_repositories(acme, alice):
+    signed_in(alice).post("/u/acme/-/settings", {"default_visibility": "private", "networks": ""})
+    from tests.oci import RegistryClient
+
+    RegistryClient("alice").push_image("acme/app", "v1")
+    assert Repository.objects.get(name="acme/app").is_private
+
+
+def test_the_audit_page_and_its_csv(acme, alice):
+    page = signed_in(alice).get("/u/acme/-/audit")
+    assert b"organization.created" in page.content
+    csv = signed_in(alice).get("/u/acme/-/audit?format=csv")
+    assert csv["Content-Type"].startswith("text/csv")
+
+
+def test_the_repository_policy_is_edited_by_admins_only(as_alice, alice, bob):
+    as_alice.push_image("alice/app", "v1")
+    services.index_repository(repository_id=Repository.objects.get(name="alice/app").pk)
+    signed_in(alice).post(
+        "/r/alice/app/-/settings", {"form": "policy", "grants": "bob pull", "networks": ""}
+    )
+    assert Repository.objects.get(name="alice/app").grants.get().user == bob
+    assert AuditEvent.objects.filter(action="repository.policy").exists()
+
+
+def test_maintainers_edit_texts_but_not_visibility(acme, alice):
+    mia = UserFactory(username="mia")
+    organizations.set_member(organization=acme, user=mia, role="maintainer", actor=alice)
+    from tests.oci import RegistryClient
+
+    RegistryClient("alice").push_image("acme/app", "v1")
+    services.index_repository(repository_id=Repository.objects.get(name="acme/app").pk)
+    page = signed_in(mia).get("/r/acme/app/-/settings").content.decode()
+    assert "Private repository" not in page
+    assert "Access policy" not in page
+    signed_in(mia).post(
+        "/r/acme/app/-/settings",
+        {"form": "catalog", "description": "d", "about": "", "usage": "", "is_private": "on"},
+    )
+    assert not Repository.objects.get(name="acme/app").is_private
