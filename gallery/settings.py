@@ -241,7 +241,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # Installations (or test runs) sharing one Redis keep their keys apart.
+            "KEY_PREFIX": env_str("BERTH_CACHE_PREFIX", "berth"),
+        }
     }
 else:
     # Files under the data directory: shared by every worker process, no server needed.

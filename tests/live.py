@@ -202,6 +202,7 @@ def live_registry(tmp_path_factory) -> Iterator[LiveRegistry]:
         "GUNICORN_ACCESS_LOG": "-",
         # A queue of this session's own: no other worker on a shared Redis takes its tasks.
         "BERTH_CELERY_QUEUE": f"berth-test-{secrets.token_hex(6)}",
+        "BERTH_CACHE_PREFIX": f"berth-test-{secrets.token_hex(6)}",
         # Pull counts reach the catalog within seconds (the default interval is 10 s).
         "BERTH_PULL_FLUSH_SECONDS": "1",
     }
