@@ -491,6 +491,15 @@ def sync_privacy(*, repository_id: int) -> None:
             transaction.on_commit(search.forget_cached_results)
 
 
+def set_logo(*, entry: CatalogEntry, logo) -> None:
+    """Store a processed logo (gallery.publishing.logos) and drop the one it replaces."""
+    old = entry.logo.name if entry.logo else ""
+    entry.logo.save(logo.name, logo, save=False)
+    CatalogEntry.objects.filter(pk=entry.pk).update(logo=entry.logo.name)
+    if old and old != entry.logo.name:
+        entry.logo.storage.delete(old)
+
+
 def set_verified(*, publisher: Publisher, verified: bool) -> None:
     with transaction.atomic():
         Publisher.objects.filter(pk=publisher.pk).update(is_verified=verified)

@@ -263,7 +263,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
 STATICFILES_DIRS = [BASE_DIR / "static"]
-MEDIA_URL = "media/"
+MEDIA_URL = "/media/"
 MEDIA_ROOT = DATA_DIR / "media"
 
 # Blobs go through the Django storage API under the "blobs" alias. The default is the local
@@ -340,6 +340,10 @@ BERTH_RATELIMIT_PASSWORD_RESETS = parse_rate(
 )
 BERTH_RATELIMIT_EDITS = parse_rate(
     env_str("BERTH_RATELIMIT_EDITS", "60/hour"), setting="BERTH_RATELIMIT_EDITS"
+)
+# Live Markdown previews per user (each renders in a child process).
+BERTH_RATELIMIT_PREVIEWS = parse_rate(
+    env_str("BERTH_RATELIMIT_PREVIEWS", "120/10m"), setting="BERTH_RATELIMIT_PREVIEWS"
 )
 # Manifest pulls per client address (anonymous) and per user, and upload starts per user.
 BERTH_RATELIMIT_ANONYMOUS_PULLS = parse_rate(

@@ -5,6 +5,7 @@ from django.urls import include, path, re_path
 from registry import urls as registry_urls  # noqa: F401 - registers the "repo" converter
 
 from . import accounts, organizations, seo, views
+from .publishing import pages as publishing
 from .publishing import settings as publishing_settings
 
 
@@ -29,6 +30,13 @@ urlpatterns = [
         name="repository-settings",
     ),
     path("r/<repo:name>/-/card.png", seo.card, name="repository-card"),
+    path("r/<repo:name>/-/logo", publishing.upload_logo, name="repository-logo"),
+    path("r/<repo:name>/-/delete", publishing.delete_repository, name="repository-delete"),
+    path("r/<repo:name>/-/delete-reference", publishing.delete_reference, name="reference-delete"),
+    path("new", publishing.new_repository, name="new-repository"),
+    path("-/check-name", publishing.check_name, name="check-name"),
+    path("-/preview", publishing.preview, name="markdown-preview"),
+    path("media/<path:path>", publishing.media, name="media"),
     path("u/<str:namespace>", views.publisher, name="publisher"),
     path("u/<str:namespace>/-/members", organizations.members, name="members"),
     path("u/<str:namespace>/-/robots", organizations.robots, name="robots"),

@@ -121,7 +121,13 @@ def repository_tags(request, name: str):
     attach_commands(page, host=request.get_host(), name=entry.name)
     services.attach_attachments(entry, page)
     context = _repository_context(request, entry, "tags")
-    context.update(page=page, query=query, sort=sort, tag_sorts=TAG_SORTS)
+    context.update(
+        page=page,
+        query=query,
+        sort=sort,
+        tag_sorts=TAG_SORTS,
+        can_delete=policy.DELETE in policy.permitted_actions(request.user, entry.name),
+    )
     return render(request, "gallery/repository.html", context)
 
 

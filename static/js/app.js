@@ -88,7 +88,62 @@
     if (pending && event.target === pending) submit(pending);
   });
 
+  // The Markdown editor's live preview: the server's own sanitizing renderer, as typed.
+  function csrfToken(element) {
+    var form = element.closest("form");
+    var input = form && form.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  function setUpPreview(pane) {
+    var source = document.getElementById(pane.getAttribute("data-preview-of"));
+    if (!source) return;
+    var timer = null;
+    var render = function () {
+      var body = new URLSearchParams({ text: source.value });
+      fetch(pane.getAttribute("data-preview-url"), {
+        method: "POST",
+        headers: { "X-CSRFToken": csrfToken(source), "Content-Type": "application/x-www-form-urlencoded" },
+        body: body,
+        credentials: "same-origin"
+      }).then(function (response) { return response.json(); }).then(function (data) {
+        if (data.html !== undefined) pane.innerHTML = data.html || '<p class="muted">Nothing to preview.</p>';
+        else pane.textContent = data.error || "The preview could not be rendered.";
+      }).catch(function () { pane.textContent = "The preview could not be rendered."; });
+    };
+    source.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(render, 500);
+    });
+    if (source.value.trim()) render();
+  }
+
+  // A new repository's name, checked as it is typed (the server has the last word).
+  function setUpNameCheck(form) {
+    var name = form.querySelector("[name=name]");
+    var namespace = form.querySelector("[name=namespace]");
+    var status = document.getElementById("name-status");
+    if (!name || !namespace || !status) return;
+    var timer = null;
+    var check = function () {
+      if (!name.value) { status.textContent = ""; return; }
+      var full = namespace.value + "/" + name.value;
+      fetch(form.getAttribute("data-name-check") + "?name=" + encodeURIComponent(full), { credentials: "same-origin" })
+        .then(function (response) { return response.json(); })
+        .then(function (data) {
+          status.textContent = data.ok ? full + " is free." : data.problem;
+          status.className = "name-status " + (data.ok ? "name-ok" : "name-problem");
+          name.setAttribute("aria-invalid", data.ok ? "false" : "true");
+        });
+    };
+    var later = function () { clearTimeout(timer); timer = setTimeout(check, 250); };
+    name.addEventListener("input", later);
+    namespace.addEventListener("change", later);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-preview-of]").forEach(setUpPreview);
+    document.querySelectorAll("form[data-name-check]").forEach(setUpNameCheck);
     var id = null;
     try {
       id = sessionStorage.getItem(FOCUS_KEY);

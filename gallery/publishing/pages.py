@@ -1,0 +1,206 @@
+"""Publishing pages: a new repository, the live Markdown preview, the logo, and deleting a
+repository, a tag or an image. Thin views over the registry's and the gallery's services."""
+
+from __future__ import annotations
+
+import mimetypes
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from registry import names
+from registry import services as registry_services
+from registry.access import audit, clients, policy, ratelimit
+from registry.errors import ManifestUnknown, RegistryError
+from registry.models import Repository
+
+from .. import readme, services
+from ..models import DESCRIPTION_MAX, CatalogEntry
+from ..views import _entry
+from . import logos
+
+PREVIEWS = ratelimit.Limiter("previews", settings.BERTH_RATELIMIT_PREVIEWS)
+PREVIEW_MAX = 25_600
+
+
+def _actor(request) -> audit.Actor:
+    return audit.Actor(request.user.username, request.user.pk, clients.client_address(request))
+
+
+def name_problem(user, name: str) -> str:
+    """Why `user` cannot create repository `name` ("" when they can)."""
+    if not names.is_valid_name(name):
+        return (
+            "Use lowercase letters and digits, with . _ __ or - between them, in parts "
+            "separated by /; 2 to 255 characters."
+        )
+    if policy.PUSH not in policy.permitted_actions(user, name):
+        return "You cannot publish in this namespace."
+    if Repository.objects.filter(name=name, is_provisional=False).exists():
+        return "A repository of that name exists."
+    return ""
+
+
+class NewRepositoryForm(forms.Form):
+    namespace = forms.ChoiceField()
+    name = forms.CharField(
+        max_length=200, help_text="Lowercase letters, digits, and . _ - / between them."
+    )
+    visibility = forms.ChoiceField(
+        choices=[("", "The namespace's default"), ("public", "Public"), ("private", "Private")],
+        required=False,
+    )
+    description = forms.CharField(max_length=DESCRIPTION_MAX, required=False)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        choices = sorted(policy.writable_namespaces(user))
+        self.fields["namespace"].choices = [(n, n) for n in choices]
+
+    def clean(self):
+        values = super().clean()
+        if "namespace" in values and "name" in values:
+            full = f"{values['namespace']}/{values['name']}"
+            problem = name_problem(self.user, full)
+            if problem:
+                self.add_error("name", problem)
+            values["full_name"] = full
+        return values
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def new_repository(request):
+    form = NewRepositoryForm(
+        request.POST or None, user=request.user, initial={"namespace": request.GET.get("namespace")}
+    )
+    if request.method == "POST" and form.is_valid():
+        visibility = form.cleaned_data["visibility"]
+        repository = registry_services.create_repository(
+            name=form.cleaned_data["full_name"],
+            user=request.user,
+            private=None if not visibility else visibility == "private",
+            actor=_actor(request),
+        )
+        entry = services.index_repository(repository_id=repository.pk)
+        if form.cleaned_data["description"]:
+            services.update_catalog(
+                entry=entry, description=form.cleaned_data["description"], about="", usage=""
+            )
+        messages.success(request, f"Repository {repository.name} created.")
+        return redirect("repository-upload", name=repository.name)
+    return render(request, "gallery/repository_new.html", {"form": form})
+
+
+@login_required
+def check_name(request):
+    """As the name is typed: {"name", "ok", "problem"} (JSON)."""
+    name = request.GET.get("name", "")[:300]
+    problem = name_problem(request.user, name)
+    return JsonResponse({"name": name, "ok": not problem, "problem": problem})
+
+
+@login_required
+@require_POST
+def preview(request):
+    """The same sanitizing renderer as the public page, for the editor's live preview."""
+    try:
+        PREVIEWS.take(f"user:{request.user.pk}")
+    except ratelimit.Throttled as throttled:
+        response = JsonResponse({"error": "Too many previews; wait a moment."}, status=429)
+        response["Retry-After"] = str(throttled.retry_after)
+        return response
+    text = request.POST.get("text", "")
+    if len(text) > PREVIEW_MAX:
+        return JsonResponse({"error": f"At most {PREVIEW_MAX} characters."}, status=400)
+    try:
+        html = readme.render(text)
+    except readme.RenderError as error:
+        return JsonResponse({"error": str(error)}, status=400)
+    return JsonResponse({"html": html})
+
+
+class LogoForm(forms.Form):
+    logo = forms.FileField(help_text="PNG, JPEG or WebP; at most 2 MiB and 2,048 pixels a side.")
+
+
+@login_required
+@require_POST
+def upload_logo(request, name: str):
+    entry = _editable(request, name)
+    form = LogoForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, "Choose an image file.")
+    else:
+        try:
+            logo = logos.process(form.cleaned_data["logo"])
+        except logos.LogoError as error:
+            messages.error(request, str(error))
+        else:
+            services.set_logo(entry=entry, logo=logo)
+            messages.success(request, "Logo saved.")
+    return redirect("repository-settings", name=entry.name)
+
+
+def _editable(request, name: str) -> CatalogEntry:
+    entry = _entry(request, name)
+    if policy.PUSH not in policy.permitted_actions(request.user, name):
+        raise Http404("No such repository")
+    return entry
+
+
+@login_required
+@require_POST
+def delete_repository(request, name: str):
+    entry = _entry(request, name)
+    if policy.ADMIN not in policy.permitted_actions(request.user, name):
+        raise Http404("No such repository")
+    if request.POST.get("confirm") != entry.name:
+        messages.error(request, f"Type {entry.name} to confirm.")
+        return redirect("repository-settings", name=entry.name)
+    registry_services.delete_repository(
+        repository=Repository.objects.get(pk=entry.pk), actor=_actor(request)
+    )
+    messages.success(request, f"Repository {entry.name} deleted.")
+    return redirect("account")
+
+
+@login_required
+@require_POST
+def delete_reference(request, name: str):
+    """Delete a tag (`tag`) or an image with all its tags (`digest`) from the Tags tab."""
+    entry = _entry(request, name)
+    if policy.DELETE not in policy.permitted_actions(request.user, name):
+        raise Http404("No such repository")
+    reference = request.POST.get("tag") or request.POST.get("digest") or ""
+    try:
+        registry_services.delete_manifest(
+            repository=Repository.objects.get(pk=entry.pk),
+            reference=reference,
+            actor=_actor(request),
+        )
+    except (ManifestUnknown, RegistryError):
+        messages.error(request, "Nothing to delete by that name.")
+    else:
+        services.index_repository(repository_id=entry.pk)
+        messages.success(request, f"Deleted {reference}.")
+    return redirect("repository-tags", name=entry.name)
+
+
+def media(request, path: str):
+    """Uploaded media (logos) from the default storage, cached for a year: their names are
+    digests of their content, so a new logo is a new URL."""
+    if ".." in path.split("/") or not path.startswith("logos/") or not default_storage.exists(path):
+        raise Http404("No such file")
+    content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    response = FileResponse(default_storage.open(path, "rb"), content_type=content_type)
+    response["Cache-Control"] = "public, max-age=31536000, immutable"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
