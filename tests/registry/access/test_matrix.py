@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.core.signals import request_finished
+from django.db import close_old_connections, transaction
 from django.test import Client
 from django.urls import get_resolver
 from django.utils import timezone
@@ -228,7 +229,13 @@ def request(client: Client, endpoint: Endpoint, path: str):
         else:
             response = getattr(client, method)(path)
         content = b"".join(response.streaming_content) if response.streaming else response.content
-        response.close()
+        # Closing sends request_finished, whose handler would close the database connection
+        # in the middle of this transaction (the test client keeps it away the same way).
+        request_finished.disconnect(close_old_connections)
+        try:
+            response.close()
+        finally:
+            request_finished.connect(close_old_connections)
         transaction.set_rollback(True)
     return response.status_code, content
 
