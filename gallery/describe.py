@@ -139,7 +139,11 @@ def kind_of(parsed: manifests.Manifest) -> str:
     layer_types = {layer.media_type for layer in parsed.layers}
     if config_type == mediatypes.HELM_CONFIG or mediatypes.HELM_CHART in layer_types:
         return ArtifactType.HELM
-    if config_type in mediatypes.POLICY_CONFIGS or layer_types & mediatypes.POLICY_LAYERS:
+    if (
+        config_type in mediatypes.POLICY_CONFIGS
+        or layer_types & mediatypes.POLICY_LAYERS
+        or parsed.artifact_type in mediatypes.POLICY_ARTIFACTS
+    ):
         return ArtifactType.POLICY
     if config_type in mediatypes.IMAGE_CONFIGS and not parsed.artifact_type:
         return ArtifactType.IMAGE

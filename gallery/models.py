@@ -230,3 +230,7 @@ class CatalogAttachment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.digest} of {self.subject}"
+
+
+# Archive imports keep their table in this app; the model lives with them.
+from .publishing.models import ArchiveImport  # noqa: E402, F401

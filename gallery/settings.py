@@ -341,6 +341,11 @@ BERTH_RATELIMIT_PASSWORD_RESETS = parse_rate(
 BERTH_RATELIMIT_EDITS = parse_rate(
     env_str("BERTH_RATELIMIT_EDITS", "60/hour"), setting="BERTH_RATELIMIT_EDITS"
 )
+# Archive imports (gallery.publishing): the largest upload, what it may decompress to, and
+# how many entries it may hold.
+BERTH_IMPORT_MAX_UPLOAD_BYTES = env_int("BERTH_IMPORT_MAX_UPLOAD_BYTES", 16 * 1024**3)
+BERTH_IMPORT_MAX_BYTES = env_int("BERTH_IMPORT_MAX_BYTES", 32 * 1024**3)
+BERTH_IMPORT_MAX_ENTRIES = env_int("BERTH_IMPORT_MAX_ENTRIES", 100_000, minimum=1)
 # Live Markdown previews per user (each renders in a child process).
 BERTH_RATELIMIT_PREVIEWS = parse_rate(
     env_str("BERTH_RATELIMIT_PREVIEWS", "120/10m"), setting="BERTH_RATELIMIT_PREVIEWS"

@@ -40,6 +40,10 @@ POLICY_CONFIGS = frozenset(
         "application/vnd.cncf.kyverno.config.v1+json",
     }
 )
+# An Open Policy Agent bundle (.tar.gz) stored as OPA's OCI downloader reads it; Berth marks
+# the manifest with this artifactType (gallery.publishing.archives).
+OPA_BUNDLE = "application/vnd.cncf.openpolicyagent.bundle.v1.tar+gzip"
+POLICY_ARTIFACTS = frozenset({OPA_BUNDLE})
 POLICY_LAYERS = frozenset(
     {
         "application/vnd.cncf.openpolicyagent.policy.layer.v1+rego",

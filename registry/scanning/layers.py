@@ -400,6 +400,13 @@ def read_tar(stream: _Decompressed, budget: Budget) -> Iterator[Entry]:
             return
 
 
+def read_archive(source: BinaryIO, limits: Limits) -> Iterator[Entry]:
+    """The entries of a tar stream (plain, gzip or zstd) within `limits`: the same careful
+    reader, for archives other than layers (the gallery's archive import uses it)."""
+    budget = Budget(limits)
+    yield from read_tar(_Decompressed(source, budget), budget)
+
+
 # -- the filesystem -----------------------------------------------------------------------------
 
 
