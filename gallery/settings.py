@@ -326,7 +326,7 @@ BERTH_NAMESPACE_QUOTA_BYTES = env_int("BERTH_NAMESPACE_QUOTA_BYTES", 50 * 1024**
 # Rate limits ("COUNT/PERIOD", e.g. 10/minute, 100/hour, 5/15m; 0 turns one off), counted
 # in the shared cache. Failed sign-ins (/v2/ Basic, /token, the sign-in page, the admin)
 # per client address and per username; password reset mails per address and per email;
-# saves of a repository's catalog page per user.
+# saves of a repository's catalog page per user; rescans asked for per user.
 BERTH_RATELIMIT_LOGINS = parse_rate(
     env_str("BERTH_RATELIMIT_LOGINS", "10/15m"), setting="BERTH_RATELIMIT_LOGINS"
 )
@@ -335,6 +335,9 @@ BERTH_RATELIMIT_PASSWORD_RESETS = parse_rate(
 )
 BERTH_RATELIMIT_EDITS = parse_rate(
     env_str("BERTH_RATELIMIT_EDITS", "60/hour"), setting="BERTH_RATELIMIT_EDITS"
+)
+BERTH_RATELIMIT_RESCANS = parse_rate(
+    env_str("BERTH_RATELIMIT_RESCANS", "20/hour"), setting="BERTH_RATELIMIT_RESCANS"
 )
 # Proxies whose X-Forwarded-For names the client (addresses or networks). Behind the
 # documented proxy set-up (BERTH_BEHIND_PROXY) the proxy on this machine is trusted.
