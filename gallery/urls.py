@@ -5,6 +5,7 @@ from django.urls import include, path, re_path
 from registry import urls as registry_urls  # noqa: F401 - registers the "repo" converter
 
 from . import accounts, seo, views
+from .vulnerabilities import views as vulnerabilities
 
 
 def admin_login(request):
@@ -22,6 +23,17 @@ urlpatterns = [
     path("r/<repo:name>/-/tags", views.repository_tags, name="repository-tags"),
     path("r/<repo:name>/-/tags/<str:tag>", views.repository_tag, name="repository-tag"),
     path("r/<repo:name>/-/images/<str:digest>", views.repository_image, name="repository-image"),
+    path(
+        "r/<repo:name>/-/images/<str:digest>/vulnerabilities",
+        vulnerabilities.findings,
+        name="repository-image-vulnerabilities",
+    ),
+    path(
+        "r/<repo:name>/-/images/<str:digest>/vulnerabilities/scan",
+        vulnerabilities.rescan,
+        name="repository-image-rescan",
+    ),
+    path("r/<repo:name>/-/compare", vulnerabilities.compare, name="repository-compare"),
     path("r/<repo:name>/-/settings", views.repository_settings, name="repository-settings"),
     path("r/<repo:name>/-/card.png", seo.card, name="repository-card"),
     path("u/<str:namespace>", views.publisher, name="publisher"),
