@@ -19,7 +19,8 @@ from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from registry.access import auth, clients, policy, ratelimit
+from registry.access import audit, auth, clients, policy, ratelimit
+from registry.models import Namespace
 
 from .forms import SignUpForm
 from .models import CatalogEntry
@@ -47,11 +48,15 @@ class ThrottledSignIn:
             except ratelimit.Throttled as throttled:
                 self.throttled = throttled.retry_after
                 raise forms.ValidationError(_wait_message(throttled.retry_after)) from None
-            if user is None:
+            address = clients.client_address(self.request) if self.request else ""
+            if user is None:  # counted and logged by authenticate_credentials
                 raise self.get_invalid_login_error()
             user.backend = getattr(user, "backend", settings.AUTHENTICATION_BACKENDS[0])
             self.user_cache = user
             self.confirm_login_allowed(user)
+            audit.record(
+                "signin", actor=user, address=address, namespace=user.username, target=username
+            )
         return self.cleaned_data
 
 
@@ -160,10 +165,20 @@ def signup(request):
 
 @login_required
 def account(request):
+    rights = policy.rights_of(request.user)
     owned = sorted(policy.writable_namespaces(request.user))
-    repositories = CatalogEntry.objects.filter(namespace__in=owned).order_by("name")
+    repositories = CatalogEntry.objects.filter(namespace__in=sorted(rights.roles)).order_by("name")
+    organizations = Namespace.objects.filter(
+        name__in=list(rights.roles), kind=Namespace.Kind.ORGANIZATION
+    ).order_by("name")
     return render(
         request,
         "gallery/account.html",
-        {"repositories": repositories, "namespaces": owned, "namespace": owned[0] if owned else ""},
+        {
+            "repositories": repositories,
+            "namespaces": owned,
+            "namespace": request.user.username if request.user.username in owned else "",
+            "organizations": [(o, rights.roles[o.name]) for o in organizations],
+            "administered": policy.administered_namespaces(request.user),
+        },
     )

@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from registry import mediatypes
+from registry import services as registry_services
 from registry.models import Blob, Manifest, Namespace, PullCount, Repository, Tag
 
 from . import readme, search
@@ -450,7 +451,13 @@ def _prepared_text(entry: CatalogEntry, *, description: str, about: str, usage: 
 
 
 def save_settings(
-    *, entry: CatalogEntry, description: str, about: str, usage: str, is_private: bool
+    *,
+    entry: CatalogEntry,
+    description: str,
+    about: str,
+    usage: str,
+    is_private: bool,
+    actor=None,
 ) -> None:
     """The owner's settings form: catalog texts and visibility, saved together or not at all
     (the texts are rendered first, outside the transaction)."""
@@ -458,17 +465,16 @@ def save_settings(
     with transaction.atomic():
         entry.save(update_fields=["description"])
         text.save()
-        set_visibility(repository=entry.repository, private=is_private)
+        set_visibility(repository=entry.repository, private=is_private, actor=actor)
 
 
-def set_visibility(*, repository: Repository, private: bool) -> None:
+def set_visibility(*, repository: Repository, private: bool, actor=None) -> None:
     """Make a repository public or private, in the registry and the catalog at once."""
     with transaction.atomic():
-        Repository.objects.filter(pk=repository.pk).update(is_private=private)
+        registry_services.set_visibility(repository=repository, private=private, actor=actor)
         CatalogEntry.objects.filter(pk=repository.pk).update(is_private=private)
         if private:
             transaction.on_commit(search.forget_cached_results)
-    repository.is_private = private
 
 
 def sync_privacy(*, repository_id: int) -> None:

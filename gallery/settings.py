@@ -339,6 +339,17 @@ BERTH_RATELIMIT_EDITS = parse_rate(
 BERTH_RATELIMIT_RESCANS = parse_rate(
     env_str("BERTH_RATELIMIT_RESCANS", "20/hour"), setting="BERTH_RATELIMIT_RESCANS"
 )
+# Manifest pulls per client address (anonymous) and per user, and upload starts per user.
+BERTH_RATELIMIT_ANONYMOUS_PULLS = parse_rate(
+    env_str("BERTH_RATELIMIT_ANONYMOUS_PULLS", "1000/hour"),
+    setting="BERTH_RATELIMIT_ANONYMOUS_PULLS",
+)
+BERTH_RATELIMIT_USER_PULLS = parse_rate(
+    env_str("BERTH_RATELIMIT_USER_PULLS", "0"), setting="BERTH_RATELIMIT_USER_PULLS"
+)
+BERTH_RATELIMIT_UPLOADS = parse_rate(
+    env_str("BERTH_RATELIMIT_UPLOADS", "10000/hour"), setting="BERTH_RATELIMIT_UPLOADS"
+)
 # Proxies whose X-Forwarded-For names the client (addresses or networks). Behind the
 # documented proxy set-up (BERTH_BEHIND_PROXY) the proxy on this machine is trusted.
 BERTH_TRUSTED_PROXIES = env_list(
@@ -379,9 +390,10 @@ REST_FRAMEWORK = {
     # Basic first: an unauthenticated write answers 401 with its challenge, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "gallery.api.authentication.BasicCredentials",
+        "gallery.api.authentication.AccessTokenBearer",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_PERMISSION_CLASSES": ["gallery.api.authentication.TokenScopes"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_THROTTLE_CLASSES": [

@@ -4,7 +4,8 @@ from django.urls import include, path, re_path
 
 from registry import urls as registry_urls  # noqa: F401 - registers the "repo" converter
 
-from . import accounts, seo, views
+from . import accounts, organizations, seo, views
+from .publishing import settings as publishing_settings
 from .vulnerabilities import views as vulnerabilities
 
 
@@ -34,9 +35,23 @@ urlpatterns = [
         name="repository-image-rescan",
     ),
     path("r/<repo:name>/-/compare", vulnerabilities.compare, name="repository-compare"),
-    path("r/<repo:name>/-/settings", views.repository_settings, name="repository-settings"),
+    path(
+        "r/<repo:name>/-/settings",
+        publishing_settings.repository_settings,
+        name="repository-settings",
+    ),
     path("r/<repo:name>/-/card.png", seo.card, name="repository-card"),
     path("u/<str:namespace>", views.publisher, name="publisher"),
+    path("u/<str:namespace>/-/members", organizations.members, name="members"),
+    path("u/<str:namespace>/-/robots", organizations.robots, name="robots"),
+    path("u/<str:namespace>/-/audit", organizations.audit_log, name="namespace-audit"),
+    path(
+        "u/<str:namespace>/-/settings",
+        organizations.namespace_settings,
+        name="namespace-settings",
+    ),
+    path("organizations/new", organizations.new_organization, name="new-organization"),
+    path("settings/tokens", organizations.tokens, name="tokens"),
     re_path(r"^(?P<path>[ru]/.+)/$", views.without_trailing_slash),
     path("accounts/signup", accounts.signup, name="signup"),
     path("accounts/", accounts.account, name="account"),

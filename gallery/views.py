@@ -2,35 +2,28 @@
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q, Sum
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import Resolver404, resolve, reverse
-from django.views.decorators.http import require_http_methods
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as default_server_error
 
 from registry import names
-from registry.access import policy, ratelimit
+from registry.access import policy
 from registry.errors import ManifestUnknown
 from registry.models import Namespace
 
 from . import search, services
 from .api import errors as api_errors
 from .commands import attach_commands, pull_commands
-from .forms import CatalogForm, SearchForm
+from .forms import SearchForm
 from .images import image_details
 from .models import CatalogEntry, CatalogTag, Publisher
 from .vulnerabilities import services as vulnerabilities
 
 TAGS_PER_PAGE = 25
-# Saves of catalog pages per user: each renders Markdown in a child process for up to seconds.
-EDITS = ratelimit.Limiter("edits", settings.BERTH_RATELIMIT_EDITS)
 BEST_FIRST = CatalogTag.objects.order_by("-sort_key", "name")
 
 
@@ -179,43 +172,6 @@ def _image_page(request, entry, details, *, tag: str):
     return render(request, "gallery/image.html", context)
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def repository_settings(request, name: str):
-    entry = _entry(request, name)
-    context = _repository_context(request, entry, "settings")
-    if not context["can_edit"]:
-        raise Http404("No such repository")
-    text = context["text"]
-    form = CatalogForm(
-        request.POST or None,
-        initial={
-            "description": entry.description,
-            "about": text.about,
-            "usage": text.usage,
-            "is_private": entry.is_private,
-        },
-    )
-    status, headers = 200, {}
-    if request.method == "POST" and form.is_valid():
-        try:
-            EDITS.take(f"user:{request.user.pk}")
-            services.save_settings(entry=entry, **form.cleaned_data)
-        except ratelimit.Throttled as throttled:
-            form.add_error(None, "You are saving too often. Wait a few minutes and try again.")
-            status, headers = 429, {"Retry-After": str(throttled.retry_after)}
-        except ValidationError as error:
-            form.add_error(None, error)
-        else:
-            messages.success(request, "Saved.")
-            return redirect("repository", name=entry.name)
-    context["form"] = form
-    response = render(request, "gallery/repository.html", context, status=status)
-    for key, value in headers.items():
-        response[key] = value
-    return response
-
-
 def publisher(request, namespace: str):
     if namespace != namespace.lower() and names.is_valid_component(namespace.lower()):
         return redirect("publisher", namespace=namespace.lower(), permanent=True)
@@ -224,7 +180,8 @@ def publisher(request, namespace: str):
     record = get_object_or_404(Namespace, name=namespace)
     publisher = Publisher.objects.filter(namespace_record=record).first()
     if publisher is None:
-        if record.owner_id is None:  # reserved, and nobody has published there
+        if record.owner_id is None and record.kind == Namespace.Kind.USER:
+            # reserved, and nobody has published there
             raise Http404("No such publisher")
         publisher = Publisher(namespace_record=record)
     entries = (

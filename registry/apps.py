@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 from django.conf import settings
-from django.db.models.signals import post_save
+from django.db.models.signals import post_delete, post_save, pre_save
 
 
 class RegistryConfig(AppConfig):
@@ -9,7 +9,7 @@ class RegistryConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401 - registers the system checks
-        from .access import namespaces
+        from .access import namespaces, revocation
 
         # However a user is created (sign-up, createsuperuser, the admin, a script), the
         # account claims the namespace of its username if that name is free.
@@ -17,5 +17,16 @@ class RegistryConfig(AppConfig):
             namespaces.on_user_saved,
             sender=settings.AUTH_USER_MODEL,
             dispatch_uid="registry.claim_personal_namespace",
+        )
+        # A password change, a disabled account or lost rights end its registry tokens.
+        pre_save.connect(
+            revocation.on_user_changing,
+            sender=settings.AUTH_USER_MODEL,
+            dispatch_uid="registry.revoke_on_user_change",
+        )
+        post_delete.connect(
+            revocation.on_user_deleted,
+            sender=settings.AUTH_USER_MODEL,
+            dispatch_uid="registry.revoke_on_user_delete",
         )
         from .scanning import tasks  # noqa: F401 - registers the Celery tasks with any worker

@@ -40,6 +40,8 @@ class Namespace(models.Model):
     )
     # Bytes the namespace's repositories may hold; empty: BERTH_NAMESPACE_QUOTA_BYTES, 0: none.
     quota_bytes = models.BigIntegerField(null=True, blank=True)
+    # Visibility of repositories created here; empty: BERTH_NEW_REPOSITORIES_PRIVATE.
+    default_private = models.BooleanField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -79,6 +81,11 @@ class Repository(models.Model):
     is_provisional = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     pushed_at = models.DateTimeField(null=True, blank=True)
+    # When its access last shrank (made private, a grant withdrawn, network rules changed):
+    # registry tokens issued before then are checked again (registry.access.revocation).
+    access_changed_at = models.DateTimeField(null=True, blank=True)
+    # Network rules apply to it (its own or its namespace's): registry.access.sharing.
+    network_restricted = models.BooleanField(default=False)
 
     objects = RepositoryQuerySet.as_manager()
 
@@ -188,7 +195,19 @@ class PullCount(models.Model):
         return f"{self.repository_id}:{self.tag} {self.day}: {self.count}"
 
 
-# Vulnerability scanning keeps its tables in this app; its models live with it.
+# Access (members, tokens, robots, policies, audit) and vulnerability scanning keep their
+# tables in this app; their models live with them.
+from .access.models import (  # noqa: E402, F401
+    AccessToken,
+    AccountState,
+    AuditEvent,
+    Membership,
+    NetworkRule,
+    RepositoryGrant,
+    Robot,
+    RobotPermission,
+    Role,
+)
 from .scanning.models import (  # noqa: E402, F401
     Advisory,
     AdvisoryImport,

@@ -40,6 +40,15 @@ _pending_pulls = 0
 _flusher: threading.Thread | None = None
 
 
+def continues_a_pull(repository_id: int, tag: str, client: tuple) -> bool:
+    """Is this a by-digest GET of a platform manifest right after the same client resolved
+    a tag of the repository (the second half of one pull)?"""
+    window = settings.BERTH_PULL_COUNT_WINDOW
+    if tag or not client or not window:
+        return False
+    return time.monotonic() - _recent.get((client, repository_id, None), -window) < window
+
+
 def record(repository_id: int, tag: str, client: tuple = ()) -> None:
     """Count one pull of `tag` ("" for a pull by digest) in the repository by `client`
     (address and credential), unless that client pulled it within the window."""

@@ -80,16 +80,22 @@ def repository(name: str) -> Repository | None:
     return Repository(**dict(zip(_FIELDS, row, strict=True)))
 
 
-def is_public(name: str) -> bool:
-    """May anyone pull repository `name`? The access decision's one query: a private, a
-    provisional and a missing repository all answer False, through the same work."""
+def access_of(name: str) -> tuple[bool, bool]:
+    """(may anyone pull repository `name`, do network rules apply to it): the access
+    decision's one query. A private, a provisional and a missing repository all answer
+    (False, …) through the same work."""
     sql = (
-        f"SELECT 1 FROM {_table(Repository)} "  # noqa: S608 - table name from the model
-        "WHERE name = %s AND is_private = %s AND is_provisional = %s"
+        f"SELECT is_private, is_provisional, network_restricted FROM {_table(Repository)} "  # noqa: S608
+        "WHERE name = %s"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [name, False, False])
-        return cursor.fetchone() is not None
+        cursor.execute(sql, [name])
+        row = cursor.fetchone() or (True, True, False)
+    return not row[0] and not row[1], bool(row[2])
+
+
+def is_public(name: str) -> bool:
+    return access_of(name)[0]
 
 
 def tag_names(repository_id: int, n: int, last: str = "") -> list[str]:

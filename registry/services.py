@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from . import digests, manifests, names, queries, quotas, storage
-from .access import namespaces
+from .access import audit, namespaces, revocation
 from .db import bytewise
 from .digests import Digest
 from .errors import (
@@ -125,21 +125,24 @@ def _repository(*, name: str, user_id: int | None, provisional: bool) -> Reposit
                 name=name,
                 namespace=namespace.name if namespace else "",
                 owner_id=user_id,
-                is_private=provisional or settings.BERTH_NEW_REPOSITORIES_PRIVATE,
+                is_private=provisional or namespaces.new_repository_private(name),
                 is_provisional=provisional,
+                network_restricted=namespaces.restricted_by_namespace(name),
             )
     except IntegrityError:  # created concurrently by another request
         return Repository.objects.get(name=name)
 
 
-def create_repository(*, name: str, user, private: bool | None = None) -> Repository:
+def create_repository(
+    *, name: str, user, private: bool | None = None, actor: audit.Actor | None = None
+) -> Repository:
     """An empty repository, made on purpose (not by a push). The caller may push there.
 
     Raises NameInvalid for a name off the grammar and RepositoryExists if it is taken
     (a provisional repository of the same name becomes this one)."""
     if not names.is_valid_name(name):
         raise NameInvalid(detail={"name": name[:300]})
-    private = settings.BERTH_NEW_REPOSITORIES_PRIVATE if private is None else private
+    private = namespaces.new_repository_private(name) if private is None else private
     with transaction.atomic():
         existing = Repository.objects.select_for_update().filter(name=name).first()
         if existing is not None and not existing.is_provisional:
@@ -155,16 +158,52 @@ def create_repository(*, name: str, user, private: bool | None = None) -> Reposi
                 namespace=namespace.name if namespace else "",
                 owner=user,
                 is_private=private,
+                network_restricted=namespaces.restricted_by_namespace(name),
             )
+        audit.record(
+            "repository.created",
+            actor=actor or user,
+            namespace=repository.namespace,
+            target=repository.name,
+            detail={"private": private},
+        )
         notify(RegistryEvent("update", repository.pk, repository.name))
     return repository
 
 
-def delete_repository(*, repository: Repository) -> None:
+def set_visibility(*, repository: Repository, private: bool, actor=None) -> None:
+    """Make a repository public or private. Made private, it ends at once every registry
+    token issued for it (revocation.repository_changed)."""
+    with transaction.atomic():
+        changed = Repository.objects.filter(pk=repository.pk, is_private=not private).update(
+            is_private=private
+        )
+        repository.is_private = private
+        if not changed:
+            return
+        if private:
+            revocation.repository_changed(repository)
+        audit.record(
+            "repository.visibility",
+            actor=actor,
+            namespace=repository.namespace,
+            target=repository.name,
+            detail={"private": private},
+        )
+        notify(RegistryEvent("update", repository.pk, repository.name))
+
+
+def delete_repository(*, repository: Repository, actor=None) -> None:
     """Delete a repository with its tags, manifests and uploads (blob bytes stay until
     garbage collection reclaims those no repository holds)."""
     event = RegistryEvent("delete", repository.pk, repository.name)
     with transaction.atomic():
+        audit.record(
+            "repository.deleted",
+            actor=actor,
+            namespace=repository.namespace,
+            target=repository.name,
+        )
         for upload_id in repository.uploads.values_list("id", flat=True):
             transaction.on_commit(lambda u=upload_id: storage.discard(storage.upload_path(u)))
         Repository.objects.filter(pk=repository.pk).delete()
@@ -416,7 +455,12 @@ def find_manifest(*, name: str, reference: str) -> Manifest:
 
 
 def commit_manifest(
-    *, repository: Repository, reference: str, body: bytes, content_type: str
+    *,
+    repository: Repository,
+    reference: str,
+    body: bytes,
+    content_type: str,
+    actor: audit.Actor | None = None,
 ) -> tuple[Manifest, manifests.Manifest]:
     """Validate and store a manifest, then point the tag (if `reference` is one) at it."""
     parsed = manifests.parse(body, content_type)
@@ -460,13 +504,30 @@ def commit_manifest(
             Tag.objects.update_or_create(
                 repository=repository, name=tag, defaults={"manifest": manifest}
             )
+        if repository.pushed_at is None:
+            audit.record(
+                "repository.created",
+                actor=actor,
+                namespace=repository.namespace,
+                target=repository.name,
+            )
+        if tag is not None:
+            audit.record(
+                "tag.pushed",
+                actor=actor,
+                namespace=repository.namespace,
+                target=f"{repository.name}:{tag}",
+                detail={"digest": str(digest)},
+            )
         if repository.is_provisional:  # the first manifest: now it exists for everyone
+            private = namespaces.new_repository_private(repository.name)
             Repository.objects.filter(pk=repository.pk, is_provisional=True).update(
-                is_provisional=False, is_private=settings.BERTH_NEW_REPOSITORIES_PRIVATE
+                is_provisional=False, is_private=private
             )
             repository.is_provisional = False
-            repository.is_private = settings.BERTH_NEW_REPOSITORIES_PRIVATE
-        Repository.objects.filter(pk=repository.pk).update(pushed_at=timezone.now())
+            repository.is_private = private
+        repository.pushed_at = timezone.now()
+        Repository.objects.filter(pk=repository.pk).update(pushed_at=repository.pushed_at)
         notify(
             RegistryEvent(
                 "push", repository.pk, repository.name, reference=tag or "", digest=str(digest)
@@ -525,16 +586,31 @@ def _ensure_empty_blob(repository: Repository) -> None:
     RepositoryBlob.objects.get_or_create(repository=repository, blob=blob)
 
 
-def delete_manifest(*, repository: Repository, reference: str) -> None:
+def delete_manifest(
+    *, repository: Repository, reference: str, actor: audit.Actor | None = None
+) -> None:
     """By tag: remove only the tag. By digest: remove the manifest and every tag on it."""
     lookup = _manifest_filter(reference)
     with transaction.atomic():
         if "tags__name" in lookup:
+            gone = [reference]
             deleted, _ = Tag.objects.filter(repository=repository, name=reference).delete()
         else:
+            gone = list(
+                Tag.objects.filter(
+                    repository=repository, manifest__digest=lookup["digest"]
+                ).values_list("name", flat=True)
+            )
             deleted, _ = Manifest.objects.filter(repository=repository, **lookup).delete()
         if not deleted:
             raise ManifestUnknown(detail={"reference": reference[:200]})
+        for tag in gone:
+            audit.record(
+                "tag.deleted",
+                actor=actor,
+                namespace=repository.namespace,
+                target=f"{repository.name}:{tag}",
+            )
         notify(RegistryEvent("delete", repository.pk, repository.name, reference=reference))
 
 

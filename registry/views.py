@@ -17,7 +17,7 @@ from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpR
 from django.views.decorators.csrf import csrf_exempt
 
 from . import digests, mediatypes, names, pulls, quotas, services, storage
-from .access import auth, clients, policy, ratelimit, tokens
+from .access import auth, clients, limits, policy, ratelimit, tokens
 from .errors import (
     DigestInvalid,
     ManifestTooLarge,
@@ -224,10 +224,21 @@ def manifest(request, name: str, reference: str):
         return put_manifest(request, name, reference)
     if request.method == "DELETE":
         auth.authorize(request, name, DELETE)
-        services.delete_manifest(repository=services.get_repository(name=name), reference=reference)
+        services.delete_manifest(
+            repository=services.get_repository(name=name),
+            reference=reference,
+            actor=auth.actor_of(request),
+        )
         return HttpResponse(status=202)
-    auth.authorize(request, name, PULL)
+    identity = auth.authorize(request, name, PULL)
     found = services.find_manifest(name=name, reference=reference)
+    quota = {}
+    if request.method == "GET":  # a HEAD is a client checking, not a pull
+        tag = "" if digests.looks_like_digest(reference) else reference
+        client = pull_client(request)
+        if not pulls.continues_a_pull(found.repository_id, tag, client):
+            quota = limits.count_pull(request, identity)
+        pulls.record(found.repository_id, tag, client=client)
     body = bytes(found.body)
     response = HttpResponse(
         b"" if request.method == "HEAD" else body, content_type=found.media_type
@@ -235,9 +246,8 @@ def manifest(request, name: str, reference: str):
     response["Content-Length"] = str(len(body))
     response["Docker-Content-Digest"] = found.digest
     response["ETag"] = f'"{found.digest}"'
-    if request.method == "GET":  # a HEAD is a client checking, not a pull
-        tag = "" if digests.looks_like_digest(reference) else reference
-        pulls.record(found.repository_id, tag, client=pull_client(request))
+    for key, value in quota.items():
+        response[key] = value
     return response
 
 
@@ -250,6 +260,7 @@ def put_manifest(request, name: str, reference: str):
         reference=reference,
         body=b"".join(body_chunks(request, limit=limit, too_large=ManifestTooLarge)),
         content_type=request.content_type or "",
+        actor=auth.actor_of(request),
     )
     response = HttpResponse(status=201)
     response["Location"] = f"/v2/{name}/manifests/{stored.digest}"
@@ -395,6 +406,7 @@ def _file_range(digest, start: int, end: int) -> Iterator[bytes]:
 @registry_view("POST")
 def upload_start(request, name: str):
     identity = auth.authorize(request, name, PULL_PUSH)
+    limits.count_upload(identity)
     repository = services.repository_for_upload(name=name, user_id=identity.user_id)
     if "digest" in request.GET:
         digest = digests.parse(request.GET["digest"])

@@ -3,9 +3,9 @@ credentials checked, and throttled on failure, exactly as /v2/ checks them."""
 
 from __future__ import annotations
 
-from rest_framework import authentication, exceptions, throttling
+from rest_framework import authentication, exceptions, permissions, throttling
 
-from registry.access import auth, clients, ratelimit
+from registry.access import auth, clients, credentials, ratelimit
 
 
 class BasicCredentials(authentication.BasicAuthentication):
@@ -19,6 +19,43 @@ class BasicCredentials(authentication.BasicAuthentication):
         if user is None:
             raise exceptions.AuthenticationFailed("Invalid username or password.")
         return (user, None)
+
+
+class AccessTokenBearer(authentication.BaseAuthentication):
+    """`Authorization: Bearer berth_…`: an access token (its owner's name is in the row)."""
+
+    keyword = "bearer"
+
+    def authenticate(self, request):
+        scheme, _, value = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        value = value.strip()
+        if scheme.lower() != self.keyword or not credentials.looks_like_token(value):
+            return None
+        token = credentials.owner_of(value, address=clients.client_address(request))
+        if token is None:
+            raise exceptions.AuthenticationFailed(
+                "The access token is invalid, expired or revoked."
+            )
+        user = token.user
+        user.berth_token = token
+        return (user, token)
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="berth"'
+
+
+class TokenScopes(permissions.BasePermission):
+    """A request made with an access token needs its api-read (reads) or api-write (writes)
+    scope; the token never grants more than its owner may do (registry.access.policy)."""
+
+    message = "This access token lacks the scope for this request."
+
+    def has_permission(self, request, view):
+        token = getattr(request.user, "berth_token", None)
+        if token is None:
+            return True
+        needed = "api-read" if request.method in permissions.SAFE_METHODS else "api-write"
+        return needed in token.scopes
 
 
 class AnonymousRate(throttling.AnonRateThrottle):

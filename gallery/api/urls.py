@@ -3,7 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import views, vulnerabilities
+from . import access, views, vulnerabilities
 
 app_name = "api"
 urlpatterns = [
@@ -31,6 +31,37 @@ urlpatterns = [
         vulnerabilities.ImageSbom.as_view(),
         name="image-sbom",
     ),
+    path(
+        "v1/repositories/<repo:name>/-/policy",
+        access.RepositoryPolicy.as_view(),
+        name="policy",
+    ),
+    path("v1/organizations", access.OrganizationList.as_view(), name="organizations"),
+    path("v1/organizations/<str:org>", access.OrganizationDetail.as_view(), name="organization"),
+    path(
+        "v1/organizations/<str:org>/members/<str:username>",
+        access.MemberDetail.as_view(),
+        name="member",
+    ),
+    path("v1/organizations/<str:org>/robots", access.RobotList.as_view(), name="robots"),
+    path(
+        "v1/organizations/<str:org>/robots/<str:robot>",
+        access.RobotDetail.as_view(),
+        name="robot",
+    ),
+    path(
+        "v1/organizations/<str:org>/robots/<str:robot>/tokens",
+        access.RobotTokens.as_view(),
+        name="robot-tokens",
+    ),
+    path(
+        "v1/organizations/<str:org>/robots/<str:robot>/tokens/<int:token_id>",
+        access.RobotTokenDetail.as_view(),
+        name="robot-token",
+    ),
+    path("v1/tokens", access.TokenList.as_view(), name="tokens"),
+    path("v1/tokens/<int:token_id>", access.TokenDetail.as_view(), name="token"),
+    path("v1/audit", access.AuditLog.as_view(), name="audit"),
     path("v1/publishers", views.PublisherList.as_view(), name="publishers"),
     path("v1/publishers/<str:namespace>", views.PublisherDetail.as_view(), name="publisher"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -18,14 +18,14 @@ from rest_framework.views import APIView
 
 from registry import digests, names
 from registry import services as registry_services
-from registry.access import policy, ratelimit
+from registry.access import audit, clients, policy, ratelimit
 from registry.errors import DigestInvalid, ManifestUnknown
 from registry.models import PullCount, Repository
 
 from .. import search, services
 from ..images import image_details
 from ..models import ArtifactType, CatalogEntry, CatalogTag, Publisher
-from ..views import EDITS
+from ..publishing.settings import EDITS
 from . import serializers as api
 
 NOT_FOUND = "No such repository."
@@ -94,6 +94,8 @@ class RepositoryDetail(APIView):
         except ratelimit.Throttled as throttled:
             raise exceptions.Throttled(wait=throttled.retry_after) from None
         values = changes.validated_data
+        if values.get("visibility", _visibility(entry)) != _visibility(entry):
+            require(request, name, policy.ADMIN, public=not entry.is_private)
         text = services.text_of(entry)
         try:
             services.save_settings(
@@ -102,6 +104,7 @@ class RepositoryDetail(APIView):
                 about=values.get("about", text.about),
                 usage=values.get("usage", text.usage),
                 is_private=values.get("visibility", _visibility(entry)) == "private",
+                actor=actor_of(request),
             )
         except ValidationError as error:
             raise exceptions.ValidationError(error.message_dict) from None
@@ -113,9 +116,15 @@ class RepositoryDetail(APIView):
     @extend_schema(responses={204: None}, operation_id="repository_delete")
     def delete(self, request, name: str):
         entry = visible_entry(request, name)
-        require(request, name, policy.DELETE, public=not entry.is_private)
-        registry_services.delete_repository(repository=Repository.objects.get(pk=entry.pk))
+        require(request, name, policy.ADMIN, public=not entry.is_private)
+        registry_services.delete_repository(
+            repository=Repository.objects.get(pk=entry.pk), actor=actor_of(request)
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def actor_of(request) -> audit.Actor:
+    return audit.Actor(request.user.username, request.user.pk, clients.client_address(request))
 
 
 def _visibility(entry) -> str:
@@ -209,6 +218,7 @@ class RepositoryList(APIView):
             name=name,
             user=request.user,
             private=None if visibility is None else visibility == "private",
+            actor=actor_of(request),
         )
         entry = services.index_repository(repository_id=repository.pk)
         description = values.validated_data["description"]
@@ -292,7 +302,9 @@ class TagDetail(APIView):
             raise exceptions.NotFound("No such tag.")
         try:
             registry_services.delete_manifest(
-                repository=Repository.objects.get(pk=entry.pk), reference=tag
+                repository=Repository.objects.get(pk=entry.pk),
+                reference=tag,
+                actor=actor_of(request),
             )
         except ManifestUnknown:
             raise exceptions.NotFound("No such tag.") from None

@@ -22,8 +22,9 @@ from django.urls import reverse
 
 from registry import names, queries
 from registry.errors import Denied, NameUnknown, TooManyRequests, Unauthorized
+from registry.models import AccessToken
 
-from . import clients, policy, ratelimit, tokens
+from . import audit, clients, credentials, policy, ratelimit, revocation, sharing, tokens
 
 _CREDENTIALS: dict[bytes, float] = {}  # hmac(credentials, stored hash) -> expiry
 _CREDENTIALS_MAX = 10_000
@@ -39,6 +40,8 @@ class Identity:
     user: object | None = None  # the User row, for Basic callers
     access: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     token_id: str = ""  # the token's jti, for Bearer callers
+    claims: dict = field(default_factory=dict)  # the registry token's, for Bearer callers
+    networks: dict[str, list[str]] = field(default_factory=dict)  # name -> allowed networks
 
 
 ANONYMOUS = Identity(kind="anonymous")
@@ -76,6 +79,9 @@ def authenticate_credentials(request, username: str, password: str):
     """
     if not username or "\x00" in username + password or len(username) > 150:
         return None
+    address = clients.client_address(request) if request is not None else ""
+    if credentials.looks_like_token(password):
+        return _token_user(username, password, address)
     user_model = get_user_model()
     user = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).first()
     now = time.monotonic()
@@ -83,11 +89,10 @@ def authenticate_credentials(request, username: str, password: str):
         expiry = _CREDENTIALS.get(_fingerprint(username, password, user.password))
         if expiry is not None and expiry > now:
             return user
-    address = clients.client_address(request) if request is not None else ""
     LOGINS.check(f"address:{address}", f"username:{username.lower()}")
     verified = authenticate(request, username=username, password=password)
     if verified is None or not verified.is_active:
-        LOGINS.hit(f"address:{address}", f"username:{username.lower()}")
+        _failed(username, address)
         return None
     if len(_CREDENTIALS) >= _CREDENTIALS_MAX:
         _CREDENTIALS.clear()
@@ -95,6 +100,30 @@ def authenticate_credentials(request, username: str, password: str):
         now + settings.BERTH_CREDENTIAL_CACHE_TTL
     )
     return verified
+
+
+def _token_user(username: str, secret: str, address: str):
+    """The owner of a live access token, carrying it (`berth_token`): its scopes limit
+    every decision about this caller (registry.access.policy)."""
+    LOGINS.check(f"address:{address}", f"username:{username.lower()}")
+    token = credentials.verify(username, secret, address=address)
+    if token is None:
+        _failed(username, address)
+        return None
+    user = token.user
+    user.berth_token = token
+    return user
+
+
+def _failed(username: str, address: str) -> None:
+    """A failed sign-in: counted against the limits, and in the audit log."""
+    LOGINS.hit(f"address:{address}", f"username:{username.lower()}")
+    audit.record(
+        "signin.failed",
+        address=address,
+        namespace=username[:255],
+        target=username[:300],
+    )
 
 
 def forget_credentials() -> None:
@@ -128,6 +157,8 @@ def identify(request) -> Identity:
             user_id=claims.get("uid"),
             access=_access_map(claims.get("access")),
             token_id=str(claims.get("jti", "")),
+            claims=claims,
+            networks=_networks_map(claims.get("access")),
         )
     elif scheme == "basic":
         pair = parse_basic(header)
@@ -149,17 +180,21 @@ def identify(request) -> Identity:
 
 def user_of(identity: Identity):
     """The caller's active User row, or None (anonymous, or the account is gone or
-    disabled). A Basic caller's row was read with its credentials; a token's is read now."""
+    disabled, or the access token a registry token came from was revoked). A Basic
+    caller's row was read with its credentials; a registry token's is read now."""
     if identity.user is not None:
         return identity.user
     if identity.user_id is None:
         return None
-    return get_user_model().objects.filter(pk=identity.user_id, is_active=True).first()
-
-
-def _still_active(user_id: int | None) -> bool:
-    """Writes check the token's user again (a pull need not: it changes nothing)."""
-    return get_user_model().objects.filter(pk=user_id, is_active=True).exists()
+    user = get_user_model().objects.filter(pk=identity.user_id, is_active=True).first()
+    token_id = identity.claims.get("tok")
+    if user is not None and token_id is not None:
+        token = AccessToken.objects.filter(pk=token_id).first()
+        if token is None or not credentials.is_live(token_id):
+            return None
+        user.berth_token = token
+    identity.user = user
+    return user
 
 
 def _access_map(access) -> dict[tuple[str, str], frozenset[str]]:
@@ -168,6 +203,14 @@ def _access_map(access) -> dict[tuple[str, str], frozenset[str]]:
         if isinstance(entry, dict):
             key = (str(entry.get("type", "")), str(entry.get("name", "")))
             result[key] = policy.expand(entry.get("actions") or ())
+    return result
+
+
+def _networks_map(access) -> dict[str, list[str]]:
+    result = {}
+    for entry in access if isinstance(access, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("networks"), list):
+            result[str(entry.get("name", ""))] = [str(n) for n in entry["networks"]]
     return result
 
 
@@ -192,22 +235,31 @@ def authorize(request, name: str, actions: frozenset[str]) -> Identity:
     identity = identify(request)
     granted = identity.access.get(("repository", name), frozenset())
     if identity.kind == "token" and actions <= granted:
-        if actions != {policy.PULL} and not _still_active(identity.user_id):
-            raise Denied("the account behind this token no longer exists or is disabled")
-        return identity
+        networks = identity.networks.get(name)
+        if revocation.is_current(identity.claims, name) and (
+            networks is None or sharing.address_allowed(_address(request), networks)
+        ):
+            return identity
+        # Revoked, disabled, demoted or made private since the token was issued, or asked
+        # from a network the repository refuses: decide again from the database.
+        stale = True
+    else:
+        stale = False
     # One query answers "may anyone pull it?"; a private and a missing repository take the
     # same path through it, in the same time.
-    public = queries.is_public(name)
-    if identity.kind == "basic":
-        permitted = policy.permitted_actions(identity.user, name, public=public)
-        if actions <= permitted:
+    public, restricted = queries.access_of(name)
+    user = user_of(identity) if stale or identity.kind == "basic" else None
+    permitted = policy.permitted_actions(user, name, public=public) if user else frozenset()
+    if actions <= permitted or (actions == {policy.PULL} and public):
+        if not restricted or sharing.address_allowed(_address(request), sharing.networks_for(name)):
             return identity
+        if user is not None:
+            raise Denied("this repository may not be reached from your network")
+        public = False  # to an anonymous caller from elsewhere it does not exist
+    elif identity.kind == "basic":
         if policy.PULL in actions and policy.PULL not in permitted:
             raise NameUnknown(detail={"name": name})
         raise Denied()
-    # Anonymous callers, and tokens that lack the scope, may still pull public repositories.
-    if actions == {policy.PULL} and public:
-        return identity
     error = "insufficient_scope" if identity.kind == "token" else ""
     raise Unauthorized(
         "insufficient scope" if error else "authentication required",
@@ -218,6 +270,16 @@ def authorize(request, name: str, actions: frozenset[str]) -> Identity:
     )
 
 
+def actor_of(request) -> audit.Actor:
+    """The caller, for the audit log."""
+    identity = identify(request)
+    return audit.Actor(identity.username, identity.user_id, _address(request))
+
+
+def _address(request) -> str:
+    return clients.client_address(request)
+
+
 def grant_access(user, scopes: list[tokens.Scope]) -> list[dict]:
     """The `access` claim: for each scope, what was asked and is permitted."""
     access = []
@@ -225,9 +287,17 @@ def grant_access(user, scopes: list[tokens.Scope]) -> list[dict]:
         if scope.type == "repository":
             if not names.is_valid_name(scope.name):
                 continue
-            public = queries.is_public(scope.name)
+            public, restricted = queries.access_of(scope.name)
             permitted = policy.permitted_actions(user, scope.name, public=public)
             granted = policy.grant(scope.actions, permitted)
+            if granted and restricted:
+                # The registry checks the caller's address against these at each request.
+                networks = sharing.networks_for(scope.name)
+                access.append(
+                    {"type": "repository", "name": scope.name, "actions": granted,
+                     "networks": networks}
+                )  # fmt: skip
+                continue
         elif scope.type == "registry" and scope.name == "catalog":
             granted = ["*"]  # everyone may list; the listing shows only what they may see
         else:
@@ -269,5 +339,11 @@ def token_grant_user(request, params) -> tuple[object | None, bool]:
             claims["pwd"], tokens.password_fingerprint(user)
         ):
             return None, False
+        token_id = claims.get("tok")
+        if token_id is not None:  # issued from an access token: it must still be live
+            token = AccessToken.objects.filter(pk=token_id, user=user).first()
+            if token is None or not credentials.is_live(token_id):
+                return None, False
+            user.berth_token = token
         return user, True
     return None, False

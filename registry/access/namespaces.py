@@ -101,15 +101,6 @@ def ensure_namespace(name: str) -> Namespace | None:
     return record
 
 
-def owned_by(user) -> frozenset[str]:
-    """Names of the namespaces `user` owns (memoized on the user object for one request)."""
-    cached = getattr(user, "_berth_namespaces", None)
-    if cached is None:
-        cached = frozenset(Namespace.objects.filter(owner=user).values_list("name", flat=True))
-        user._berth_namespaces = cached
-    return cached
-
-
 def quota_of(namespace: Namespace) -> int:
     """Bytes the namespace may hold (0: no limit)."""
     if namespace.quota_bytes is not None:
@@ -135,3 +126,26 @@ def delete_user(user, *, delete_repositories: bool = False) -> list[str]:
                 deleted.append(repository.name)
         user.delete()
     return deleted
+
+
+def new_repository_private(name: str) -> bool:
+    """Whether a repository created under `name` starts private: its namespace's default,
+    else BERTH_NEW_REPOSITORIES_PRIVATE."""
+    namespace = names.namespace_of(name)
+    if namespace:
+        chosen = (
+            Namespace.objects.filter(name=namespace)
+            .values_list("default_private", flat=True)
+            .first()
+        )
+        if chosen is not None:
+            return chosen
+    return settings.BERTH_NEW_REPOSITORIES_PRIVATE
+
+
+def restricted_by_namespace(name: str) -> bool:
+    """Do the namespace's network rules apply to a new repository called `name`?"""
+    from registry.models import NetworkRule
+
+    namespace = names.namespace_of(name)
+    return bool(namespace) and NetworkRule.objects.filter(namespace__name=namespace).exists()

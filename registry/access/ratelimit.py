@@ -107,6 +107,18 @@ class Limiter:
             except ValueError:  # evicted between add and incr
                 cache.add(key, 1, self.rate.seconds + 1)
 
+    def consume(self, key) -> tuple[int, int]:
+        """Count one event for `key`; (events in this window so far, seconds until it
+        ends). One round trip to the cache in the common case (the counter exists)."""
+        now = time.time()
+        ((cache_key, ends),) = self._keys([key], now).items()
+        try:
+            count = cache.incr(cache_key)
+        except ValueError:  # the window's first event (or the counter was evicted)
+            created = cache.add(cache_key, 1, self.rate.seconds + 1)
+            count = 1 if created else cache.incr(cache_key)
+        return count, max(math.ceil(ends - now), 1)
+
     def take(self, *keys) -> None:
         """Check, then count: for limits on attempts rather than on failures."""
         self.check(*keys)

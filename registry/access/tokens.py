@@ -59,9 +59,13 @@ def parse_scopes(values: list[str]) -> list[Scope]:
 
 
 def issue_access_token(
-    *, subject: str, user_id: int | None, access: list[dict]
+    *, subject: str, user_id: int | None, access: list[dict], token_id: int | None = None
 ) -> tuple[str, int, int]:
-    """Return (token, expires_in, issued_at)."""
+    """Return (token, expires_in, issued_at).
+
+    A token of a user carries the user's revocation generation (`gen`) and, when issued
+    from an access token, that token's id (`tok`): registry.access.revocation ends it early.
+    """
     now = int(time.time())
     ttl = settings.BERTH_TOKEN_TTL
     claims = {
@@ -75,7 +79,12 @@ def issue_access_token(
         "access": access,
     }
     if user_id is not None:
+        from . import revocation
+
         claims["uid"] = user_id
+        claims["gen"] = revocation.generation(user_id)
+    if token_id is not None:
+        claims["tok"] = token_id
     return jwt.encode(claims, settings.BERTH_TOKEN_KEY, algorithm=ALGORITHM), ttl, now
 
 
@@ -112,8 +121,12 @@ def verify_access_token(token: str) -> dict:
 def token_response(*, user, access: list[dict], refresh: bool, oauth: bool) -> dict:
     """The token endpoint's JSON: `token` and `access_token` (clients read either), the
     granted `scope` for the OAuth2 form, and a refresh token when one was asked for."""
+    from_token = getattr(user, "berth_token", None)
     access_token, expires_in, issued_at = issue_access_token(
-        subject=user.username if user else "", user_id=user.pk if user else None, access=access
+        subject=user.username if user else "",
+        user_id=user.pk if user else None,
+        access=access,
+        token_id=from_token.pk if from_token is not None else None,
     )
     body = {
         "token": access_token,
@@ -150,6 +163,9 @@ def issue_refresh_token(user) -> str:
         "uid": user.pk,
         "pwd": password_fingerprint(user),
     }
+    from_token = getattr(user, "berth_token", None)
+    if from_token is not None:
+        claims["tok"] = from_token.pk
     return jwt.encode(claims, settings.BERTH_TOKEN_KEY, algorithm=ALGORITHM)
 
 

@@ -6,7 +6,8 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from gallery import readme, services, views
+from gallery import readme, services
+from gallery.publishing import settings as repository_settings
 from registry.access import ratelimit
 from registry.models import Repository
 from tests.factories import UserFactory
@@ -44,7 +45,9 @@ def test_markdown_renders_outside_any_transaction(app, alice, monkeypatch):
 
 
 def test_saving_settings_is_rate_limited_per_user(app, alice, monkeypatch):
-    monkeypatch.setattr(views, "EDITS", ratelimit.Limiter("edits", ratelimit.Rate(2, 3600)))
+    monkeypatch.setattr(
+        repository_settings, "EDITS", ratelimit.Limiter("edits", ratelimit.Rate(2, 3600))
+    )
     client = signed_in(alice)
     assert [client.post("/r/alice/app/-/settings", FORM).status_code for _ in range(2)] == [
         302,

@@ -92,8 +92,8 @@ def test_a_token_of_a_deleted_user_cannot_push(alice):
     response = Client().post(
         "/v2/alice/app/blobs/uploads/", headers={"Authorization": f"Bearer {token}"}
     )
-    assert response.status_code == 403
-    assert error_codes(response) == ["DENIED"]
+    assert response.status_code == 401  # the token no longer speaks for anyone
+    assert error_codes(response) == ["UNAUTHORIZED"]
 
 
 def test_a_chunk_arriving_while_another_request_holds_the_upload_is_416(as_alice, settings):

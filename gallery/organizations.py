@@ -1,0 +1,349 @@
+"""Pages for publishers' access: organizations and their members, robots, settings and
+audit log, and each account's access tokens. Thin views over registry.access services."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from registry.access import audit, clients, credentials, organizations, policy, sharing
+from registry.access.organizations import AccessError
+from registry.models import AuditEvent, Namespace, Role
+
+from .api.access import audit_events, csv_response
+
+EXPIRY_CHOICES = [("30", "30 days"), ("90", "90 days"), ("365", "A year"), ("", "Never")]
+
+
+def _actor(request) -> audit.Actor:
+    return audit.Actor(request.user.username, request.user.pk, clients.client_address(request))
+
+
+# -- access tokens ------------------------------------------------------------------------------
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="Where it is used, e.g. “CI on main”.")
+    scopes = forms.MultipleChoiceField(
+        choices=[(s, s) for s in sorted(credentials.SCOPES)],
+        widget=forms.CheckboxSelectMultiple,
+        initial=["pull", "push"],
+    )
+    expires = forms.ChoiceField(choices=EXPIRY_CHOICES, initial="90", required=False)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def tokens(request):
+    form = (
+        TokenForm(request.POST or None) if request.POST.get("action") == "create" else TokenForm()
+    )
+    created = None
+    if request.method == "POST" and request.POST.get("action") == "revoke":
+        token = request.user.access_tokens.filter(pk=request.POST.get("token")).first()
+        if token is None:
+            raise Http404("No such token")
+        credentials.revoke(token=token, actor=request.user, address=clients.client_address(request))
+        messages.success(request, f"Token “{token.name}” revoked.")
+        return redirect("tokens")
+    if request.method == "POST" and form.is_valid():
+        days = form.cleaned_data["expires"]
+        _, created = credentials.create_token(
+            user=request.user,
+            name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scopes"],
+            expires_at=timezone.now() + timedelta(days=int(days)) if days else None,
+            address=clients.client_address(request),
+        )
+        form = TokenForm()
+    return render(
+        request,
+        "gallery/tokens.html",
+        {"form": form, "created": created, "tokens": request.user.access_tokens.all()},
+    )
+
+
+# -- organizations ------------------------------------------------------------------------------
+
+
+class OrganizationForm(forms.Form):
+    name = forms.CharField(
+        max_length=39, help_text="Also its namespace: repositories are <name>/<repository>."
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def new_organization(request):
+    form = OrganizationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            organization = organizations.create_organization(
+                name=form.cleaned_data["name"],
+                owner=request.user,
+                address=clients.client_address(request),
+            )
+        except AccessError as error:
+            form.add_error("name", str(error))
+        else:
+            messages.success(request, f"Organization {organization.name} created.")
+            return redirect("members", namespace=organization.name)
+    return render(request, "gallery/organization_new.html", {"form": form})
+
+
+def _managed(request, namespace: str, *, organization_only: bool = True) -> Namespace:
+    """The namespace if the signed-in user administers it (404 otherwise, as for a
+    namespace that does not exist)."""
+    record = Namespace.objects.filter(name=namespace).first()
+    if record is None or (organization_only and record.kind != Namespace.Kind.ORGANIZATION):
+        raise Http404("No such organization")
+    allowed = namespace in policy.administered_namespaces(request.user) or policy.is_superuser(
+        request.user
+    )
+    if not allowed:
+        raise Http404("No such organization")
+    return record
+
+
+def _organization_context(request, organization, tab: str) -> dict:
+    return {
+        "organization": organization,
+        "tab": tab,
+        "your_role": policy.rights_of(request.user).roles.get(organization.name),
+    }
+
+
+class MemberForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.READER)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def members(request, namespace: str):
+    record = Namespace.objects.filter(name=namespace, kind=Namespace.Kind.ORGANIZATION).first()
+    role = policy.rights_of(request.user).roles.get(namespace)
+    if record is None or (role is None and not policy.is_superuser(request.user)):
+        raise Http404("No such organization")
+    manages = namespace in policy.administered_namespaces(request.user) or policy.is_superuser(
+        request.user
+    )
+    form = MemberForm(request.POST or None) if request.POST.get("action") == "add" else MemberForm()
+    if request.method == "POST":
+        error = _change_members(request, record, form, manages=manages, role=role)
+        if error is None:
+            return redirect("members", namespace=namespace)
+        if error:
+            messages.error(request, error)
+    context = _organization_context(request, record, "members")
+    context.update(
+        form=form,
+        manages=manages,
+        roles=Role.choices,
+        members=record.memberships.select_related("user").order_by("user__username"),
+    )
+    return render(request, "gallery/organization_members.html", context)
+
+
+def _change_members(request, organization, form, *, manages: bool, role) -> str | None:
+    """Apply one members form; None on success, "" for a form error, else a message."""
+    action = request.POST.get("action")
+    user_model = get_user_model()
+    try:
+        if action == "leave":
+            organizations.remove_member(
+                organization=organization, user=request.user, actor=_actor(request)
+            )
+            return None
+        if not manages:
+            return "Only owners and admins manage members."
+        if action == "add":
+            if not form.is_valid():
+                return ""
+            user = user_model.objects.filter(
+                username=form.cleaned_data["username"], is_active=True
+            ).first()
+            if user is None:
+                form.add_error("username", "No such user.")
+                return ""
+            return _set_role(request, organization, user, form.cleaned_data["role"], role)
+        target = user_model.objects.filter(username=request.POST.get("username", "")).first()
+        if target is None:
+            return "No such member."
+        if action == "role":
+            return _set_role(request, organization, target, request.POST.get("role", ""), role)
+        if action == "remove":
+            current = organization.memberships.filter(user=target).values_list("role", flat=True)
+            if current.first() == Role.OWNER and role != Role.OWNER:
+                return "Only owners may remove owners."
+            organizations.remove_member(
+                organization=organization, user=target, actor=_actor(request)
+            )
+            return None
+    except AccessError as error:
+        return str(error)
+    return "Unknown action."
+
+
+def _set_role(request, organization, user, new_role: str, my_role) -> str | None:
+    current = organization.memberships.filter(user=user).values_list("role", flat=True).first()
+    if Role.OWNER in (new_role, current) and my_role != Role.OWNER:
+        return "Only owners may make or unmake owners."
+    organizations.set_member(
+        organization=organization, user=user, role=new_role, actor=_actor(request)
+    )
+    return None
+
+
+class RobotForm(forms.Form):
+    name = forms.CharField(max_length=organizations.ROBOT_NAME_MAX, help_text="e.g. ci")
+    description = forms.CharField(max_length=255, required=False)
+    repository = forms.CharField(
+        max_length=255, required=False, help_text="Leave empty for every repository."
+    )
+    access = forms.ChoiceField(
+        choices=[("pull", "Pull"), ("pull,push", "Pull and push"),
+                 ("pull,push,delete", "Pull, push and delete")],
+        initial="pull,push",
+    )  # fmt: skip
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def robots(request, namespace: str):
+    record = _managed(request, namespace)
+    form = (
+        RobotForm(request.POST or None) if request.POST.get("action") == "create" else RobotForm()
+    )
+    created = None
+    if request.method == "POST":
+        action = request.POST.get("action")
+        robot = record.robots.filter(name=request.POST.get("robot", "")).first()
+        try:
+            if action == "create" and form.is_valid():
+                repository = form.cleaned_data["repository"].strip()
+                _, created = organizations.create_robot(
+                    organization=record,
+                    name=form.cleaned_data["name"],
+                    description=form.cleaned_data["description"],
+                    permissions=[
+                        {
+                            "repository": repository,
+                            "actions": form.cleaned_data["access"].split(","),
+                        }
+                    ],
+                    actor=request.user,
+                    address=clients.client_address(request),
+                )
+                form = RobotForm()
+            elif action == "delete" and robot is not None:
+                organizations.delete_robot(robot=robot, actor=_actor(request))
+                messages.success(request, f"Robot {robot.user.username} deleted.")
+                return redirect("robots", namespace=namespace)
+            elif action == "token" and robot is not None:
+                _, created = credentials.create_token(
+                    user=robot.user,
+                    name="robot",
+                    scopes=["pull", "push", "delete", "api-read"],
+                    actor=request.user,
+                    address=clients.client_address(request),
+                )
+        except AccessError as error:
+            form.add_error(None, str(error))
+    context = _organization_context(request, record, "robots")
+    context.update(
+        form=form,
+        created=created,
+        robots=record.robots.select_related("user").prefetch_related(
+            "permissions", "user__access_tokens"
+        ),
+    )
+    return render(request, "gallery/organization_robots.html", context)
+
+
+class NamespaceSettingsForm(forms.Form):
+    default_visibility = forms.ChoiceField(
+        choices=[("", "The site's default"), ("public", "Public"), ("private", "Private")],
+        required=False,
+        label="New repositories are",
+    )
+    networks = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One CIDR range per line (e.g. 10.0.0.0/8). Empty: from anywhere.",
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def namespace_settings(request, namespace: str):
+    record = _managed(request, namespace, organization_only=False)
+    initial = {
+        "default_visibility": {None: "", True: "private", False: "public"}[record.default_private],
+        "networks": "\n".join(record.network_rules.values_list("network", flat=True)),
+    }
+    form = NamespaceSettingsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and request.POST.get("action") == "delete":
+        return _delete_organization(request, record)
+    if request.method == "POST" and form.is_valid():
+        chosen = form.cleaned_data["default_visibility"]
+        Namespace.objects.filter(pk=record.pk).update(
+            default_private={"": None, "private": True, "public": False}[chosen]
+        )
+        try:
+            sharing.set_namespace_networks(
+                namespace=record,
+                networks=form.cleaned_data["networks"].split(),
+                actor=_actor(request),
+            )
+        except AccessError as error:
+            form.add_error("networks", str(error))
+        else:
+            messages.success(request, "Saved.")
+            return redirect("namespace-settings", namespace=namespace)
+    context = _organization_context(request, record, "settings")
+    context["form"] = form
+    return render(request, "gallery/organization_settings.html", context)
+
+
+def _delete_organization(request, record):
+    role = policy.rights_of(request.user).roles.get(record.name)
+    if record.kind != Namespace.Kind.ORGANIZATION or role != Role.OWNER:
+        messages.error(request, "Only an organization's owners may delete it.")
+    elif request.POST.get("confirm") != record.name:
+        messages.error(request, f"Type {record.name} to confirm.")
+    else:
+        deleted = organizations.delete_organization(
+            organization=record, actor=request.user, address=clients.client_address(request)
+        )
+        messages.success(
+            request, f"Organization {record.name} deleted with {len(deleted)} repositories."
+        )
+        return redirect("account")
+    return redirect("namespace-settings", namespace=record.name)
+
+
+@login_required
+def audit_log(request, namespace: str):
+    record = _managed(request, namespace, organization_only=False)
+    params = {key: request.GET.get(key, "") for key in ("action", "actor")}
+    params["namespace"] = record.name
+    events = audit_events(request.user, params)
+    if request.GET.get("format") == "csv":
+        return csv_response(events[:10_000])
+    context = _organization_context(request, record, "audit")
+    context.update(
+        events=events[:200],
+        actions=sorted(audit.ACTIONS.items()),
+        params=params,
+        total=AuditEvent.objects.filter(namespace=record.name).count(),
+    )
+    return render(request, "gallery/organization_audit.html", context)
