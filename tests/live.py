@@ -77,6 +77,24 @@ class LiveRegistry:
         except urllib.error.HTTPError as error:
             return error.code, error.read()
 
+    def api(
+        self, method: str, path: str, body=None, *, account: Account | None = None
+    ) -> tuple[int, dict]:
+        """A REST API call with HTTP Basic credentials: (status, JSON body or {})."""
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method)  # noqa: S310
+        request.add_header("Content-Type", "application/json")
+        if account is not None:
+            pair = base64.b64encode(account.creds.encode()).decode()
+            request.add_header("Authorization", f"Basic {pair}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (our http URL)
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else {}
+        except urllib.error.HTTPError as error:
+            raw = error.read()
+            return error.code, json.loads(raw) if raw.startswith(b"{") else {}
+
     def catalog(self, account: Account) -> list[str]:
         status, body = self.get("/v2/_catalog", account=account)
         assert status == 200, body

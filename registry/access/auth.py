@@ -257,7 +257,7 @@ def authorize(request, name: str, actions: frozenset[str]) -> Identity:
             raise Denied("this repository may not be reached from your network")
         public = False  # to an anonymous caller from elsewhere it does not exist
     elif identity.kind == "basic":
-        if policy.PULL in actions and policy.PULL not in permitted:
+        if policy.PULL not in permitted:  # what one may not see does not exist for them
             raise NameUnknown(detail={"name": name})
         raise Denied()
     error = "insufficient_scope" if identity.kind == "token" else ""

@@ -1,0 +1,317 @@
+"""The authorization matrix: every endpoint that reads or changes a repository, for every
+kind of caller, against public, private, shared and missing repositories.
+
+One table (`RIGHTS`) says what each caller may do to each repository; the expected status of
+every request follows from it and from the endpoint's own table (`V2`, `API`, `PAGES`).
+`test_every_route_is_in_the_matrix` fails when a route is added without a row here.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.test import Client
+from django.urls import get_resolver
+from django.utils import timezone
+
+from gallery import services as gallery_services
+from registry.access import auth, credentials, organizations, ratelimit, sharing
+from registry.models import Repository
+from tests.factories import PASSWORD, UserFactory
+from tests.oci import RegistryClient, sha256
+
+pytestmark = pytest.mark.django_db
+
+REPOSITORIES = ("public", "private", "shared", "fenced", "missing")
+PULL, PUSH, DELETE, ADMIN = "pull", "push", "delete", "admin"
+MEMBER = {PULL, PUSH, DELETE}
+# What each caller may do to acme/<repository>. None: its credentials are refused outright.
+OWNER = MEMBER | {ADMIN}
+
+
+def every(actions) -> dict:
+    return {
+        repository: set(actions) if actions is not None else None for repository in REPOSITORIES
+    }
+
+
+RIGHTS: dict[str, dict] = {
+    "anonymous": {**every(()), "public": {PULL}},
+    "outsider": {**every(()), "public": {PULL}},
+    "reader": every({PULL}),
+    "maintainer": every(MEMBER),
+    "admin": every(OWNER),
+    "owner": every(OWNER),
+    "robot": every({PULL, PUSH}),
+    "scopeless-token": every({PULL}),  # the owner's token with the pull scope only
+    "expired-token": every(None),
+    "revoked-token": every(None),
+    "granted": {**every(()), "public": {PULL}, "shared": {PULL}},
+    "outside-network": {**every(OWNER), "fenced": "refused"},  # the owner, from elsewhere
+    "malformed": every(None),
+}
+CALLERS = list(RIGHTS)
+TOKENS = {"scopeless-token", "robot"}  # their tokens carry api-read, not api-write
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # {repo}, {layer}, {manifest} are filled in
+    needs: str  # the right it needs
+    ok: int  # its status when allowed
+    content: bool = True  # needs the repository to exist (a missing one then answers 404)
+
+
+V2 = [
+    Endpoint("GET", "/v2/{repo}/manifests/v1", PULL, 200),
+    Endpoint("HEAD", "/v2/{repo}/manifests/v1", PULL, 200),
+    Endpoint("GET", "/v2/{repo}/tags/list", PULL, 200),
+    Endpoint("GET", "/v2/{repo}/blobs/{layer}", PULL, 200),
+    Endpoint("GET", "/v2/{repo}/referrers/{manifest}", PULL, 200, content=False),
+    Endpoint("POST", "/v2/{repo}/blobs/uploads/", PUSH, 202, content=False),
+    Endpoint("DELETE", "/v2/{repo}/manifests/v1", DELETE, 202),
+    Endpoint("DELETE", "/v2/{repo}/blobs/{layer}", DELETE, 202),
+]
+API = [
+    Endpoint("GET", "/api/v1/repositories/{repo}", PULL, 200),
+    Endpoint("GET", "/api/v1/repositories/{repo}/-/tags", PULL, 200),
+    Endpoint("GET", "/api/v1/repositories/{repo}/-/images/{manifest}", PULL, 200),
+    Endpoint("PATCH", "/api/v1/repositories/{repo}", PUSH, 200),
+    Endpoint("DELETE", "/api/v1/repositories/{repo}/-/tags/v1", DELETE, 204),
+    Endpoint("GET", "/api/v1/repositories/{repo}/-/policy", ADMIN, 200),
+    Endpoint("PUT", "/api/v1/repositories/{repo}/-/policy", ADMIN, 200),
+    Endpoint("DELETE", "/api/v1/repositories/{repo}", ADMIN, 204),
+]
+# The registry and API routes this matrix answers for (checked against the URL patterns).
+COVERED = {
+    "registry:manifest", "registry:tags", "registry:blob", "registry:referrers",
+    "registry:upload-start", "registry:upload", "registry:root", "registry:catalog",
+    "registry:token", "api:repository", "api:tags", "api:tag", "api:image", "api:policy",
+    "api:repositories", "api:publishers", "api:publisher", "api:organizations",
+    "api:organization", "api:member", "api:robots", "api:robot", "api:robot-tokens",
+    "api:robot-token", "api:tokens", "api:token", "api:audit", "api:schema", "api:docs",
+}  # fmt: skip
+
+
+@dataclass
+class World:
+    layer: str
+    manifest: str
+    secrets: dict[str, str]
+
+
+def basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+@pytest.fixture
+def world(db) -> World:
+    owner = UserFactory(username="olga")
+    acme = organizations.create_organization(name="acme", owner=owner)
+    for username, role in (("adam", "admin"), ("mia", "maintainer"), ("rita", "reader")):
+        organizations.set_member(
+            organization=acme, user=UserFactory(username=username), role=role, actor=owner
+        )
+    UserFactory(username="bob")
+    carol = UserFactory(username="carol")
+    pusher = RegistryClient("olga")
+    layer, manifest = "", ""
+    for name in ("public", "private", "shared", "fenced"):
+        manifest, _ = pusher.push_image(f"acme/{name}", "v1", layer=b"the one layer")
+        layer = sha256(b"the one layer")
+    Repository.objects.filter(name__in=["acme/private", "acme/shared", "acme/fenced"]).update(
+        is_private=True
+    )
+    sharing.set_policy(
+        repository=Repository.objects.get(name="acme/shared"),
+        grants=[{"principal": "carol", "actions": ["pull"]}],
+        networks=[],
+        actor=owner,
+    )
+    sharing.set_policy(
+        repository=Repository.objects.get(name="acme/fenced"),
+        grants=[],
+        networks=["10.0.0.0/8"],
+        actor=owner,
+    )
+    for repository in Repository.objects.all():
+        gallery_services.index_repository(repository_id=repository.pk)
+    _, robot_secret = organizations.create_robot(
+        organization=acme, name="ci", permissions=[{"repository": "", "actions": ["pull", "push"]}],
+        actor=owner,
+    )  # fmt: skip
+    _, scopeless = credentials.create_token(
+        user=owner, name="pull only", scopes=["pull", "api-read"]
+    )
+    _, expired = credentials.create_token(
+        user=owner, name="old", scopes=["pull", "push"], expires_at=timezone.now() - timedelta(1)
+    )
+    revoked_token, revoked = credentials.create_token(user=owner, name="gone", scopes=["pull"])
+    credentials.revoke(token=revoked_token)
+    assert carol
+    return World(
+        layer=layer,
+        manifest=manifest,
+        secrets={
+            "robot": robot_secret,
+            "scopeless": scopeless,
+            "expired": expired,
+            "revoked": revoked,
+        },
+    )
+
+
+def client_for(caller: str, world: World) -> Client:
+    address = "192.0.2.7"
+    header = {
+        "anonymous": None,
+        "outsider": basic("bob", PASSWORD),
+        "reader": basic("rita", PASSWORD),
+        "maintainer": basic("mia", PASSWORD),
+        "admin": basic("adam", PASSWORD),
+        "owner": basic("olga", PASSWORD),
+        "robot": basic("acme+ci", world.secrets["robot"]),
+        "scopeless-token": basic("olga", world.secrets["scopeless"]),
+        "expired-token": basic("olga", world.secrets["expired"]),
+        "revoked-token": basic("olga", world.secrets["revoked"]),
+        "granted": basic("carol", PASSWORD),
+        "outside-network": basic("olga", PASSWORD),
+        "malformed": "Basic !!not-base64!!",
+    }[caller]
+    if caller not in ("outside-network",):
+        address = "10.1.2.3"  # inside the fenced repository's network
+    return Client(REMOTE_ADDR=address, headers={"Authorization": header} if header else {})
+
+
+def expected(endpoint: Endpoint, caller: str, repository: str, *, api: bool) -> int:
+    """The status the table implies: allowed, missing, unseen (as missing), or refused."""
+    rights = RIGHTS[caller][repository]
+    if rights is None:
+        return 401  # refused credentials
+    if rights == "refused":  # signed in, from a network the repository refuses
+        return endpoint.ok if api else 403
+    anonymous = caller == "anonymous"
+    if api and repository == "missing":
+        return 404  # the API looks a repository up before it asks about rights
+    if endpoint.needs in rights:
+        if repository == "missing" and (endpoint.content or api):
+            return 404
+        return endpoint.ok
+    if PULL not in rights:  # may not see it: it does not exist for this caller
+        return 401 if anonymous and not api else 404
+    return 401 if anonymous else 403
+
+
+def fill(path: str, repository: str, world: World) -> str:
+    return path.format(repo=f"acme/{repository}", layer=world.layer, manifest=world.manifest)
+
+
+def request(client: Client, endpoint: Endpoint, path: str):
+    """One request inside a savepoint that is rolled back: every case meets the same world."""
+    method = endpoint.method.lower()
+    with transaction.atomic():
+        if endpoint.method in ("PATCH", "PUT"):
+            body = (
+                {"description": "x"}
+                if endpoint.method == "PATCH"
+                else {"grants": [], "networks": []}
+            )
+            response = getattr(client, method)(
+                path, json.dumps(body), content_type="application/json"
+            )
+        else:
+            response = getattr(client, method)(path)
+        content = b"".join(response.streaming_content) if response.streaming else response.content
+        response.close()
+        transaction.set_rollback(True)
+    return response.status_code, content
+
+
+@pytest.fixture(autouse=True)
+def _no_login_throttle(monkeypatch):
+    """Refused tokens are tried hundreds of times here; the throttle has tests of its own."""
+    monkeypatch.setattr(auth, "LOGINS", ratelimit.Limiter("logins", None))
+
+
+def check(world, endpoints, *, api: bool) -> list[str]:
+    wrong = []
+    for endpoint in endpoints:
+        for caller in CALLERS:
+            for repository in REPOSITORIES:
+                path = fill(endpoint.path, repository, world)
+                status, content = request(client_for(caller, world), endpoint, path)
+                want = expected(endpoint, caller, repository, api=api)
+                if api and caller in TOKENS and endpoint.method != "GET":
+                    want = 403  # the token lacks api-write, whatever the repository
+                if status != want:
+                    wrong.append(
+                        f"{endpoint.method} {path} as {caller}: {status}, not {want}: "
+                        f"{content[:120]!r}"
+                    )
+    return wrong
+
+
+@pytest.mark.parametrize("endpoint", V2, ids=lambda e: f"{e.method} {e.path}")
+def test_the_registry_answers_each_caller_as_the_table_says(world, endpoint):
+    wrong = check(world, [endpoint], api=False)
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("endpoint", API, ids=lambda e: f"{e.method} {e.path}")
+def test_the_api_answers_each_caller_as_the_table_says(world, endpoint):
+    wrong = check(world, [endpoint], api=True)
+    assert not wrong, "\n".join(wrong)
+
+
+def test_a_hidden_repository_is_indistinguishable_from_a_missing_one(world):
+    different = []
+    for caller in ("anonymous", "outsider", "granted", "reader"):
+        for endpoint in V2 + API:
+            missing = request(
+                client_for(caller, world), endpoint, fill(endpoint.path, "missing", world)
+            )
+            for repository in ("private", "shared", "fenced"):
+                if RIGHTS[caller][repository]:
+                    continue
+                seen = request(
+                    client_for(caller, world), endpoint, fill(endpoint.path, repository, world)
+                )
+                if (seen[0], seen[1].replace(repository.encode(), b"X")) != (
+                    missing[0],
+                    missing[1].replace(b"missing", b"X"),
+                ):
+                    different.append(f"{endpoint.method} {endpoint.path} {repository} as {caller}")
+    assert not different, "\n".join(different)
+
+
+def test_the_catalog_lists_what_each_caller_may_see(world):
+    def listed(caller):
+        body = json.loads(client_for(caller, world).get("/v2/_catalog").content)["repositories"]
+        return sorted(name.removeprefix("acme/") for name in body)
+
+    assert listed("anonymous") == ["public"]
+    assert listed("outsider") == ["public"]
+    assert listed("granted") == ["public", "shared"]
+    assert listed("reader") == ["fenced", "private", "public", "shared"]
+    assert listed("robot") == ["fenced", "private", "public", "shared"]
+
+
+def test_every_route_is_in_the_matrix():
+    names = set()
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            if hasattr(pattern, "url_patterns"):
+                walk(pattern.url_patterns, f"{pattern.namespace}:" if pattern.namespace else prefix)
+            elif pattern.name:
+                names.add(prefix + pattern.name)
+
+    walk(get_resolver().url_patterns)
+    ours = {n for n in names if n.startswith(("registry:", "api:"))}
+    assert ours <= COVERED, f"routes missing from the matrix: {sorted(ours - COVERED)}"
