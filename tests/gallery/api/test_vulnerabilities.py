@@ -211,6 +211,24 @@ def test_a_rescan_needs_credentials_and_the_right_to_push(api, scanned, bob):
     assert ImageScan.objects.get(digest=scanned.old).status == "done"
 
 
+@pytest.mark.parametrize(
+    ("scopes", "code"),
+    [
+        (["api-write", "push"], 202),
+        (["api-read", "pull", "push"], 403),  # a write through the API needs api-write
+        (["api-write", "pull"], 403),  # and the right to push
+    ],
+)
+def test_a_rescan_with_an_access_token_needs_api_write_and_push(scanned, alice, scopes, code):
+    from registry.access import credentials
+
+    _, secret = credentials.create_token(user=alice, name="ci", scopes=scopes)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert rescan(client, scanned.old).status_code == code
+    assert client.get(image(scanned.old)).status_code == (200 if "api-read" in scopes else 403)
+
+
 def test_a_session_rescan_needs_its_csrf_token(scanned, alice):
     client = APIClient(enforce_csrf_checks=True)
     client.force_login(alice)
