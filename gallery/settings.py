@@ -331,7 +331,7 @@ BERTH_NAMESPACE_QUOTA_BYTES = env_int("BERTH_NAMESPACE_QUOTA_BYTES", 50 * 1024**
 # Rate limits ("COUNT/PERIOD", e.g. 10/minute, 100/hour, 5/15m; 0 turns one off), counted
 # in the shared cache. Failed sign-ins (/v2/ Basic, /token, the sign-in page, the admin)
 # per client address and per username; password reset mails per address and per email;
-# saves of a repository's catalog page per user.
+# saves of a repository's catalog page per user; rescans asked for per user.
 BERTH_RATELIMIT_LOGINS = parse_rate(
     env_str("BERTH_RATELIMIT_LOGINS", "10/15m"), setting="BERTH_RATELIMIT_LOGINS"
 )
@@ -349,6 +349,10 @@ BERTH_IMPORT_MAX_ENTRIES = env_int("BERTH_IMPORT_MAX_ENTRIES", 100_000, minimum=
 # Live Markdown previews per user (each renders in a child process).
 BERTH_RATELIMIT_PREVIEWS = parse_rate(
     env_str("BERTH_RATELIMIT_PREVIEWS", "120/10m"), setting="BERTH_RATELIMIT_PREVIEWS"
+)
+# Rescans of an image a publisher asks for, per user.
+BERTH_RATELIMIT_RESCANS = parse_rate(
+    env_str("BERTH_RATELIMIT_RESCANS", "20/hour"), setting="BERTH_RATELIMIT_RESCANS"
 )
 # Manifest pulls per client address (anonymous) and per user, and upload starts per user.
 BERTH_RATELIMIT_ANONYMOUS_PULLS = parse_rate(

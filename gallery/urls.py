@@ -7,6 +7,7 @@ from registry import urls as registry_urls  # noqa: F401 - registers the "repo" 
 from . import accounts, organizations, seo, views
 from .publishing import pages as publishing
 from .publishing import settings as publishing_settings
+from .vulnerabilities import views as vulnerabilities
 
 
 def admin_login(request):
@@ -24,6 +25,17 @@ urlpatterns = [
     path("r/<repo:name>/-/tags", views.repository_tags, name="repository-tags"),
     path("r/<repo:name>/-/tags/<str:tag>", views.repository_tag, name="repository-tag"),
     path("r/<repo:name>/-/images/<str:digest>", views.repository_image, name="repository-image"),
+    path(
+        "r/<repo:name>/-/images/<str:digest>/vulnerabilities",
+        vulnerabilities.findings,
+        name="repository-image-vulnerabilities",
+    ),
+    path(
+        "r/<repo:name>/-/images/<str:digest>/vulnerabilities/scan",
+        vulnerabilities.rescan,
+        name="repository-image-rescan",
+    ),
+    path("r/<repo:name>/-/compare", vulnerabilities.compare, name="repository-compare"),
     path(
         "r/<repo:name>/-/settings",
         publishing_settings.repository_settings,

@@ -12,6 +12,7 @@ from django.views.defaults import server_error as default_server_error
 
 from registry import names
 from registry.access import policy
+from registry.errors import ManifestUnknown
 from registry.models import Namespace
 
 from . import search, services
@@ -20,6 +21,7 @@ from .commands import attach_commands, pull_commands
 from .forms import SearchForm
 from .images import image_details
 from .models import CatalogEntry, CatalogTag, Publisher
+from .vulnerabilities import services as vulnerabilities
 
 TAGS_PER_PAGE = 25
 BEST_FIRST = CatalogTag.objects.order_by("-sort_key", "name")
@@ -74,13 +76,14 @@ def _entry(request, name: str) -> CatalogEntry:
     return entry
 
 
-def _repository_context(request, entry: CatalogEntry, tab: str) -> dict:
+def _repository_context(request, entry: CatalogEntry, tab: str, *, side: bool = True) -> dict:
+    """What every tab shows; `side`: the Pull box of the newest image, with its scans."""
     latest = entry.images.prefetch_related(Prefetch("tags", queryset=BEST_FIRST))
     latest = latest.order_by("-sort_key").first()
     if latest is not None:
         attach_commands([latest], host=request.get_host(), name=entry.name)
     card = reverse("repository-card", args=[entry.name])
-    return {
+    context = {
         "entry": entry,
         "tab": tab,
         "latest": latest,
@@ -88,6 +91,10 @@ def _repository_context(request, entry: CatalogEntry, tab: str) -> dict:
         "text": services.text_of(entry),
         "can_edit": policy.PUSH in policy.permitted_actions(request.user, entry.name),
     }
+    if side and latest is not None:
+        context["latest_scan"] = vulnerabilities.latest_overview(entry, latest)
+        context["database_updated_at"] = vulnerabilities.database_updated_at()
+    return context
 
 
 def repository(request, name: str):
@@ -120,6 +127,7 @@ def repository_tags(request, name: str):
     page = pages.get_page(request.GET.get("page"))
     attach_commands(page, host=request.get_host(), name=entry.name)
     services.attach_attachments(entry, page)
+    vulnerabilities.attach_to_images(entry, page)
     context = _repository_context(request, entry, "tags")
     context.update(
         page=page,
@@ -159,8 +167,14 @@ def _image_page(request, entry, details, *, tag: str):
     )
     if not tag:  # an untagged image is pulled by digest only
         commands = [command for command in commands if "digest" in command.label]
-    context = _repository_context(request, entry, "tags")
-    context.update(details=details, tag=tag, commands=commands)
+    context = _repository_context(request, entry, "tags", side=False)
+    context.update(details=details, tag=tag, commands=commands, scans=None)
+    try:
+        context["scans"] = vulnerabilities.image_scans(entry=entry, reference=details.digest)
+    except (ManifestUnknown, vulnerabilities.NotAnImage):
+        pass  # an artifact that is not an image, or an image deleted meanwhile
+    else:
+        vulnerabilities.attach_to_platforms(context["scans"], details.platforms)
     return render(request, "gallery/image.html", context)
 
 

@@ -306,3 +306,125 @@ class RepositoryListSerializer(serializers.Serializer):
     facets = serializers.DictField(child=FacetOptionSerializer(many=True))
     did_you_mean = serializers.CharField(allow_null=True)
     results = RepositorySerializer(many=True)
+
+
+# -- vulnerabilities ----------------------------------------------------------------------------
+
+SEVERITIES = ["critical", "high", "medium", "low", "unknown"]
+SCAN_STATUSES = ["not_scanned", "queued", "scanning", "done", "failed"]
+FINDING_ORDERINGS = ["severity", "score", "package", "advisory"]
+FINDINGS_LIMIT_MAX = 1000
+
+
+class SeveritySummarySerializer(serializers.Serializer):
+    critical = serializers.IntegerField()
+    high = serializers.IntegerField()
+    medium = serializers.IntegerField()
+    low = serializers.IntegerField()
+    unknown = serializers.IntegerField()
+
+
+class PlatformScanSerializer(serializers.Serializer):
+    """The scan of one platform image (a PlatformReport of registry.scanning)."""
+
+    digest = serializers.CharField(help_text="The image manifest scanned.")
+    platform = serializers.CharField(allow_blank=True, help_text="e.g. linux/amd64.")
+    status = serializers.SerializerMethodField(
+        help_text="not_scanned, queued, scanning, done or failed."
+    )
+    reason = serializers.CharField(allow_blank=True, help_text="Why the scan failed.")
+    summary = SeveritySummarySerializer(help_text="Findings per severity.")
+    distribution = serializers.CharField(allow_blank=True, help_text='e.g. "debian 12".')
+    scanned_at = serializers.DateTimeField(allow_null=True)
+
+    def get_status(self, report) -> str:
+        return report.status or "not_scanned"
+
+
+class FindingSerializer(serializers.Serializer):
+    """A package of a platform image that an advisory affects."""
+
+    platform = serializers.CharField(allow_blank=True)
+    image_digest = serializers.CharField(help_text="The platform image it was found in.")
+    package = serializers.CharField()
+    package_type = serializers.CharField(help_text="deb, apk, rpm, python, npm, golang.")
+    installed_version = serializers.CharField()
+    fixed_version = serializers.CharField(allow_blank=True, help_text="Empty: no fix known.")
+    fixed_in_tag = serializers.CharField(
+        allow_blank=True,
+        help_text="The newest tag of this repository whose image no longer has the finding.",
+    )
+    advisory_id = serializers.CharField()
+    aliases = serializers.ListField(child=serializers.CharField())
+    url = serializers.CharField(allow_blank=True, help_text="Where to read the advisory.")
+    summary = serializers.CharField(allow_blank=True)
+    severity = serializers.ChoiceField(choices=SEVERITIES)
+    cvss_score = serializers.FloatField(allow_null=True)
+    layer_digest = serializers.CharField(help_text="The layer that brought the package.")
+    path = serializers.CharField(allow_blank=True, help_text="The file that says it is there.")
+
+
+class ScanStatusSerializer(serializers.Serializer):
+    digest = serializers.CharField(help_text="The image or index asked about.")
+    status = serializers.ChoiceField(
+        choices=SCAN_STATUSES,
+        help_text="All platforms together: scanning or queued while any is, else not_scanned "
+        "or failed if any is, else done.",
+    )
+    database_updated_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When advisories were last imported (null: never, so nothing can be found).",
+    )
+    platforms = PlatformScanSerializer(many=True)
+
+
+class VulnerabilityReportSerializer(ScanStatusSerializer):
+    count = serializers.IntegerField(help_text="Findings matching the filters.")
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    findings = FindingSerializer(many=True)
+
+
+class FindingQuerySerializer(serializers.Serializer):
+    """The findings' query parameters (`severity` may be given several times, or as a list)."""
+
+    severity = serializers.ListField(
+        child=serializers.ChoiceField(choices=SEVERITIES), required=False
+    )
+    package = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    platform = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    ordering = serializers.ChoiceField(
+        choices=FINDING_ORDERINGS, required=False, default="severity"
+    )
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=FINDINGS_LIMIT_MAX, default=100
+    )
+    offset = serializers.IntegerField(required=False, min_value=0, default=0)
+
+    def to_internal_value(self, data):
+        if hasattr(data, "getlist"):
+            values = {key: data.get(key) for key in data}
+            severities = [s for v in data.getlist("severity") for s in v.split(",") if s]
+            if "severity" in data:
+                values["severity"] = severities
+            data = values
+        return super().to_internal_value(data)
+
+
+class SbomSerializer(serializers.Serializer):
+    """A CycloneDX 1.6 document (only its outline here: the specification has the rest)."""
+
+    bomFormat = serializers.CharField(help_text="CycloneDX")
+    specVersion = serializers.CharField(help_text="1.6")
+    serialNumber = serializers.CharField()
+    version = serializers.IntegerField()
+    metadata = serializers.DictField(
+        help_text="metadata.component is the image or index (type container, its digest as "
+        "the version)."
+    )
+    components = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="One container component per scanned platform image, each with the packages "
+        "found as its components (name, version, purl; properties berth:package:type, "
+        "berth:package:path, berth:layer:digest, berth:source:name, berth:source:version).",
+    )

@@ -3,7 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import access, views
+from . import access, views, vulnerabilities
 
 app_name = "api"
 urlpatterns = [
@@ -15,6 +15,21 @@ urlpatterns = [
         "v1/repositories/<repo:name>/-/images/<str:digest>",
         views.ImageDetail.as_view(),
         name="image",
+    ),
+    path(
+        "v1/repositories/<repo:name>/-/images/<str:digest>/vulnerabilities",
+        vulnerabilities.ImageVulnerabilities.as_view(),
+        name="image-vulnerabilities",
+    ),
+    path(
+        "v1/repositories/<repo:name>/-/images/<str:digest>/vulnerabilities/scan",
+        vulnerabilities.ImageRescan.as_view(),
+        name="image-rescan",
+    ),
+    path(
+        "v1/repositories/<repo:name>/-/images/<str:digest>/sbom",
+        vulnerabilities.ImageSbom.as_view(),
+        name="image-sbom",
     ),
     path(
         "v1/repositories/<repo:name>/-/policy",

@@ -10,8 +10,11 @@ and its catalog pages are written by alice in the browser (`published`).
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -19,7 +22,9 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from tests.browser.pages import edit_catalog, sign_in
 from tests.browser.publish import real_clients, wait_for_page
 from tests.conftest import require_tool
-from tests.live import Account, LiveRegistry
+from tests.live import Account, LiveRegistry, manage
+from tests.registry.scanning.conftest import OSV
+from tests.registry.scanning.kit import ALPINE_OS_RELEASE, apk_entry, npm_package, python_metadata
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -154,3 +159,87 @@ def published(live_registry, browser, tmp_path_factory) -> Published:
         index_digest=index_digest,
         platform_digests={"amd64": amd64.digest, "arm64": arm64.digest},
     )
+
+
+# -- scanned images -----------------------------------------------------------------------------
+
+SCAN_TIMEOUT = 90.0
+# The packages of alice/scanned's two tags; 1.1 fixes lodash (high) and minimist (critical).
+SCANNED_VERSIONS = {
+    "1.0": {"lodash": "4.17.20", "minimist": "1.2.5", "requests": "2.31.0"},
+    "1.1": {"lodash": "4.17.21", "minimist": "1.2.6", "requests": "2.31.0"},
+}
+
+
+@dataclass(frozen=True)
+class Scanned:
+    registry: LiveRegistry
+    digests: dict[str, str]  # tag of alice/scanned -> image manifest digest
+
+    def findings_path(self, tag: str) -> str:
+        return f"/r/alice/scanned/-/images/{self.digests[tag]}/vulnerabilities"
+
+
+def package_trees(base: Path, versions: dict[str, str]) -> list[tuple[Path, str]]:
+    """An Alpine root with OpenSSL, an npm project and a Python site-packages, each a layer."""
+    root = base / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/os-release").write_bytes(ALPINE_OS_RELEASE)
+    (root / "lib/apk/db").mkdir(parents=True)
+    (root / "lib/apk/db/installed").write_text(
+        "\n".join(
+            [
+                apk_entry("musl", "1.2.4_git20230717-r4"),
+                apk_entry("libcrypto3", "3.1.4-r1", "openssl"),
+                apk_entry("libssl3", "3.1.4-r1", "openssl"),
+            ]
+        )
+    )
+    app = base / "app"
+    lock = {"name": "app", "lockfileVersion": 3, "packages": {"": {"version": "1.0.0"}}}
+    for name in ("lodash", "minimist"):
+        (app / "node_modules" / name).mkdir(parents=True)
+        (app / "node_modules" / name / "package.json").write_bytes(
+            npm_package(name, versions[name])
+        )
+        lock["packages"][f"node_modules/{name}"] = {"version": versions[name]}
+    (app / "package-lock.json").write_text(json.dumps(lock))
+    site = base / "site-packages"
+    for name, version in (("requests", versions["requests"]), ("Jinja2", "3.1.2")):
+        info = site / f"{name}-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_bytes(python_metadata(name, version))
+    return [(root, "/"), (app, "/srv/app"), (site, "/usr/lib/python3.11/site-packages")]
+
+
+def wait_for_scan(registry: LiveRegistry, digest: str) -> None:
+    path = f"/api/v1/repositories/alice/scanned/-/images/{digest}/vulnerabilities"
+    deadline = time.monotonic() + SCAN_TIMEOUT
+    while time.monotonic() < deadline:
+        status, body = registry.get(path)
+        if status == 200 and json.loads(body)["status"] in ("done", "failed"):
+            assert json.loads(body)["status"] == "done", body
+            return
+        time.sleep(0.5)
+    pytest.fail(f"{digest} was not scanned within {SCAN_TIMEOUT} s", pytrace=False)
+
+
+@pytest.fixture(scope="package")
+def scanned(live_registry, tmp_path_factory) -> Scanned:
+    """alice/scanned:1.0 and 1.1 (pushed after), scanned on push against the OSV records of
+    tests/registry/scanning/osv/: 1.0 has critical, high and medium findings, 1.1 fewer."""
+    require_tool("umoci", "skopeo")
+    manage(live_registry.env, "import_advisories", str(OSV))
+    base = tmp_path_factory.mktemp("browser-scanned")
+    digests = {}
+    with real_clients(live_registry, base) as clients:
+        for tag, versions in SCANNED_VERSIONS.items():
+            image = clients.build_from(package_trees(base / tag, versions))
+            clients.push(image, f"alice/scanned:{tag}")
+            digests[tag] = image.digest
+    for digest in digests.values():
+        wait_for_scan(live_registry, digest)
+    wait_for_page(
+        live_registry, "/r/alice/scanned/-/tags", lambda html: html.count('"sev-group"') >= 2
+    )
+    return Scanned(live_registry, digests)

@@ -37,7 +37,7 @@ def edit_catalog(
             page.get_by_label(label, exact=True).fill(text)
     if private is not None:
         page.get_by_label("Private repository").set_checked(private)
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     expect(page).to_have_url(re.compile(rf"/r/{re.escape(name)}$"))
     expect(page.get_by_role("status")).to_contain_text("Saved.")
 

@@ -58,6 +58,19 @@ class Clients:
         run(["umoci", "config", "--image", image, *config], env=self.env)
         return Image(layout, tag, layout_manifest_digest(layout, tag), architecture, payload)
 
+    def build_from(self, trees: list[tuple[Path, str]], *, architecture: str = "amd64") -> Image:
+        """An image of one umoci layer per (directory, where it goes in the image)."""
+        name = uuid.uuid4().hex
+        layout, tag = self.base / f"layout-{name}", "latest"
+        image = f"{layout}:{tag}"
+        run(["umoci", "init", "--layout", str(layout)], env=self.env)
+        run(["umoci", "new", "--image", image], env=self.env)
+        for source, target in trees:
+            run(["umoci", "insert", "--image", image, str(source), target], env=self.env)
+        config = ["--config.cmd", "/bin/sh", "--architecture", architecture, "--os", "linux"]
+        run(["umoci", "config", "--image", image, *config], env=self.env)
+        return Image(layout, tag, layout_manifest_digest(layout, tag), architecture, "")
+
     def push(self, image: Image, destination: str) -> str:
         """skopeo copy to `destination` (alice/repo:tag or alice/repo@digest)."""
         reference = f"{self.registry.host}/{destination}"

@@ -20,6 +20,20 @@ PAGES = {
     "image": "/r/alice/signed/-/tags/1.0",
     "publisher": "/u/alice",
 }
+
+
+def pages(scanned) -> dict[str, str]:
+    """PAGES and the pages of alice/scanned's vulnerabilities."""
+    return {
+        **PAGES,
+        "scanned-tags": "/r/alice/scanned/-/tags",
+        "scanned-image": "/r/alice/scanned/-/tags/1.0",
+        "vulnerabilities": scanned.findings_path("1.0"),
+        "vulnerabilities-filtered": scanned.findings_path("1.0") + "?severity=medium&sort=package",
+        "compare": "/r/alice/scanned/-/compare?base=1.0&head=1.1",
+    }
+
+
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
 PHONE = {
     "viewport": {"width": 390, "height": 844},
@@ -52,7 +66,9 @@ OVERFLOW = """() => {
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_main_pages_load_without_errors_and_are_saved_as_screenshots(new_page, published, device):
+def test_main_pages_load_without_errors_and_are_saved_as_screenshots(
+    new_page, published, scanned, device
+):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page = new_page(**device)
     errors = []
@@ -60,7 +76,7 @@ def test_main_pages_load_without_errors_and_are_saved_as_screenshots(new_page, p
     name = {id(PHONE): "mobile", id(DARK): "dark", id(DARK_PHONE): "dark-mobile"}.get(
         id(device), "desktop"
     )
-    for page_name, path in PAGES.items():
+    for page_name, path in pages(scanned).items():
         response = page.goto(path)
         assert response.status == 200, path
         page.screenshot(path=SCREENSHOTS / f"{page_name}-{name}.png", full_page=True)
@@ -68,10 +84,10 @@ def test_main_pages_load_without_errors_and_are_saved_as_screenshots(new_page, p
 
 
 @pytest.mark.parametrize("device", [DEVICES[0], pytest.param(PHONE, id="mobile")])
-def test_main_pages_do_not_scroll_sideways(new_page, published, device):
+def test_main_pages_do_not_scroll_sideways(new_page, published, scanned, device):
     page = new_page(**device)
     problems = []
-    for path in PAGES.values():
+    for path in pages(scanned).values():
         page.goto(path)
         overflow = page.evaluate(OVERFLOW)
         if overflow:

@@ -83,8 +83,14 @@ API = [
     Endpoint("GET", "/api/v1/repositories/{repo}", PULL, 200),
     Endpoint("GET", "/api/v1/repositories/{repo}/-/tags", PULL, 200),
     Endpoint("GET", "/api/v1/repositories/{repo}/-/images/{manifest}", PULL, 200),
+    Endpoint("GET", "/api/v1/repositories/{repo}/-/images/{manifest}/vulnerabilities", PULL, 200),
+    # Nothing is scanned in this world: the SBOM is not there yet (409), for those who may see.
+    Endpoint("GET", "/api/v1/repositories/{repo}/-/images/{manifest}/sbom", PULL, 409),
     Endpoint("PATCH", "/api/v1/repositories/{repo}", PUSH, 200),
     Endpoint("DELETE", "/api/v1/repositories/{repo}/-/tags/v1", DELETE, 204),
+    Endpoint(
+        "POST", "/api/v1/repositories/{repo}/-/images/{manifest}/vulnerabilities/scan", PUSH, 202
+    ),
     Endpoint("GET", "/api/v1/repositories/{repo}/-/policy", ADMIN, 200),
     Endpoint("PUT", "/api/v1/repositories/{repo}/-/policy", ADMIN, 200),
     Endpoint("DELETE", "/api/v1/repositories/{repo}", ADMIN, 204),
@@ -97,6 +103,7 @@ COVERED = {
     "api:repositories", "api:publishers", "api:publisher", "api:organizations",
     "api:organization", "api:member", "api:robots", "api:robot", "api:robot-tokens",
     "api:robot-token", "api:tokens", "api:token", "api:audit", "api:schema", "api:docs",
+    "api:image-vulnerabilities", "api:image-rescan", "api:image-sbom",
 }  # fmt: skip
 
 
