@@ -49,6 +49,13 @@ def refresh_downloads(repository_id: int) -> None:
 
 
 @shared_task(**RETRYING)
+def import_archive(archive_id: str) -> None:
+    from .publishing import imports
+
+    imports.run(archive_id)
+
+
+@shared_task(**RETRYING)
 def send_password_reset(email: str, domain: str, use_https: bool) -> None:
     from .accounts import deliver_password_reset
 

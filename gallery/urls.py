@@ -7,6 +7,7 @@ from registry import urls as registry_urls  # noqa: F401 - registers the "repo" 
 from . import accounts, organizations, seo, views
 from .publishing import pages as publishing
 from .publishing import settings as publishing_settings
+from .publishing import uploads
 from .vulnerabilities import views as vulnerabilities
 
 
@@ -43,6 +44,9 @@ urlpatterns = [
     ),
     path("r/<repo:name>/-/card.png", seo.card, name="repository-card"),
     path("r/<repo:name>/-/logo", publishing.upload_logo, name="repository-logo"),
+    path("r/<repo:name>/-/upload", uploads.upload_page, name="repository-upload"),
+    path("r/<repo:name>/-/imports", uploads.start_import, name="archive-imports"),
+    path("r/<repo:name>/-/imports/<str:archive_id>", uploads.archive_import, name="archive-import"),
     path("r/<repo:name>/-/delete", publishing.delete_repository, name="repository-delete"),
     path("r/<repo:name>/-/delete-reference", publishing.delete_reference, name="reference-delete"),
     path("new", publishing.new_repository, name="new-repository"),

@@ -3,7 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import access, views, vulnerabilities
+from . import access, imports, views, vulnerabilities
 
 app_name = "api"
 urlpatterns = [
@@ -35,6 +35,12 @@ urlpatterns = [
         "v1/repositories/<repo:name>/-/policy",
         access.RepositoryPolicy.as_view(),
         name="policy",
+    ),
+    path("v1/repositories/<repo:name>/-/imports", imports.Imports.as_view(), name="imports"),
+    path(
+        "v1/repositories/<repo:name>/-/imports/<str:archive_id>",
+        imports.ImportDetail.as_view(),
+        name="import",
     ),
     path("v1/organizations", access.OrganizationList.as_view(), name="organizations"),
     path("v1/organizations/<str:org>", access.OrganizationDetail.as_view(), name="organization"),

@@ -141,7 +141,134 @@
     namespace.addEventListener("change", later);
   }
 
+  // Archive uploads: the file in chunks, in order, each with its Content-Range; after a
+  // dropped connection, ask the server where the upload stands and go on from there. Then
+  // follow the import until it is done or fails.
+  var CHUNK = 8 * 1024 * 1024;
+
+  function human(bytes) {
+    var units = ["bytes", "KB", "MB", "GB", "TB"];
+    var i = 0;
+    while (bytes >= 1000 && i < units.length - 1) { bytes /= 1000; i++; }
+    return (i ? bytes.toFixed(1) : bytes) + " " + units[i];
+  }
+
+  function duration(seconds) {
+    if (!isFinite(seconds)) return "";
+    if (seconds < 60) return Math.ceil(seconds) + " s";
+    return Math.floor(seconds / 60) + " min " + Math.ceil(seconds % 60) + " s";
+  }
+
+  function setUpUploader(form) {
+    var bar = document.getElementById("upload-bar");
+    var figures = document.getElementById("upload-figures");
+    var status = document.getElementById("import-status");
+    var token = csrfToken(form.querySelector("input"));
+    var headers = function (extra) {
+      var all = { "X-CSRFToken": token };
+      for (var key in extra) all[key] = extra[key];
+      return all;
+    };
+    var json = function (response) {
+      return response.json().then(function (data) { data._status = response.status; return data; });
+    };
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var file = form.querySelector("input[type=file]").files[0];
+      if (!file) return;
+      var tag = form.querySelector("[name=tag]").value.trim();
+      form.querySelector("button").disabled = true;
+      document.getElementById("upload-progress").hidden = false;
+      status.hidden = true;
+      var started = Date.now();
+      fetch(form.getAttribute("data-start"), {
+        method: "POST", credentials: "same-origin",
+        headers: headers({ "Content-Type": "application/json" }),
+        body: JSON.stringify({ filename: file.name, size: file.size, tag: tag })
+      }).then(json).then(function (upload) {
+        if (upload._status !== 201) throw new Error(upload.error || "The upload could not start.");
+        return send(upload, file, 0, 0, started);
+      }).then(follow).catch(function (error) {
+        show("failed", error.message);
+        form.querySelector("button").disabled = false;
+      });
+    });
+
+    function send(upload, file, offset, failures, started) {
+      if (offset >= file.size) return Promise.resolve(upload);
+      var end = Math.min(offset + CHUNK, file.size);
+      return fetch(upload.url, {
+        method: "PATCH", credentials: "same-origin",
+        headers: headers({ "Content-Range": "bytes " + offset + "-" + (end - 1) + "/" + file.size,
+                           "Content-Type": "application/octet-stream" }),
+        body: file.slice(offset, end)
+      }).then(json).then(function (answer) {
+        if (answer._status === 200) {
+          report(answer.received, file.size, started);
+          return send(upload, file, answer.received, 0, started);
+        }
+        if (answer._status === 409 && typeof answer.received === "number") {
+          return send(upload, file, answer.received, failures, started);
+        }
+        throw new Error(answer.error || "The upload was refused.");
+      }, function () {
+        // The connection dropped: wait, ask where the upload stands, go on from there.
+        if (failures >= 8) throw new Error("The connection keeps dropping; try again later.");
+        figures.textContent = "Connection lost; resuming…";
+        return new Promise(function (resolve) { setTimeout(resolve, 1000 * Math.pow(2, failures)); })
+          .then(function () { return fetch(upload.url, { credentials: "same-origin" }).then(json); })
+          .then(function (state) { return send(upload, file, state.received, failures + 1, started); },
+                function () { return send(upload, file, offset, failures + 1, started); });
+      });
+    }
+
+    function report(received, size, started) {
+      var seconds = (Date.now() - started) / 1000;
+      var rate = received / Math.max(seconds, 0.001);
+      bar.value = Math.round(received / size * 100);
+      figures.textContent = human(received) + " of " + human(size) + " · " + human(rate) + "/s" +
+        (received < size ? " · " + duration((size - received) / rate) + " left" : "");
+    }
+
+    function follow(upload) {
+      return fetch(upload.url, { credentials: "same-origin" }).then(json).then(function (state) {
+        if (state.state === "done") {
+          show("done", "Imported.", state.tags);
+          form.querySelector("button").disabled = false;
+          return;
+        }
+        if (state.state === "failed") {
+          show("failed", state.message);
+          form.querySelector("button").disabled = false;
+          return;
+        }
+        show(state.state, state.state === "queued" ? "Queued for import…" : "Importing… " + state.progress + "%");
+        return new Promise(function (resolve) { setTimeout(resolve, 1000); }).then(function () { return follow(upload); });
+      });
+    }
+
+    function show(state, message, tags) {
+      status.hidden = false;
+      status.className = "import-status import-" + state;
+      status.textContent = message;
+      if (tags && tags.length) {
+        var list = document.createElement("ul");
+        tags.forEach(function (tag) {
+          var item = document.createElement("li");
+          var link = document.createElement("a");
+          link.href = tag.url;
+          link.textContent = tag.name;
+          item.appendChild(link);
+          list.appendChild(item);
+        });
+        status.appendChild(list);
+      }
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form#uploader").forEach(setUpUploader);
     document.querySelectorAll("[data-preview-of]").forEach(setUpPreview);
     document.querySelectorAll("form[data-name-check]").forEach(setUpNameCheck);
     var id = null;

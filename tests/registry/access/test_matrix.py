@@ -91,6 +91,8 @@ API = [
     Endpoint(
         "POST", "/api/v1/repositories/{repo}/-/images/{manifest}/vulnerabilities/scan", PUSH, 202
     ),
+    # An import (of whatever the test client's empty form is: it fails later, as an import).
+    Endpoint("POST", "/api/v1/repositories/{repo}/-/imports", PUSH, 202),
     Endpoint("GET", "/api/v1/repositories/{repo}/-/policy", ADMIN, 200),
     Endpoint("PUT", "/api/v1/repositories/{repo}/-/policy", ADMIN, 200),
     Endpoint("DELETE", "/api/v1/repositories/{repo}", ADMIN, 204),
@@ -103,6 +105,7 @@ COVERED = {
     "api:repositories", "api:publishers", "api:publisher", "api:organizations",
     "api:organization", "api:member", "api:robots", "api:robot", "api:robot-tokens",
     "api:robot-token", "api:tokens", "api:token", "api:audit", "api:schema", "api:docs",
+    "api:imports", "api:import",
     "api:image-vulnerabilities", "api:image-rescan", "api:image-sbom",
 }  # fmt: skip
 
