@@ -116,7 +116,8 @@ def _stage(archive: Path, work: Path, progress=None) -> tuple[dict[str, Path], d
                 if progress is not None:
                     progress(min(source.tell() / total, 1.0))
         except layers.LayerError as error:
-            raise ArchiveError(f"the archive cannot be read: {error}") from None
+            reason = str(error).replace("the layers", "it").replace("the layer", "it")
+            raise ArchiveError(f"the archive cannot be read: {reason}") from None
     return files, links
 
 
