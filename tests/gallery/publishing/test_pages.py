@@ -1,0 +1,153 @@
+"""Publishing pages: new repositories, the preview, logos, deleting repositories and tags."""
+
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from PIL import Image
+
+from gallery import services
+from gallery.models import CatalogEntry
+from gallery.publishing import logos
+from registry.models import Repository
+
+pytestmark = pytest.mark.django_db
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def image_bytes(fmt: str, size=(300, 200), **save) -> bytes:
+    output = io.BytesIO()
+    Image.new("RGB", size, (10, 120, 110)).save(output, format=fmt, **save)
+    return output.getvalue()
+
+
+@pytest.fixture
+def app(as_alice):
+    as_alice.push_image("alice/app", "v1")
+    as_alice.push_image("alice/app", "v2", layer=b"second")
+    return services.index_repository(repository_id=Repository.objects.get(name="alice/app").pk)
+
+
+def test_a_new_repository_is_created_in_a_namespace_one_may_publish_to(alice):
+    response = signed_in(alice).post(
+        "/new",
+        {"namespace": "alice", "name": "fresh", "visibility": "private", "description": "New"},
+    )
+    assert response.status_code == 302
+    repository = Repository.objects.get(name="alice/fresh")
+    assert repository.is_private
+    assert CatalogEntry.objects.get(name="alice/fresh").description == "New"
+
+
+def test_names_are_checked_as_typed(alice, app):
+    client = signed_in(alice)
+    assert client.get("/-/check-name", {"name": "alice/brand-new"}).json()["ok"]
+    assert "exists" in client.get("/-/check-name", {"name": "alice/app"}).json()["problem"]
+    assert not client.get("/-/check-name", {"name": "alice/Bad_Name!"}).json()["ok"]
+    assert not client.get("/-/check-name", {"name": "bob/app"}).json()["ok"]
+
+
+def test_one_cannot_create_in_someone_elses_namespace(alice, bob):
+    response = signed_in(alice).post("/new", {"namespace": "bob", "name": "x"})
+    assert response.status_code == 200
+    assert not Repository.objects.filter(name="bob/x").exists()
+
+
+def test_the_preview_uses_the_sanitizing_renderer(alice):
+    html = (
+        signed_in(alice)
+        .post("/-/preview", {"text": "# Hi\n<script>alert(1)</script><img src=x onerror=alert(2)>"})
+        .json()["html"]
+    )
+    assert "<h1" in html
+    assert "<script" not in html
+    assert "onerror" not in html
+
+
+def test_the_preview_needs_a_signed_in_user(db):
+    assert Client().post("/-/preview", {"text": "x"}).status_code == 302
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_logos_are_re_encoded_to_a_square_png(fmt):
+    upload = SimpleUploadedFile("logo", image_bytes(fmt))
+    logo = logos.process(upload)
+    with Image.open(io.BytesIO(logo.read())) as result:
+        assert result.format == "PNG"
+        assert result.size == (logos.SIZE, logos.SIZE)
+
+
+def test_logo_metadata_is_stripped():
+    exif = Image.Exif()
+    exif[0x010E] = "secret location"
+    upload = SimpleUploadedFile("logo.jpg", image_bytes("JPEG", exif=exif.tobytes()))
+    assert b"secret location" not in logos.process(upload).read()
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b'<svg xmlns="http://www.w3.org/2000/svg"><script>x</script></svg>', "SVG"),
+        (b"GIF89a not an accepted kind", "not an image"),
+        (image_bytes("PNG", size=(3000, 10)), "2048 pixels"),
+        (image_bytes("GIF"), "PNG, JPEG or WebP"),
+        (b"\x89PNG" + b"0" * (3 * 1024 * 1024), "2 MiB"),
+    ],
+)
+def test_bad_logos_are_refused_with_a_reason(data, reason):
+    with pytest.raises(logos.LogoError, match=reason):
+        logos.process(SimpleUploadedFile("logo", data))
+
+
+def test_a_decompression_bomb_is_refused():
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", 50000, 50000, 8, 0, 0, 0, 0)
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+    with pytest.raises(logos.LogoError):
+        logos.process(SimpleUploadedFile("bomb.png", bomb))
+
+
+def test_a_logo_is_uploaded_shown_and_served_with_long_caching(alice, app):
+    client = signed_in(alice)
+    client.post("/r/alice/app/-/logo", {"logo": SimpleUploadedFile("l.png", image_bytes("PNG"))})
+    entry = CatalogEntry.objects.get(name="alice/app")
+    assert entry.logo
+    page = Client().get("/r/alice/app").content.decode()
+    assert entry.logo.url in page
+    served = Client().get(entry.logo.url)
+    assert served.status_code == 200
+    assert "immutable" in served["Cache-Control"]
+    served.close()
+
+
+def test_deleting_a_repository_asks_for_its_name(alice, app):
+    client = signed_in(alice)
+    client.post("/r/alice/app/-/delete", {"confirm": "wrong"})
+    assert Repository.objects.filter(name="alice/app").exists()
+    client.post("/r/alice/app/-/delete", {"confirm": "alice/app"})
+    assert not Repository.objects.filter(name="alice/app").exists()
+
+
+def test_tags_and_images_are_deleted_from_the_tags_tab(alice, app, bob):
+    assert b"Delete tag v1" in signed_in(alice).get("/r/alice/app/-/tags").content
+    assert b"Delete tag" not in signed_in(bob).get("/r/alice/app/-/tags").content
+    signed_in(alice).post("/r/alice/app/-/delete-reference", {"tag": "v1"})
+    entry = CatalogEntry.objects.get(name="alice/app")
+    assert list(entry.tags.values_list("name", flat=True)) == ["v2"]
+    digest = entry.tags.get().image.digest
+    signed_in(alice).post("/r/alice/app/-/delete-reference", {"digest": digest})
+    assert CatalogEntry.objects.get(name="alice/app").tag_count == 0
+    assert signed_in(bob).post("/r/alice/app/-/delete-reference", {"tag": "v2"}).status_code == 404
