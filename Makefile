@@ -52,6 +52,7 @@ bench: install-test ## benchmarks: registry vs the reference, gallery search, vu
 	$(BIN)/python tests/bench/run.py
 	$(BIN)/python tests/bench/gallery.py
 	$(BIN)/python tests/bench/scanning.py
+	$(BIN)/python tests/bench/imports.py
 
 clean: ## remove the virtualenv (the data directory ./var is kept)
 	rm -rf $(VENV)
