@@ -92,5 +92,7 @@ class CatalogForm(forms.Form):
         help_text="Markdown: how to run or install it.",
     )
     is_private = forms.BooleanField(
-        required=False, label="Private repository", help_text="Only you can see and pull it."
+        required=False,
+        label="Private repository",
+        help_text="Only its namespace's members and those its policy allows see and pull it.",
     )

@@ -93,3 +93,33 @@ def test_main_pages_do_not_scroll_sideways(new_page, published, scanned, device)
         if overflow:
             problems.append(f"{path} is wider than the screen: {', '.join(overflow)}")
     assert not problems, "\n".join(problems)
+
+
+PUBLISHER_PAGES = {
+    "settings": "/r/alice/webapp/-/settings",
+    "upload": "/r/alice/webapp/-/upload",
+    "new-repository": "/new",
+    "tokens": "/settings/tokens",
+    "account": "/accounts/",
+}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_publisher_pages_are_saved_as_screenshots_and_fit_the_screen(new_page, published, device):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page = new_page(published.registry.alice, **device)
+    name = {id(PHONE): "mobile", id(DARK): "dark", id(DARK_PHONE): "dark-mobile"}.get(
+        id(device), "desktop"
+    )
+    problems = []
+    for page_name, path in PUBLISHER_PAGES.items():
+        response = page.goto(path)
+        assert response.status == 200, path
+        if page_name == "settings":  # the live preview renders the README as it is typed
+            page.get_by_label("About", exact=True).fill("# Webapp\n\nA **tiny** web app.")
+            page.locator("#id_about_preview h1").first.wait_for()
+        page.screenshot(path=SCREENSHOTS / f"{page_name}-{name}.png", full_page=True)
+        overflow = page.evaluate(OVERFLOW)
+        if overflow:
+            problems.append(f"{path} is wider than the screen: {', '.join(overflow)}")
+    assert not problems, "\n".join(problems)
