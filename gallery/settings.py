@@ -266,6 +266,26 @@ except json.JSONDecodeError as exc:
     raise ImproperlyConfigured(f"BERTH_BLOB_STORAGE_OPTIONS is not JSON: {exc}") from None
 if not isinstance(BLOB_STORAGE_OPTIONS, dict):
     raise ImproperlyConfigured("BERTH_BLOB_STORAGE_OPTIONS must be a JSON object")
+# BERTH_S3_BUCKET is the short way to S3 (any S3-compatible store): django-storages' S3Storage
+# with the options below; BERTH_BLOB_STORAGE_OPTIONS entries win over them.
+BERTH_S3_BUCKET = env_str("BERTH_S3_BUCKET", "")
+if BERTH_S3_BUCKET:
+    BLOB_STORAGE_BACKEND = env_str("BERTH_BLOB_STORAGE_BACKEND", "storages.backends.s3.S3Storage")
+    _s3 = {
+        "bucket_name": BERTH_S3_BUCKET,
+        "endpoint_url": env_str("BERTH_S3_ENDPOINT_URL", "") or None,
+        "region_name": env_str("BERTH_S3_REGION", "") or None,
+        "access_key": env_secret("BERTH_S3_ACCESS_KEY_ID"),
+        "secret_key": env_secret("BERTH_S3_SECRET_ACCESS_KEY"),
+        "location": env_str("BERTH_S3_PREFIX", ""),
+        "addressing_style": env_str("BERTH_S3_ADDRESSING_STYLE", "") or None,
+        "file_overwrite": True,
+        "querystring_auth": True,
+    }
+    BLOB_STORAGE_OPTIONS = {
+        **{key: value for key, value in _s3.items() if value is not None},
+        **BLOB_STORAGE_OPTIONS,
+    }
 if BLOB_STORAGE_BACKEND == "django.core.files.storage.FileSystemStorage":
     BLOB_STORAGE_OPTIONS.setdefault("location", str(DATA_DIR / "blobs"))
     BLOB_STORAGE_OPTIONS.setdefault("file_permissions_mode", 0o644)
@@ -297,6 +317,51 @@ BERTH_NEW_REPOSITORIES_PRIVATE = env_bool("BERTH_NEW_REPOSITORIES_PRIVATE", Fals
 # "redirect" (to the storage's URL, e.g. a pre-signed S3 URL) or "x-accel" (nginx).
 BERTH_BLOB_DELIVERY = env_str("BERTH_BLOB_DELIVERY", "file")
 BERTH_X_ACCEL_PREFIX = env_str("BERTH_X_ACCEL_PREFIX", "/_blobs/")
+# Lifetime of a pre-signed URL handed out by the "redirect" delivery.
+BERTH_REDIRECT_SECONDS = env_int("BERTH_REDIRECT_SECONDS", 300, minimum=10)
+
+# Encryption at rest (registry.storage): "on" seals every new blob with its own data key,
+# wrapped by a master key from the key service; "off" stores bytes as they come; "sse-kms"
+# leaves it to the object store (S3 server-side encryption with a KMS key).
+BERTH_ENCRYPTION = env_str("BERTH_ENCRYPTION", "on").strip().lower()
+if BERTH_ENCRYPTION not in {"on", "off", "sse-kms"}:
+    raise ImproperlyConfigured(
+        f"BERTH_ENCRYPTION={BERTH_ENCRYPTION!r} is not one of on, off, sse-kms"
+    )
+# Master keys held by Berth: BERTH_MASTER_KEY (or the file BERTH_MASTER_KEY_FILE names), or
+# else a key file generated once into the data directory. BERTH_KMS_KEY_ID: AWS KMS instead.
+BERTH_MASTER_KEY = env_str("BERTH_MASTER_KEY", "")
+BERTH_MASTER_KEY_FILE = env_str("BERTH_MASTER_KEY_FILE", "") or str(DATA_DIR / "master_key")
+BERTH_KMS_KEY_ID = env_str("BERTH_KMS_KEY_ID", "")
+BERTH_SSE_KMS_KEY_ID = env_str("BERTH_SSE_KMS_KEY_ID", "") or BERTH_KMS_KEY_ID
+# Read by the system check registry.E003 and refused here too (gunicorn runs no checks): a
+# pre-signed redirect would hand clients the sealed bytes.
+BERTH_ENCRYPTION_REDIRECT_ERROR = (
+    "BERTH_BLOB_DELIVERY=redirect hands clients the stored bytes, which Berth seals when "
+    "BERTH_ENCRYPTION=on: use BERTH_ENCRYPTION=sse-kms (the store encrypts) or off with "
+    "redirects, or BERTH_BLOB_DELIVERY=file"
+)
+if BERTH_BLOB_DELIVERY == "redirect" and BERTH_ENCRYPTION == "on":
+    raise ImproperlyConfigured(BERTH_ENCRYPTION_REDIRECT_ERROR)
+if (
+    PRODUCTION
+    and BERTH_ENCRYPTION == "on"
+    and not (BERTH_KMS_KEY_ID or BERTH_MASTER_KEY or os.environ.get("BERTH_MASTER_KEY_FILE"))
+):
+    # Several machines would each generate a master key of their own into their data dir.
+    raise ImproperlyConfigured(
+        "BERTH_ENV=production with BERTH_ENCRYPTION=on needs BERTH_MASTER_KEY (or _FILE) "
+        "or BERTH_KMS_KEY_ID"
+    )
+
+# Garbage collection (registry.storage.gc): nothing younger than the grace period is
+# reclaimed (a push in progress); untagged manifests are kept unless a repository (or
+# this default) says "reclaim"; the worker's beat runs it every BERTH_GC_INTERVAL seconds.
+BERTH_GC_GRACE = env_int("BERTH_GC_GRACE", 24 * 3600)
+BERTH_GC_INTERVAL = env_int("BERTH_GC_INTERVAL", 6 * 3600, minimum=60)
+BERTH_GC_UNTAGGED = env_str("BERTH_GC_UNTAGGED", "keep").strip().lower()
+if BERTH_GC_UNTAGGED not in {"keep", "reclaim"}:
+    raise ImproperlyConfigured(f"BERTH_GC_UNTAGGED={BERTH_GC_UNTAGGED!r} is not keep or reclaim")
 
 # Docker token authentication. The registry and its token service run in one process, so
 # tokens are signed with a shared secret (HS256) that never leaves the server.
@@ -369,6 +434,14 @@ BERTH_INDEX_DELAY = env_float("BERTH_INDEX_DELAY", 1.0)
 BERTH_BACKGROUND_INLINE = env_bool("BERTH_BACKGROUND_INLINE", False)
 # Installations (or test runs) sharing one Redis keep their tasks apart by queue name.
 CELERY_TASK_DEFAULT_QUEUE = env_str("BERTH_CELERY_QUEUE", "berth")
+# `celery -A gallery beat` sends these; a worker runs them.
+CELERY_BEAT_SCHEDULE = {
+    "collect-garbage": {
+        "task": "registry.storage.tasks.collect_garbage",
+        "schedule": float(BERTH_GC_INTERVAL),
+    },
+    "purge-uploads": {"task": "registry.storage.tasks.purge_uploads", "schedule": 600.0},
+}
 
 # -- auth, i18n, misc ---------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db.models.signals import post_save
 
 
@@ -18,3 +19,12 @@ class RegistryConfig(AppConfig):
             sender=settings.AUTH_USER_MODEL,
             dispatch_uid="registry.claim_personal_namespace",
         )
+        setting_changed.connect(_forget_keys, dispatch_uid="registry.forget_keys")
+
+
+def _forget_keys(setting, **kwargs):
+    """Tests change the key settings: the key services must follow."""
+    if setting.startswith(("BERTH_MASTER_KEY", "BERTH_KMS_KEY_ID")):
+        from .storage import keys
+
+        keys.forget()

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import digests, mediatypes, names, pulls, quotas, services, storage
+from . import digests, mediatypes, names, pulls, quotas, services
 from .access import auth, clients, policy, ratelimit, tokens
 from .errors import (
     DigestInvalid,
@@ -31,6 +31,7 @@ from .errors import (
     Unsupported,
     error_body,
 )
+from .storage import blobs
 
 API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
 PULL, PUSH, DELETE = (frozenset({a}) for a in (policy.PULL, policy.PUSH, policy.DELETE))
@@ -303,51 +304,57 @@ def blob(request, name: str, digest: str):
     auth.authorize(request, name, PULL)
     parsed = digests.parse(digest)
     found = services.find_blob(repository=services.get_repository(name=name), digest=parsed)
-    return blob_response(request, parsed, found.size)
+    return blob_response(request, found)
 
 
-def blob_response(request, digest, size: int):
+def blob_response(request, found):
+    """The blob's bytes, or the headers that let the proxy or the store send them.
+
+    Plain blobs on local disk leave through sendfile (`file`) or nginx (`x-accel`); on an
+    object store through a pre-signed redirect (`redirect`). Sealed blobs are opened by
+    Berth chunk by chunk whatever the delivery (they cannot be handed over as stored).
+    """
+    size = found.size
     headers = {
-        "Docker-Content-Digest": str(digest),
-        "ETag": f'"{digest}"',
+        "Docker-Content-Digest": found.digest,
+        "ETag": f'"{found.digest}"',
         "Accept-Ranges": "bytes",
     }
     byte_range = requested_range(request, size)
+    start, end = byte_range or (0, size - 1)
+    status = 206 if byte_range else 200
     if request.method == "HEAD":
         response = HttpResponse(
-            status=206 if byte_range else 200, headers=headers, content_type=mediatypes.OCTET_STREAM
+            status=status, headers=headers, content_type=mediatypes.OCTET_STREAM
         )
-        start, end = byte_range or (0, size - 1)
-        response["Content-Length"] = str(max(end - start + 1, 0))
-        if byte_range:
-            response["Content-Range"] = f"bytes {start}-{end}/{size}"
-        return response
-    delivery = settings.BERTH_BLOB_DELIVERY
-    if delivery == "redirect" and not byte_range:
+    elif settings.BERTH_BLOB_DELIVERY == "redirect" and not found.sealed_key:
         response = HttpResponse(status=307, headers=headers)
-        response["Location"] = storage.blob_url(digest)
+        response["Location"] = blobs.url(found)
         return response
-    if delivery == "x-accel":
+    elif settings.BERTH_BLOB_DELIVERY == "x-accel" and blobs.local_file(found) is not None:
+        # nginx sends the file, Range requests included.
         response = HttpResponse(headers=headers, content_type=mediatypes.OCTET_STREAM)
-        response["X-Accel-Redirect"] = settings.BERTH_X_ACCEL_PREFIX + digest.storage_key
+        key = digests.parse(found.digest).storage_key
+        response["X-Accel-Redirect"] = settings.BERTH_X_ACCEL_PREFIX + key
         return response
-    if byte_range:
-        start, end = byte_range
-        response = StreamingHttpResponse(
-            _file_range(digest, start, end),
-            status=206,
+    elif not byte_range and (path := blobs.local_file(found)) is not None:
+        # FileResponse on a real file: gunicorn sends it with one sendfile() call.
+        response = FileResponse(
+            open(path, "rb"),  # noqa: SIM115 (the response closes it)
             headers=headers,
             content_type=mediatypes.OCTET_STREAM,
         )
-        response["Content-Length"] = str(end - start + 1)
+        del response["Content-Disposition"]
+    else:
+        response = StreamingHttpResponse(
+            blobs.read(found, start, end),
+            status=status,
+            headers=headers,
+            content_type=mediatypes.OCTET_STREAM,
+        )
+    response["Content-Length"] = str(max(end - start + 1, 0))
+    if byte_range:
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
-        return response
-    # FileResponse on a real file: gunicorn sends it with one sendfile() call.
-    response = FileResponse(
-        storage.open_blob(digest), headers=headers, content_type=mediatypes.OCTET_STREAM
-    )
-    del response["Content-Disposition"]
-    response["Content-Length"] = str(size)
     return response
 
 
@@ -375,18 +382,6 @@ def requested_range(request, size: int) -> tuple[int, int] | None:
 
 def _unsatisfiable(size: int) -> RangeNotSatisfiable:
     return RangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
-
-
-def _file_range(digest, start: int, end: int) -> Iterator[bytes]:
-    with storage.open_blob(digest) as handle:
-        handle.seek(start)
-        remaining = end - start + 1
-        while remaining > 0:
-            chunk = handle.read(min(storage.CHUNK, remaining))
-            if not chunk:
-                return
-            remaining -= len(chunk)
-            yield chunk
 
 
 # -- uploads ------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ def _isolated_storage(settings, tmp_path):
         },
     }
     settings.BERTH_UPLOAD_DIR = tmp_path / "uploads"
+    settings.BERTH_MASTER_KEY_FILE = str(tmp_path / "master_key")
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Tasks run at once, in the test (a timer thread or a worker cannot see a test's data);
     # tests/gallery/test_tasks.py runs them on a real worker instead.

@@ -517,6 +517,31 @@ def push_image(target: Target, repository: str, image, tags: list[str], threads:
 # -- measurements -----------------------------------------------------------------------------
 
 
+def push_monolithic_blob(target: Target, blob: LargeBlob, workdir: Path) -> float:
+    """POST, then one PUT ?digest= carrying the whole blob with its Content-Length (curl), as
+    oras and helm push: MB/s over the two."""
+    headers = target.auth(BLOB_REPO, push=True)
+    http_ = Http(target.port)
+    began = time.perf_counter()
+    started = expect(
+        http_.request("POST", f"/v2/{BLOB_REPO}/blobs/uploads/", headers=headers),
+        202,
+        f"{target.name}: start upload",
+    )
+    put = with_query(location_path(started.headers["Location"]), digest=blob.digest)
+    argv = ["curl", "-sS", "-X", "PUT", "-T", str(blob.path), "-o", "/dev/null"]
+    argv += ["-w", "%{http_code}", "-H", "Expect:", "-H", "Content-Type: application/octet-stream"]
+    for key, value in headers.items():
+        argv += ["-H", f"{key}: {value}"]
+    argv.append(target.url + put)
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.stdout.strip() != "201":
+        raise BenchError(f"{target.name}: PUT answered {done.stdout!r} {done.stderr[-300:]}")
+    elapsed = time.perf_counter() - began
+    http_.close()
+    return blob.size / elapsed / MB
+
+
 def push_large_blob(target: Target, blob: LargeBlob, workdir: Path) -> float:
     """POST, one PATCH streamed chunked (curl), PUT ?digest=: MB/s over the three."""
     headers = target.auth(BLOB_REPO, push=True)

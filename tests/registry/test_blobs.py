@@ -118,7 +118,8 @@ def test_no_staged_file_is_left_after_a_failed_upload(as_alice, tmp_path):
     assert not (tmp_path / "blobs").exists() or not any((tmp_path / "blobs").rglob("*"))
 
 
-def test_x_accel_delivery_hands_the_blob_to_nginx(as_alice, settings):
+def test_x_accel_delivery_hands_a_plain_blob_to_nginx(as_alice, settings):
+    settings.BERTH_ENCRYPTION = "off"
     settings.BERTH_BLOB_DELIVERY = "x-accel"
     digest = as_alice.push_blob("alice/app", DATA)
     response = as_alice.get(f"/v2/alice/app/blobs/{digest}")
@@ -128,6 +129,7 @@ def test_x_accel_delivery_hands_the_blob_to_nginx(as_alice, settings):
 
 
 def test_redirect_delivery_sends_clients_to_the_storage_url(as_alice, settings):
+    settings.BERTH_ENCRYPTION = "off"
     settings.BERTH_BLOB_DELIVERY = "redirect"
     digest = as_alice.push_blob("alice/app", DATA)
     response = as_alice.get(f"/v2/alice/app/blobs/{digest}")
