@@ -60,16 +60,17 @@ def commit(
     `staged` stores them under the digest's key (`staged.commit(key)`) or drops them
     (`staged.discard()`) when the blob is stored already.
     """
+    key = digest.storage_key
     with locks.blob_lock(digest):
         blob = Blob.objects.filter(digest=str(digest)).first()
-        if blob is not None:
+        if blob is not None and blob_store().exists(key):
             staged.discard()  # stored and verified already: those bytes stay
         else:
-            # Bytes under the key without a record are leftovers of a crash: replaced.
-            staged.commit(digest.storage_key)
-            blob = Blob.objects.create(
-                digest=str(digest), size=size, sealed_key=sealed_key, key_id=key_id
-            )
+            # Bytes under the key without a record are leftovers of a crash, and a record
+            # without bytes lost them (a collection that could not finish): replaced.
+            staged.commit(key)
+            fields = {"size": size, "sealed_key": sealed_key, "key_id": key_id}
+            blob, _ = Blob.objects.update_or_create(digest=str(digest), defaults=fields)
         link(repository, blob)
     return blob
 

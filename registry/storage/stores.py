@@ -79,7 +79,7 @@ class FileStore:
             os.replace(copy.name, target)
             os.unlink(staged)
 
-    def keys(self) -> Iterator[tuple[str, int, float]]:
+    def listing(self) -> Iterator[tuple[str, int, float]]:
         """(key, stored size, modification time) of every stored blob."""
         root = Path(self.storage.location)
         for algorithm in ("sha256", "sha512"):
@@ -122,7 +122,7 @@ class GenericStore(FileStore):
             self.storage.save(key, File(handle))
         os.unlink(staged)
 
-    def keys(self) -> Iterator[tuple[str, int, float]]:
+    def listing(self) -> Iterator[tuple[str, int, float]]:
         return iter(())
 
     def check(self) -> None:
@@ -198,7 +198,7 @@ class ObjectStore:
         self.client.delete_object(Bucket=self.bucket, Key=self.name(key))
 
     def delete_prefix(self, prefix: str) -> None:
-        for key, _, _ in self.keys(prefix):
+        for key, _, _ in self.listing(prefix):
             self.delete(key)
 
     def copy(self, source: str, target: str) -> None:
@@ -240,7 +240,7 @@ class ObjectStore:
                 Bucket=self.bucket, Key=self.name(key), UploadId=upload_id
             )
 
-    def keys(self, prefix: str = "") -> Iterator[tuple[str, int, float]]:
+    def listing(self, prefix: str = "") -> Iterator[tuple[str, int, float]]:
         """(key, stored size, modification time) of the objects under `prefix`."""
         location = self.name("")
         location = location.rstrip("/") + "/" if location else ""

@@ -559,7 +559,7 @@ def _purge_object_store(store: ObjectStore, horizon: float) -> None:
     """Staged objects of sessions that no longer exist, and multipart uploads that a
     crashed request never completed nor aborted."""
     live = {str(upload_id) for upload_id in Upload.objects.values_list("id", flat=True)}
-    for key, _, modified in store.keys(UPLOADS_PREFIX):
+    for key, _, modified in store.listing(UPLOADS_PREFIX):
         session = key[len(UPLOADS_PREFIX) :].split("/", 1)[0]
         if session not in live and modified < horizon:
             store.delete(key)

@@ -105,7 +105,7 @@ def test_a_chunk_arriving_while_another_request_holds_the_upload_is_416(as_alice
     assert as_alice.request("PATCH", location, DATA).status_code == 202
 
 
-def test_a_second_upload_of_a_stored_blob_leaves_the_stored_file_alone(as_alice):
+def test_a_second_upload_of_a_stored_blob_leaves_the_stored_file_alone(as_alice, local_blobs):
     digest = as_alice.push_blob("alice/one", DATA)
     stored = stores.blob_store().path(parse(digest).storage_key)
     before = os.stat(stored).st_ino
