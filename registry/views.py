@@ -10,13 +10,14 @@ import json
 import re
 from collections.abc import Iterator
 from functools import wraps
+from types import GeneratorType
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import digests, mediatypes, names, pulls, quotas, services
+from . import bodies, digests, mediatypes, names, pulls, quotas, services
 from .access import auth, clients, policy, ratelimit, tokens
 from .errors import (
     DigestInvalid,
@@ -83,12 +84,18 @@ def registry_view(*methods: str):
 
 
 def body_chunks(
-    request, *, limit: int | None = None, too_large: type[RegistryError] = SizeInvalid
+    request,
+    *,
+    limit: int | None = None,
+    too_large: type[RegistryError] = SizeInvalid,
+    from_socket: bool = False,
 ) -> Iterator[bytes]:
     """The request body in chunks, read straight from the socket (never whole in memory).
 
     Handles Content-Length and chunked transfer encoding (Go clients stream uploads chunked;
     Django alone would see an empty body). A body that ends early is SIZE_INVALID.
+    `from_socket` (blob uploads): under gunicorn, read with registry.bodies, whose pieces
+    are valid only until the next is requested.
     """
     raw_length = request.META.get("CONTENT_LENGTH") or ""
     chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
@@ -101,18 +108,29 @@ def body_chunks(
             raise SizeInvalid("invalid Content-Length")
         if limit is not None and expected > limit:
             raise too_large(status=413, detail={"limit": limit})
-        return _read(request, expected, limit, too_large)
+        fast = bodies.content_length_body(request.environ, expected) if from_socket else None
+        return _read(fast or request, expected, limit, too_large)
     if chunked:
-        return _read(request.environ["wsgi.input"], None, limit, too_large)
+        fast = bodies.chunked_body(request.environ) if from_socket else None
+        return _read(fast or request.environ["wsgi.input"], None, limit, too_large)
     return iter(())
 
 
 def _read(stream, expected: int | None, limit: int | None, too_large) -> Iterator[bytes]:
+    if isinstance(stream, GeneratorType):  # registry.bodies: already in pieces
+        pieces, read = stream, None
+    else:
+        pieces, read = None, stream.read
     received = 0
     while expected is None or received < expected:
-        want = READ_SIZE if expected is None else min(READ_SIZE, expected - received)
         try:
-            chunk = stream.read(want)
+            if pieces is not None:
+                chunk = next(pieces, b"")
+            else:
+                want = READ_SIZE if expected is None else min(READ_SIZE, expected - received)
+                chunk = read(want)
+        except RegistryError:
+            raise
         except Exception:  # the connection broke, or the server could not parse the body
             raise SizeInvalid("the request body ended early or is malformed") from None
         if not chunk:
@@ -397,7 +415,7 @@ def upload_start(request, name: str):
         services.upload_blob(
             repository=repository,
             digest=digest,
-            chunks=body_chunks(request, limit=limit, too_large=too_large),
+            chunks=body_chunks(request, limit=limit, too_large=too_large, from_socket=True),
         )
         return blob_created(name, digest)
     mount, source = request.GET.get("mount"), request.GET.get("from")
@@ -447,7 +465,7 @@ def upload(request, name: str, upload_id: str):
         return HttpResponse(status=204)
     start = chunk_start(request, session)
     limit, too_large = quotas.upload_allowance(repository, offset=session.offset)
-    chunks = body_chunks(request, limit=limit, too_large=too_large)
+    chunks = body_chunks(request, limit=limit, too_large=too_large, from_socket=True)
     if request.method == "PATCH":
         session = services.append_upload(upload=session, chunks=chunks, start=start)
         return upload_response(name, session)

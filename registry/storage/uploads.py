@@ -24,8 +24,10 @@ import contextlib
 import hashlib
 import io
 import os
+import queue
 import secrets
 import tempfile
+import threading
 import time
 from collections.abc import Iterable
 from datetime import timedelta
@@ -104,6 +106,62 @@ def _write_all(fd: int, data) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+class _Behind:
+    """A sink that writes in a thread of its own, behind the request's thread: hashing and
+    sealing (here) overlap writing (there), each releasing the GIL. At most DEPTH pieces
+    wait, so memory stays bounded; `close()` waits for the writes and raises their error."""
+
+    DEPTH = 4
+    BATCH = 1024 * 1024
+
+    def __init__(self, write) -> None:
+        self._write = write
+        self._gathered = bytearray()
+        self._queue: queue.Queue = queue.Queue(self.DEPTH)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._write(data)
+                except BaseException as exc:  # handed to the request's thread by close()
+                    self._error = exc
+
+    def __call__(self, data) -> None:
+        if self._error is not None:
+            self.close()
+        # Gathered into pieces of about BATCH bytes: few hand-overs between the threads.
+        self._gathered += data  # a copy: the caller reuses its buffer
+        if len(self._gathered) >= self.BATCH:
+            self._queue.put(self._gathered)
+            self._gathered = bytearray()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            if self._gathered:
+                self._queue.put(self._gathered)
+                self._gathered = bytearray()
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+@contextlib.contextmanager
+def _writing_behind(fd: int):
+    behind = _Behind(lambda data: _write_all(fd, data))
+    try:
+        yield behind
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            behind.close()
+        raise
+    behind.close()
 
 
 class _Feed:
@@ -232,8 +290,9 @@ def write_blob(*, repository: Repository, digest: Digest, chunks: Iterable, leas
             fd = os.open(path, os.O_WRONLY)
             try:
                 _write_all(fd, codec.header)
-                sealer = Sealer(codec, lambda data: _write_all(fd, data))
-                size = feed.run(chunks, sealer)
+                with _writing_behind(fd) as sink:
+                    sealer = Sealer(codec, sink)
+                    size = feed.run(chunks, sealer)
                 _write_all(fd, sealer.final_chunk())
             finally:
                 os.close(fd)
@@ -424,8 +483,9 @@ def _append(lease: Lease, upload: Upload, chunks, start, *, last: bool):
             if os.fstat(fd).st_size != prefix:
                 os.ftruncate(fd, prefix)
             os.lseek(fd, prefix, os.SEEK_SET)
-            sealer = Sealer(codec, lambda data: _write_all(fd, data), index=index, pending=pending)
-            feed.run(chunks, sealer)
+            with _writing_behind(fd) as sink:
+                sealer = Sealer(codec, sink, index=index, pending=pending)
+                feed.run(chunks, sealer)
             final = sealer.final_chunk()
             if last:
                 _write_all(fd, final)
