@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 from .errors import SizeInvalid
 
-READ_SIZE = 1024 * 1024
+READ_SIZE = 256 * 1024
 GATHER = 256 * 1024
 LINE_MAX = 8190  # a chunk-size line, or a trailer line (gunicorn's limit_request_field_size)
 

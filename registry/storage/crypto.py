@@ -112,7 +112,7 @@ def codec_for(data_key: bytes | None) -> Plain | Sealed:
 
 # Chunks read (and plaintext yielded) per step when streaming a sealed blob: large reads and
 # few Python-level iterations; the decryption itself runs at several GB/s.
-READ_CHUNKS = 64  # 4 MiB of plaintext per step
+READ_CHUNKS = 16  # 1 MiB of plaintext per step
 
 
 def read_exact(source, length: int) -> bytes:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import os
 import tempfile
 from collections.abc import Iterator
@@ -222,7 +221,7 @@ class ObjectStore:
             Key=self.name(key),
             UploadId=upload_id,
             PartNumber=number,
-            Body=io.BytesIO(data) if isinstance(data, (bytearray, memoryview)) else data,
+            Body=data,
         )
         return answer["ETag"]
 

@@ -27,9 +27,9 @@ import os
 import queue
 import secrets
 import tempfile
-import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -108,21 +108,25 @@ def _write_all(fd: int, data) -> None:
         view = view[os.write(fd, view) :]
 
 
+# Threads that write uploads behind the requests (one per upload at a time; kept, so that
+# their memory arenas are reused rather than made anew for each upload).
+_writers = ThreadPoolExecutor(max_workers=32, thread_name_prefix="berth-upload-writer")
+
+
 class _Behind:
     """A sink that writes in a thread of its own, behind the request's thread: hashing and
     sealing (here) overlap writing (there), each releasing the GIL. At most DEPTH pieces
     wait, so memory stays bounded; `close()` waits for the writes and raises their error."""
 
-    DEPTH = 4
-    BATCH = 1024 * 1024
+    DEPTH = 2
+    BATCH = 256 * 1024
 
     def __init__(self, write) -> None:
         self._write = write
         self._gathered = bytearray()
         self._queue: queue.Queue = queue.Queue(self.DEPTH)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self._done = _writers.submit(self._run)
 
     def _run(self) -> None:
         while (data := self._queue.get()) is not None:
@@ -142,12 +146,12 @@ class _Behind:
             self._gathered = bytearray()
 
     def close(self) -> None:
-        if self._thread.is_alive():
+        if not self._done.done():
             if self._gathered:
                 self._queue.put(self._gathered)
                 self._gathered = bytearray()
             self._queue.put(None)
-            self._thread.join()
+            self._done.result()
         if self._error is not None:
             raise self._error
 
@@ -242,7 +246,9 @@ class _Parts:
         if not self.upload_id:
             self.upload_id = self.store.start_multipart(self.key)
         number = len(self.parts) + 1
-        etag = self.store.upload_part(self.key, self.upload_id, number, self.buffer[:size])
+        etag = self.store.upload_part(
+            self.key, self.upload_id, number, bytes(memoryview(self.buffer)[:size])
+        )
         self.parts.append((number, etag))
         del self.buffer[:size]
 
