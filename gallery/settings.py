@@ -306,9 +306,12 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 
 # -- the registry -------------------------------------------------------------------------------
 
-# Upload sessions are staged on a local (or shared) disk: appending chunks needs a real file.
+# Upload sessions are staged on a local (or shared) disk when blobs are; on S3, in the bucket.
 BERTH_UPLOAD_DIR = Path(env_str("BERTH_UPLOAD_DIR", str(DATA_DIR / "uploads"))).resolve()
 BERTH_UPLOAD_TTL = env_int("BERTH_UPLOAD_TTL", 24 * 3600, minimum=60)
+# The request appending to an upload session holds it this long (renewed while it streams):
+# a request that died (a killed process) blocks its session at most this many seconds.
+BERTH_UPLOAD_LEASE_SECONDS = env_int("BERTH_UPLOAD_LEASE_SECONDS", 60, minimum=2)
 BERTH_MANIFEST_MAX_BYTES = env_int("BERTH_MANIFEST_MAX_BYTES", 4 * 1024 * 1024, minimum=4096)
 BERTH_TAGS_PAGE_MAX = env_int("BERTH_TAGS_PAGE_MAX", 1000, minimum=1)
 BERTH_CATALOG_PAGE_MAX = env_int("BERTH_CATALOG_PAGE_MAX", 1000, minimum=1)

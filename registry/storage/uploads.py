@@ -43,8 +43,7 @@ from ..models import Blob, Repository, Upload
 from . import blobs, crypto
 from .stores import UPLOADS_PREFIX, ObjectStore, blob_store, staging_dir
 
-LEASE_SECONDS = 60  # a request that died holds its session at most this long
-RENEW_SECONDS = 20
+RENEW_FRACTION = 3  # a lease is renewed when a third of it has passed
 
 
 # -- sealing as bytes stream in -----------------------------------------------------------------
@@ -176,15 +175,18 @@ class _Feed:
 
     def run(self, chunks: Iterable, sealer: Sealer) -> int:
         update = self.hasher.update if self.hasher is not None else None
-        renew_at = time.monotonic() + RENEW_SECONDS
+        every = settings.BERTH_UPLOAD_LEASE_SECONDS / RENEW_FRACTION
+        renew_at = time.monotonic() + every
         for chunk in chunks:
+            # Renewed before writing: a request that stalled past its lease, and lost the
+            # session to another, stops here instead of writing into it.
+            if self.lease is not None and time.monotonic() > renew_at:
+                self.lease.renew()
+                renew_at = time.monotonic() + every
             if update is not None:
                 update(chunk)
             sealer.write(chunk)
             self.received += len(chunk)
-            if self.lease is not None and time.monotonic() > renew_at:
-                self.lease.renew()
-                renew_at = time.monotonic() + RENEW_SECONDS
         return self.received
 
 
@@ -365,7 +367,7 @@ class Lease:
         self.upload, self.token = upload, secrets.token_hex(8)
 
     def _until(self):
-        return timezone.now() + timedelta(seconds=LEASE_SECONDS)
+        return timezone.now() + timedelta(seconds=settings.BERTH_UPLOAD_LEASE_SECONDS)
 
     def take(self) -> None:
         now = timezone.now()
