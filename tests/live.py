@@ -63,6 +63,7 @@ class LiveRegistry:
     alice: Account
     bob: Account
     log: Path
+    env: dict[str, str]  # the server's environment (for manage.py next to it)
 
     def get(self, path: str, *, account: Account | None = None) -> tuple[int, bytes]:
         """GET `path` with HTTP Basic credentials (or none): (status, body)."""
@@ -205,6 +206,7 @@ def live_registry(tmp_path_factory) -> Iterator[LiveRegistry]:
                 alice=alice,
                 bob=bob,
                 log=log,
+                env=env,
             )
 
 

@@ -243,6 +243,7 @@ class Target:
     process: subprocess.Popen
     log_path: Path
     tokens: Callable[[str, bool], dict[str, str]]  # (repository, push) -> headers
+    database_url: str = ""
     local: threading.local = field(default_factory=threading.local)
 
     @property
@@ -358,7 +359,7 @@ def _start_berth(workdir: Path, database_url: str, name: str, env_extra: dict):
         )
         return {"Authorization": f"Bearer {json.loads(response.body)['token']}"}
 
-    target = Target(name, port, process, log_path, tokens)
+    target = Target(name, port, process, log_path, tokens, database_url)
     try:
         wait_until_serving(target, 401)
         yield target
