@@ -149,6 +149,8 @@ SECURE_SSL_REDIRECT = env_bool("BERTH_SSL_REDIRECT", PRODUCTION)
 SECURE_HSTS_SECONDS = env_int("BERTH_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("BERTH_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("BERTH_HSTS_PRELOAD", False)
+# Probes and scrapers speak plain HTTP to the process itself.
+SECURE_REDIRECT_EXEMPT = [r"^-/health$", r"^-/ready$", r"^metrics$"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -164,7 +166,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "registry.middleware.registry_fast_path",  # first: /v2/ and /token need none of the rest
+    "registry.ops.middleware.observe",  # request ids and metrics, for every request
+    "registry.middleware.registry_fast_path",  # /v2/ and /token need none of the rest
     "gallery.middleware.content_security_policy",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -479,11 +482,32 @@ SECURE_REFERRER_POLICY = "same-origin"
 CSRF_FAILURE_VIEW = "gallery.views.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 
+# Who may read /metrics (client addresses or networks; behind a proxy, see
+# BERTH_TRUSTED_PROXIES): loopback and private networks by default.
+BERTH_METRICS_NETWORKS = env_list(
+    "BERTH_METRICS_NETWORKS",
+    ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
+)
+
+# "plain" lines, or "json": one object per line (registry.ops.logs), both with request ids.
+BERTH_LOG_FORMAT = env_str("BERTH_LOG_FORMAT", "plain").strip().lower()
+if BERTH_LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"BERTH_LOG_FORMAT={BERTH_LOG_FORMAT!r} is not plain or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "registry.ops.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "registry.ops.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": BERTH_LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},

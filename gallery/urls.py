@@ -13,6 +13,7 @@ def admin_login(request):
 
 urlpatterns = [
     path("", include("registry.urls")),
+    path("", include("registry.ops.urls")),
     path("", views.home, name="home"),
     path("search", views.search_page, name="search"),
     path("r/<repo:name>", views.repository, name="repository"),

@@ -32,6 +32,7 @@ from .errors import (
     Unsupported,
     error_body,
 )
+from .ops import metrics
 from .storage import blobs
 
 API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
@@ -195,7 +196,11 @@ def upload_response(name: str, upload, status: int = 202) -> HttpResponse:
     return response
 
 
-def blob_created(name: str, digest) -> HttpResponse:
+def blob_created(name: str, digest, size: int | None = None) -> HttpResponse:
+    """201 for a blob now in the repository (`size`: it was uploaded, not mounted)."""
+    if size is not None:
+        metrics.BLOB_UPLOADS.inc()
+        metrics.BLOB_UPLOAD_BYTES.inc(size)
     response = HttpResponse(status=201)
     response["Location"] = f"/v2/{name}/blobs/{digest}"
     response["Docker-Content-Digest"] = str(digest)
@@ -255,6 +260,7 @@ def manifest(request, name: str, reference: str):
     response["Docker-Content-Digest"] = found.digest
     response["ETag"] = f'"{found.digest}"'
     if request.method == "GET":  # a HEAD is a client checking, not a pull
+        metrics.PULLS.inc()
         tag = "" if digests.looks_like_digest(reference) else reference
         pulls.record(found.repository_id, tag, client=pull_client(request))
     return response
@@ -270,6 +276,7 @@ def put_manifest(request, name: str, reference: str):
         body=b"".join(body_chunks(request, limit=limit, too_large=ManifestTooLarge)),
         content_type=request.content_type or "",
     )
+    metrics.PUSHES.inc()
     response = HttpResponse(status=201)
     response["Location"] = f"/v2/{name}/manifests/{stored.digest}"
     response["Docker-Content-Digest"] = stored.digest
@@ -348,12 +355,14 @@ def blob_response(request, found):
     elif settings.BERTH_BLOB_DELIVERY == "redirect" and not found.sealed_key:
         response = HttpResponse(status=307, headers=headers)
         response["Location"] = blobs.url(found)
+        metrics.BYTES_SERVED.labels("redirect").inc(size)
         return response
     elif settings.BERTH_BLOB_DELIVERY == "x-accel" and blobs.local_file(found) is not None:
         # nginx sends the file, Range requests included.
         response = HttpResponse(headers=headers, content_type=mediatypes.OCTET_STREAM)
         key = digests.parse(found.digest).storage_key
         response["X-Accel-Redirect"] = settings.BERTH_X_ACCEL_PREFIX + key
+        metrics.BYTES_SERVED.labels("x-accel").inc(end - start + 1)
         return response
     elif not byte_range and (path := blobs.local_file(found)) is not None:
         # FileResponse on a real file: gunicorn sends it with one sendfile() call.
@@ -363,6 +372,7 @@ def blob_response(request, found):
             content_type=mediatypes.OCTET_STREAM,
         )
         del response["Content-Disposition"]
+        metrics.BYTES_SERVED.labels("file").inc(size)
     else:
         response = StreamingHttpResponse(
             blobs.read(found, start, end),
@@ -370,6 +380,7 @@ def blob_response(request, found):
             headers=headers,
             content_type=mediatypes.OCTET_STREAM,
         )
+        metrics.BYTES_SERVED.labels("stream").inc(max(end - start + 1, 0))
     response["Content-Length"] = str(max(end - start + 1, 0))
     if byte_range:
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
@@ -412,12 +423,12 @@ def upload_start(request, name: str):
     if "digest" in request.GET:
         digest = digests.parse(request.GET["digest"])
         limit, too_large = quotas.upload_allowance(repository)
-        services.upload_blob(
+        stored = services.upload_blob(
             repository=repository,
             digest=digest,
             chunks=body_chunks(request, limit=limit, too_large=too_large, from_socket=True),
         )
-        return blob_created(name, digest)
+        return blob_created(name, digest, stored.size)
     mount, source = request.GET.get("mount"), request.GET.get("from")
     if mount and source and may_pull(request, source):
         digest = digests.parse(mount)
@@ -472,8 +483,8 @@ def upload(request, name: str, upload_id: str):
     if "digest" not in request.GET:
         raise DigestInvalid("the digest query parameter is required to finish an upload")
     digest = digests.parse(request.GET["digest"])
-    services.finish_upload(upload=session, digest=digest, chunks=chunks, start=start)
-    return blob_created(name, digest)
+    stored = services.finish_upload(upload=session, digest=digest, chunks=chunks, start=start)
+    return blob_created(name, digest, stored.size)
 
 
 # -- fallbacks ----------------------------------------------------------------------------------
