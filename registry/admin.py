@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from . import services
-from .models import Blob, Manifest, Namespace, Repository, Tag, Upload
+from .models import Blob, Collection, Manifest, Namespace, Repository, Tag, Upload
 
 
 @admin.register(Namespace)
@@ -20,8 +20,8 @@ class NamespaceAdmin(admin.ModelAdmin):
 
 @admin.register(Repository)
 class RepositoryAdmin(admin.ModelAdmin):
-    list_display = ["name", "owner", "is_private", "pushed_at"]
-    list_filter = ["is_private"]
+    list_display = ["name", "owner", "is_private", "reclaim_untagged", "pushed_at"]
+    list_filter = ["is_private", "reclaim_untagged"]
     search_fields = ["name"]
     raw_id_fields = ["owner"]
 
@@ -58,11 +58,29 @@ class TagAdmin(admin.ModelAdmin):
 
 @admin.register(Blob)
 class BlobAdmin(admin.ModelAdmin):
-    list_display = ["digest", "size", "created_at"]
+    list_display = ["digest", "size", "key_id", "created_at"]
     search_fields = ["digest"]
+    list_filter = ["key_id"]
 
 
 @admin.register(Upload)
 class UploadAdmin(admin.ModelAdmin):
     list_display = ["id", "repository", "user", "offset", "updated_at"]
     raw_id_fields = ["repository", "user"]
+
+
+@admin.register(Collection)
+class CollectionAdmin(admin.ModelAdmin):
+    """Garbage collection runs (registry.storage.gc): read-only, a record of what went."""
+
+    list_display = [
+        "started_at", "finished_at", "dry_run", "grace_seconds", "manifests", "links",
+        "blobs", "bytes_freed",
+    ]  # fmt: skip
+    list_filter = ["dry_run"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
