@@ -37,5 +37,5 @@ def test_x_accel_with_encryption_warns_that_nginx_sends_only_plain_blobs(setting
     assert "registry.W002" in ids({"BERTH_BLOB_DELIVERY": "x-accel"}, settings)
 
 
-def test_sse_kms_without_s3_is_an_error(settings):
+def test_sse_kms_without_s3_is_an_error(settings, local_blobs):
     assert "registry.E004" in ids({"BERTH_ENCRYPTION": "sse-kms"}, settings)
