@@ -96,3 +96,18 @@ def test_sse_kms_asks_the_store_to_encrypt_every_object(as_alice, s3_blobs, sett
     )
     assert head["ServerSideEncryption"] == "aws:kms"
     assert Blob.objects.get(digest=digest).sealed_key is None
+
+
+def test_purging_removes_what_crashed_requests_left_on_the_store(s3_blobs, settings, monkeypatch):
+    import time
+
+    from registry.storage import uploads
+
+    store = stores.blob_store()
+    store.start_multipart("sha256/ab/abandoned")  # a monolithic upload that never finished
+    store.put_bytes("_uploads/00000000-dead-session/pending-1", b"x")
+    later = time.time() + settings.BERTH_UPLOAD_TTL + 60
+    monkeypatch.setattr(uploads.time, "time", lambda: later)
+    uploads.purge_expired()
+    assert open_multipart_uploads(s3_blobs) == []
+    assert keys_under("_uploads/") == []
