@@ -6,10 +6,10 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-test run migrate test lint fmt bench clean
+.PHONY: help install install-test run migrate test test-s3 lint fmt bench bench-gc clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ test: install-test ## run the whole test suite (CI=true: nothing may skip)
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
+test-s3: install-test ## the registry suite with every blob on S3 (moto's server on loopback)
+	BERTH_TEST_BLOBS=s3 $(BIN)/pytest -m "not clients" tests/registry
+
 lint: install-test ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -53,6 +56,9 @@ bench: install-test ## benchmarks: registry vs the reference, gallery search, vu
 	$(BIN)/python tests/bench/gallery.py
 	$(BIN)/python tests/bench/scanning.py
 	$(BIN)/python tests/bench/imports.py
+
+bench-gc: install-test ## garbage collection racing pushes and mounts for a minute (a soak)
+	$(BIN)/python tests/bench/gc_soak.py --seconds 60
 
 clean: ## remove the virtualenv (the data directory ./var is kept)
 	rm -rf $(VENV)

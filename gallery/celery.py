@@ -2,7 +2,8 @@
 
 Embedded default (no REDIS_URL): tasks run eagerly, in the process that enqueues them, so
 no broker or worker is needed. With REDIS_URL, tasks go to Redis and a worker runs them:
-`celery -A gallery worker`.
+`celery -A gallery worker`, and `celery -A gallery beat` for the scheduled tasks
+(CELERY_BEAT_SCHEDULE: garbage collection, upload purging).
 """
 
 import os
@@ -14,3 +15,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gallery.settings")
 app = Celery("berth")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.autodiscover_tasks(["registry.storage"])  # garbage collection, upload purging

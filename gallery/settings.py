@@ -149,6 +149,8 @@ SECURE_SSL_REDIRECT = env_bool("BERTH_SSL_REDIRECT", PRODUCTION)
 SECURE_HSTS_SECONDS = env_int("BERTH_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("BERTH_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("BERTH_HSTS_PRELOAD", False)
+# Probes and scrapers speak plain HTTP to the process itself.
+SECURE_REDIRECT_EXEMPT = [r"^-/health$", r"^-/ready$", r"^metrics$"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -168,7 +170,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "registry.middleware.registry_fast_path",  # first: /v2/ and /token need none of the rest
+    "registry.ops.middleware.observe",  # request ids and metrics, for every request
+    "registry.middleware.registry_fast_path",  # /v2/ and /token need none of the rest
     "gallery.middleware.content_security_policy",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -278,6 +281,26 @@ except json.JSONDecodeError as exc:
     raise ImproperlyConfigured(f"BERTH_BLOB_STORAGE_OPTIONS is not JSON: {exc}") from None
 if not isinstance(BLOB_STORAGE_OPTIONS, dict):
     raise ImproperlyConfigured("BERTH_BLOB_STORAGE_OPTIONS must be a JSON object")
+# BERTH_S3_BUCKET is the short way to S3 (any S3-compatible store): django-storages' S3Storage
+# with the options below; BERTH_BLOB_STORAGE_OPTIONS entries win over them.
+BERTH_S3_BUCKET = env_str("BERTH_S3_BUCKET", "")
+if BERTH_S3_BUCKET:
+    BLOB_STORAGE_BACKEND = env_str("BERTH_BLOB_STORAGE_BACKEND", "storages.backends.s3.S3Storage")
+    _s3 = {
+        "bucket_name": BERTH_S3_BUCKET,
+        "endpoint_url": env_str("BERTH_S3_ENDPOINT_URL", "") or None,
+        "region_name": env_str("BERTH_S3_REGION", "") or None,
+        "access_key": env_secret("BERTH_S3_ACCESS_KEY_ID"),
+        "secret_key": env_secret("BERTH_S3_SECRET_ACCESS_KEY"),
+        "location": env_str("BERTH_S3_PREFIX", ""),
+        "addressing_style": env_str("BERTH_S3_ADDRESSING_STYLE", "") or None,
+        "file_overwrite": True,
+        "querystring_auth": True,
+    }
+    BLOB_STORAGE_OPTIONS = {
+        **{key: value for key, value in _s3.items() if value is not None},
+        **BLOB_STORAGE_OPTIONS,
+    }
 if BLOB_STORAGE_BACKEND == "django.core.files.storage.FileSystemStorage":
     BLOB_STORAGE_OPTIONS.setdefault("location", str(DATA_DIR / "blobs"))
     BLOB_STORAGE_OPTIONS.setdefault("file_permissions_mode", 0o644)
@@ -298,9 +321,12 @@ WHITENOISE_USE_FINDERS = not PRODUCTION
 
 # -- the registry -------------------------------------------------------------------------------
 
-# Upload sessions are staged on a local (or shared) disk: appending chunks needs a real file.
+# Upload sessions are staged on a local (or shared) disk when blobs are; on S3, in the bucket.
 BERTH_UPLOAD_DIR = Path(env_str("BERTH_UPLOAD_DIR", str(DATA_DIR / "uploads"))).resolve()
 BERTH_UPLOAD_TTL = env_int("BERTH_UPLOAD_TTL", 24 * 3600, minimum=60)
+# The request appending to an upload session holds it this long (renewed while it streams):
+# a request that died (a killed process) blocks its session at most this many seconds.
+BERTH_UPLOAD_LEASE_SECONDS = env_int("BERTH_UPLOAD_LEASE_SECONDS", 60, minimum=2)
 BERTH_MANIFEST_MAX_BYTES = env_int("BERTH_MANIFEST_MAX_BYTES", 4 * 1024 * 1024, minimum=4096)
 BERTH_TAGS_PAGE_MAX = env_int("BERTH_TAGS_PAGE_MAX", 1000, minimum=1)
 BERTH_CATALOG_PAGE_MAX = env_int("BERTH_CATALOG_PAGE_MAX", 1000, minimum=1)
@@ -309,6 +335,51 @@ BERTH_NEW_REPOSITORIES_PRIVATE = env_bool("BERTH_NEW_REPOSITORIES_PRIVATE", Fals
 # "redirect" (to the storage's URL, e.g. a pre-signed S3 URL) or "x-accel" (nginx).
 BERTH_BLOB_DELIVERY = env_str("BERTH_BLOB_DELIVERY", "file")
 BERTH_X_ACCEL_PREFIX = env_str("BERTH_X_ACCEL_PREFIX", "/_blobs/")
+# Lifetime of a pre-signed URL handed out by the "redirect" delivery.
+BERTH_REDIRECT_SECONDS = env_int("BERTH_REDIRECT_SECONDS", 300, minimum=10)
+
+# Encryption at rest (registry.storage): "on" seals every new blob with its own data key,
+# wrapped by a master key from the key service; "off" stores bytes as they come; "sse-kms"
+# leaves it to the object store (S3 server-side encryption with a KMS key).
+BERTH_ENCRYPTION = env_str("BERTH_ENCRYPTION", "on").strip().lower()
+if BERTH_ENCRYPTION not in {"on", "off", "sse-kms"}:
+    raise ImproperlyConfigured(
+        f"BERTH_ENCRYPTION={BERTH_ENCRYPTION!r} is not one of on, off, sse-kms"
+    )
+# Master keys held by Berth: BERTH_MASTER_KEY (or the file BERTH_MASTER_KEY_FILE names), or
+# else a key file generated once into the data directory. BERTH_KMS_KEY_ID: AWS KMS instead.
+BERTH_MASTER_KEY = env_str("BERTH_MASTER_KEY", "")
+BERTH_MASTER_KEY_FILE = env_str("BERTH_MASTER_KEY_FILE", "") or str(DATA_DIR / "master_key")
+BERTH_KMS_KEY_ID = env_str("BERTH_KMS_KEY_ID", "")
+BERTH_SSE_KMS_KEY_ID = env_str("BERTH_SSE_KMS_KEY_ID", "") or BERTH_KMS_KEY_ID
+# Read by the system check registry.E003 and refused here too (gunicorn runs no checks): a
+# pre-signed redirect would hand clients the sealed bytes.
+BERTH_ENCRYPTION_REDIRECT_ERROR = (
+    "BERTH_BLOB_DELIVERY=redirect hands clients the stored bytes, which Berth seals when "
+    "BERTH_ENCRYPTION=on: use BERTH_ENCRYPTION=sse-kms (the store encrypts) or off with "
+    "redirects, or BERTH_BLOB_DELIVERY=file"
+)
+if BERTH_BLOB_DELIVERY == "redirect" and BERTH_ENCRYPTION == "on":
+    raise ImproperlyConfigured(BERTH_ENCRYPTION_REDIRECT_ERROR)
+if (
+    PRODUCTION
+    and BERTH_ENCRYPTION == "on"
+    and not (BERTH_KMS_KEY_ID or BERTH_MASTER_KEY or os.environ.get("BERTH_MASTER_KEY_FILE"))
+):
+    # Several machines would each generate a master key of their own into their data dir.
+    raise ImproperlyConfigured(
+        "BERTH_ENV=production with BERTH_ENCRYPTION=on needs BERTH_MASTER_KEY (or _FILE) "
+        "or BERTH_KMS_KEY_ID"
+    )
+
+# Garbage collection (registry.storage.gc): nothing younger than the grace period is
+# reclaimed (a push in progress); untagged manifests are kept unless a repository (or
+# this default) says "reclaim"; the worker's beat runs it every BERTH_GC_INTERVAL seconds.
+BERTH_GC_GRACE = env_int("BERTH_GC_GRACE", 24 * 3600)
+BERTH_GC_INTERVAL = env_int("BERTH_GC_INTERVAL", 6 * 3600, minimum=60)
+BERTH_GC_UNTAGGED = env_str("BERTH_GC_UNTAGGED", "keep").strip().lower()
+if BERTH_GC_UNTAGGED not in {"keep", "reclaim"}:
+    raise ImproperlyConfigured(f"BERTH_GC_UNTAGGED={BERTH_GC_UNTAGGED!r} is not keep or reclaim")
 
 # Docker token authentication. The registry and its token service run in one process, so
 # tokens are signed with a shared secret (HS256) that never leaves the server.
@@ -463,6 +534,14 @@ BERTH_INDEX_DELAY = env_float("BERTH_INDEX_DELAY", 1.0)
 BERTH_BACKGROUND_INLINE = env_bool("BERTH_BACKGROUND_INLINE", False)
 # Installations (or test runs) sharing one Redis keep their tasks apart by queue name.
 CELERY_TASK_DEFAULT_QUEUE = env_str("BERTH_CELERY_QUEUE", "berth")
+# `celery -A gallery beat` sends these; a worker runs them.
+CELERY_BEAT_SCHEDULE = {
+    "collect-garbage": {
+        "task": "registry.storage.tasks.collect_garbage",
+        "schedule": float(BERTH_GC_INTERVAL),
+    },
+    "purge-uploads": {"task": "registry.storage.tasks.purge_uploads", "schedule": 600.0},
+}
 
 # -- auth, i18n, misc ---------------------------------------------------------------------------
 
@@ -497,11 +576,32 @@ SECURE_REFERRER_POLICY = "same-origin"
 CSRF_FAILURE_VIEW = "gallery.views.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 
+# Who may read /metrics (client addresses or networks; behind a proxy, see
+# BERTH_TRUSTED_PROXIES): loopback and private networks by default.
+BERTH_METRICS_NETWORKS = env_list(
+    "BERTH_METRICS_NETWORKS",
+    ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
+)
+
+# "plain" lines, or "json": one object per line (registry.ops.logs), both with request ids.
+BERTH_LOG_FORMAT = env_str("BERTH_LOG_FORMAT", "plain").strip().lower()
+if BERTH_LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"BERTH_LOG_FORMAT={BERTH_LOG_FORMAT!r} is not plain or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "registry.ops.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "registry.ops.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": BERTH_LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.request": {"level": "ERROR"},

@@ -18,6 +18,7 @@ def admin_login(request):
 
 urlpatterns = [
     path("", include("registry.urls")),
+    path("", include("registry.ops.urls")),
     path("", views.home, name="home"),
     path("api/", include("gallery.api.urls")),
     path("search", views.search_page, name="search"),

@@ -1,7 +1,17 @@
 from django.contrib import admin
 
 from . import services
-from .models import Advisory, Blob, ImageScan, Manifest, Namespace, Repository, Tag, Upload
+from .models import (
+    Advisory,
+    Blob,
+    Collection,
+    ImageScan,
+    Manifest,
+    Namespace,
+    Repository,
+    Tag,
+    Upload,
+)
 
 
 @admin.register(Namespace)
@@ -20,8 +30,8 @@ class NamespaceAdmin(admin.ModelAdmin):
 
 @admin.register(Repository)
 class RepositoryAdmin(admin.ModelAdmin):
-    list_display = ["name", "owner", "is_private", "pushed_at"]
-    list_filter = ["is_private"]
+    list_display = ["name", "owner", "is_private", "reclaim_untagged", "pushed_at"]
+    list_filter = ["is_private", "reclaim_untagged"]
     search_fields = ["name"]
     raw_id_fields = ["owner"]
 
@@ -58,8 +68,9 @@ class TagAdmin(admin.ModelAdmin):
 
 @admin.register(Blob)
 class BlobAdmin(admin.ModelAdmin):
-    list_display = ["digest", "size", "created_at"]
+    list_display = ["digest", "size", "key_id", "created_at"]
     search_fields = ["digest"]
+    list_filter = ["key_id"]
 
 
 @admin.register(Upload)
@@ -89,3 +100,20 @@ class AdvisoryAdmin(admin.ModelAdmin):
     list_display = ["osv_id", "severity", "cvss_score", "modified", "withdrawn"]
     list_filter = ["severity"]
     search_fields = ["osv_id", "summary"]
+
+
+@admin.register(Collection)
+class CollectionAdmin(admin.ModelAdmin):
+    """Garbage collection runs (registry.storage.gc): read-only, a record of what went."""
+
+    list_display = [
+        "started_at", "finished_at", "dry_run", "grace_seconds", "manifests", "links",
+        "blobs", "bytes_freed",
+    ]  # fmt: skip
+    list_filter = ["dry_run"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

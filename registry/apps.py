@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db.models.signals import post_delete, post_save, pre_save
 
 
@@ -30,3 +31,13 @@ class RegistryConfig(AppConfig):
             dispatch_uid="registry.revoke_on_user_delete",
         )
         from .scanning import tasks  # noqa: F401 - registers the Celery tasks with any worker
+
+        setting_changed.connect(_forget_keys, dispatch_uid="registry.forget_keys")
+
+
+def _forget_keys(setting, **kwargs):
+    """Tests change the key settings: the key services must follow."""
+    if setting.startswith(("BERTH_MASTER_KEY", "BERTH_KMS_KEY_ID")):
+        from .storage import keys
+
+        keys.forget()

@@ -19,6 +19,27 @@ def check_registry_settings(app_configs, **kwargs):
         problems.append(
             Error("BERTH_TOKEN_KEY must be at least 32 characters long", id="registry.E002")
         )
+    if settings.BERTH_BLOB_DELIVERY == "redirect" and settings.BERTH_ENCRYPTION == "on":
+        problems.append(Error(settings.BERTH_ENCRYPTION_REDIRECT_ERROR, id="registry.E003"))
+    if settings.BERTH_BLOB_DELIVERY == "x-accel" and settings.BERTH_ENCRYPTION == "on":
+        problems.append(
+            Warning(
+                "BERTH_BLOB_DELIVERY=x-accel with BERTH_ENCRYPTION=on: nginx can only send "
+                "blobs stored before encryption was on; sealed blobs are sent by Berth",
+                id="registry.W002",
+            )
+        )
+    if (
+        settings.BERTH_ENCRYPTION == "sse-kms"
+        and "s3" not in settings.STORAGES["blobs"]["BACKEND"].lower()
+    ):
+        problems.append(
+            Error(
+                "BERTH_ENCRYPTION=sse-kms asks the object store to encrypt: it needs S3 "
+                "blob storage (BERTH_S3_BUCKET)",
+                id="registry.E004",
+            )
+        )
     if settings.BERTH_MANIFEST_MAX_BYTES < 4 * 1000 * 1000:
         problems.append(
             Warning(

@@ -11,6 +11,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from . import names
 
@@ -86,6 +87,13 @@ class Repository(models.Model):
     access_changed_at = models.DateTimeField(null=True, blank=True)
     # Network rules apply to it (its own or its namespace's): registry.access.sharing.
     network_restricted = models.BooleanField(default=False)
+    # Garbage collection of manifests that no tag, index or kept subject reaches: None
+    # follows BERTH_GC_UNTAGGED ("keep" or "reclaim").
+    reclaim_untagged = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text="Reclaim untagged manifests in garbage collection (empty: the site default)",
+    )
 
     objects = RepositoryQuerySet.as_manager()
 
@@ -98,9 +106,15 @@ class Repository(models.Model):
 
 
 class Blob(models.Model):
+    """A stored blob. Its bytes are sealed (registry.storage.crypto) when `sealed_key` is set:
+    its data key, wrapped by master key `key_id`; blobs stored before encryption was on (or
+    with it off) have neither and are stored as they are."""
+
     digest = models.CharField(max_length=135, unique=True)
     size = models.BigIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
+    sealed_key = models.BinaryField(null=True, blank=True, editable=False)
+    key_id = models.CharField(max_length=255, blank=True, db_index=True, editable=False)
     repositories = models.ManyToManyField(
         Repository, through="RepositoryBlob", related_name="blobs"
     )
@@ -115,6 +129,9 @@ class RepositoryBlob(models.Model):
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE)
     blob = models.ForeignKey(Blob, on_delete=models.CASCADE)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Renewed by every upload or mount of the blob into the repository: garbage collection
+    # leaves links younger than its grace period alone (a push in progress).
+    linked_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         constraints = [
@@ -173,6 +190,16 @@ class Upload(models.Model):
     sha256 = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # The session's data key, wrapped (empty: stored as it comes), as on Blob.
+    sealed_key = models.BinaryField(null=True, blank=True, editable=False)
+    key_id = models.CharField(max_length=255, blank=True, editable=False)
+    # The last, partial chunk received so far, sealed (registry.storage.uploads).
+    tail = models.BinaryField(default=b"", editable=False)
+    # Where the staged bytes are on an object store: multipart upload id, parts, pending.
+    staging = models.JSONField(default=dict, editable=False)
+    # A lease: the one request appending to the session, from any process, until then.
+    holder = models.CharField(max_length=32, blank=True, editable=False)
+    held_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     def __str__(self) -> str:
         return str(self.id)
@@ -193,6 +220,25 @@ class PullCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.repository_id}:{self.tag} {self.day}: {self.count}"
+
+
+class Collection(models.Model):
+    """One garbage collection run (registry.storage.gc): what it reclaimed, or would have."""
+
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    dry_run = models.BooleanField(default=False)
+    grace_seconds = models.PositiveIntegerField()
+    manifests = models.PositiveIntegerField(default=0)
+    links = models.PositiveIntegerField(default=0)
+    blobs = models.PositiveIntegerField(default=0)
+    bytes_freed = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"collection {self.started_at:%Y-%m-%d %H:%M} ({self.blobs} blobs)"
 
 
 # Access (members, tokens, robots, policies, audit) and vulnerability scanning keep their

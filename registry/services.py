@@ -5,12 +5,8 @@ Views authorize and then call exactly one of these. Each is keyword-only and ver
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import Iterable
@@ -23,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from . import digests, manifests, names, queries, quotas, storage
+from . import digests, manifests, names, queries, quotas
 from .access import audit, namespaces, revocation
 from .db import bytewise
 from .digests import Digest
@@ -37,10 +33,10 @@ from .errors import (
     ManifestUnknown,
     NameInvalid,
     NameUnknown,
-    RangeInvalid,
     RepositoryExists,
 )
 from .models import Blob, Manifest, Repository, RepositoryBlob, Tag, Upload
+from .storage import blobs, locks, uploads
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +200,8 @@ def delete_repository(*, repository: Repository, actor=None) -> None:
             namespace=repository.namespace,
             target=repository.name,
         )
-        for upload_id in repository.uploads.values_list("id", flat=True):
-            transaction.on_commit(lambda u=upload_id: storage.discard(storage.upload_path(u)))
+        for upload in repository.uploads.all():
+            uploads.cancel(upload=upload)
         Repository.objects.filter(pk=repository.pk).delete()
         notify(event)
 
@@ -220,30 +216,9 @@ def find_blob(*, repository: Repository, digest: Digest) -> Blob:
     return blob
 
 
-def _ingest(*, repository: Repository, staged, digest: Digest, size: int) -> Blob:
-    """Move a verified staged file into place and record that `repository` holds it."""
-    storage.promote(staged, digest)
-    with transaction.atomic():
-        blob, _ = Blob.objects.get_or_create(digest=str(digest), defaults={"size": size})
-        RepositoryBlob.objects.get_or_create(repository=repository, blob=blob)
-    return blob
-
-
 def upload_blob(*, repository: Repository, digest: Digest, chunks: Iterable[bytes]) -> Blob:
     """A monolithic upload: the whole blob in one request, verified as it streams."""
-    staged = storage.new_staged_file()
-    hasher = digest.hasher()
-    try:
-        fd = os.open(staged, os.O_WRONLY)
-        try:
-            size = storage.write_chunks(fd, chunks, hasher)
-        finally:
-            os.close(fd)
-        if hasher.hexdigest() != digest.encoded:
-            raise DigestInvalid(detail={"digest": str(digest)})
-        return _ingest(repository=repository, staged=staged, digest=digest, size=size)
-    finally:
-        storage.discard(staged)
+    return uploads.write_blob(repository=repository, digest=digest, chunks=chunks)
 
 
 def mount_blob(*, repository: Repository, digest: Digest, source: Repository) -> Blob | None:
@@ -265,20 +240,29 @@ def mount_known_blob(*, repository: Repository, digest: Digest, user) -> Blob | 
 
 
 def _link(repository: Repository, blob: Blob | None) -> Blob | None:
-    """Record that `repository` holds `blob` (within its namespace's quota)."""
+    """Record that `repository` holds `blob` (within its namespace's quota).
+
+    Under the blob's lock, so that garbage collection cannot delete the blob between the
+    lookup and the link: the blob is re-read there, and a mount of a blob collected
+    meanwhile is refused (the client uploads it instead).
+    """
     if blob is None:
         return None
-    held = RepositoryBlob.objects.filter(repository=repository, blob=blob).exists()
-    if not held:
-        in_namespace = (
-            repository.namespace
-            and RepositoryBlob.objects.filter(
-                repository__namespace=repository.namespace, blob=blob
-            ).exists()
-        )
-        if not in_namespace:
-            quotas.check_addition(repository, blob.size)
-        RepositoryBlob.objects.get_or_create(repository=repository, blob=blob)
+    with locks.blob_lock(blob.digest):
+        blob = Blob.objects.filter(pk=blob.pk).first()
+        if blob is None:
+            return None
+        held = RepositoryBlob.objects.filter(repository=repository, blob=blob).exists()
+        if not held:
+            in_namespace = (
+                repository.namespace
+                and RepositoryBlob.objects.filter(
+                    repository__namespace=repository.namespace, blob=blob
+                ).exists()
+            )
+            if not in_namespace:
+                quotas.check_addition(repository, blob.size)
+        blobs.link(repository, blob)
     return blob
 
 
@@ -303,9 +287,7 @@ def start_upload(*, repository: Repository, user_id: int | None) -> Upload:
     if time.monotonic() - _last_purge > PURGE_EVERY_SECONDS:
         _last_purge = time.monotonic()
         purge_expired_uploads()
-    upload = Upload.objects.create(repository=repository, user_id=user_id)
-    storage.upload_path(upload.id).touch()
-    return upload
+    return uploads.start(repository=repository, user_id=user_id)
 
 
 def get_upload(*, repository: Repository, upload_id: str, user_id: int | None) -> Upload:
@@ -321,60 +303,12 @@ def get_upload(*, repository: Repository, upload_id: str, user_id: int | None) -
     return upload
 
 
-def upload_range(upload: Upload) -> str:
-    """The Range header of an upload: the inclusive byte range received so far."""
-    return f"0-{max(upload.offset - 1, 0)}"
-
-
-@contextlib.contextmanager
-def _locked(upload: Upload):
-    """The upload's staged file, open and exclusively locked for the whole operation.
-
-    Appending, verifying and moving a blob into place all happen under this lock, so a
-    chunk that arrives meanwhile can never change the bytes that were verified.
-    """
-    fd = os.open(storage.upload_path(upload.id), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RangeInvalid(
-                "another request for this upload is still in progress",
-                headers={"Range": upload_range(upload)},
-            ) from None
-        try:
-            upload.refresh_from_db(fields=["offset", "sha256"])
-        except Upload.DoesNotExist:
-            raise BlobUploadUnknown() from None
-        yield fd
-    finally:
-        os.close(fd)
-
-
-def _append(fd: int, upload: Upload, chunks: Iterable[bytes], start: int | None) -> None:
-    if start is not None and start != upload.offset:
-        raise RangeInvalid(headers={"Range": upload_range(upload)})
-    # Bytes past the recorded offset are from a request that died half-way: drop them.
-    # (Only then: truncating a file and closing it makes ext4 flush it at once.)
-    if os.fstat(fd).st_size != upload.offset:
-        os.ftruncate(fd, upload.offset)
-    os.lseek(fd, upload.offset, os.SEEK_SET)
-    hasher = hashlib.sha256() if upload.offset == 0 else None
-    written = storage.write_chunks(fd, chunks, hasher)
-    if written or upload.offset == 0:
-        upload.sha256 = hasher.hexdigest() if hasher is not None else ""
-    upload.offset += written
-    if not Upload.objects.filter(pk=upload.pk).update(
-        offset=upload.offset, sha256=upload.sha256, updated_at=timezone.now()
-    ):
-        raise BlobUploadUnknown()  # cancelled or finished meanwhile
+upload_range = uploads.upload_range
 
 
 def append_upload(*, upload: Upload, chunks: Iterable[bytes], start: int | None = None) -> Upload:
     """Append a chunk. `start` is where the client says it begins (from Content-Range)."""
-    with _locked(upload) as fd:
-        _append(fd, upload, chunks, start)
-    return upload
+    return uploads.append(upload=upload, chunks=chunks, start=start)
 
 
 def finish_upload(
@@ -384,47 +318,17 @@ def finish_upload(
     chunks: Iterable[bytes] = (),
     start: int | None = None,
 ) -> Blob:
-    """Append the last chunk (if any), verify the digest and move the blob into place."""
-    with _locked(upload) as fd:
-        _append(fd, upload, chunks, start)
-        path = storage.upload_path(upload.id)
-        if digest.algorithm == "sha256" and upload.sha256:
-            actual = upload.sha256
-        else:
-            actual = storage.hash_file(path, digest.hasher(), length=upload.offset).hexdigest()
-        if actual != digest.encoded:
-            cancel_upload(upload=upload)
-            raise DigestInvalid(detail={"digest": str(digest)})
-        blob = _ingest(repository=upload.repository, staged=path, digest=digest, size=upload.offset)
-        upload.delete()
-    return blob
+    """Append the last chunk (if any), verify the digest and commit the blob."""
+    return uploads.finish(upload=upload, digest=digest, chunks=chunks, start=start)
 
 
 def cancel_upload(*, upload: Upload) -> None:
-    storage.discard(storage.upload_path(upload.id))
-    upload.delete()
+    uploads.cancel(upload=upload)
 
 
 def purge_expired_uploads() -> int:
-    """Delete upload sessions idle for longer than BERTH_UPLOAD_TTL, and stray staged files."""
-    cutoff = timezone.now() - timedelta(seconds=settings.BERTH_UPLOAD_TTL)
-    expired = list(Upload.objects.filter(updated_at__lt=cutoff).values_list("id", flat=True))
-    for upload_id in expired:
-        storage.discard(storage.upload_path(upload_id))
-    Upload.objects.filter(id__in=expired).delete()
-    # Provisional repositories whose uploads are all gone: the push never finished.
-    Repository.objects.filter(is_provisional=True, created_at__lt=cutoff).exclude(
-        pk__in=Upload.objects.values("repository_id")
-    ).delete()
-    # Monolithic uploads stage under "mono-*"; a crash can leave one behind.
-    horizon = time.time() - settings.BERTH_UPLOAD_TTL
-    for path in storage.staging_dir().glob("mono-*"):
-        try:
-            if path.stat().st_mtime < horizon:
-                storage.discard(path)
-        except FileNotFoundError:
-            pass
-    return len(expired)
+    """Delete upload sessions idle for longer than BERTH_UPLOAD_TTL, and stray staged bytes."""
+    return uploads.purge_expired()
 
 
 # -- manifests ----------------------------------------------------------------------------------
@@ -477,9 +381,11 @@ def commit_manifest(
         digest, tag = digests.compute(body), reference
     else:
         raise ManifestInvalid("invalid tag", detail={"tag": reference[:200]})
-    _check_references(repository, parsed)
 
-    with transaction.atomic():
+    # Under the repository's lock, which garbage collection takes to unlink blobs from the
+    # repository or delete its manifests: what was checked is still there when recorded.
+    with locks.repository_lock(repository.pk):
+        _check_references(repository, parsed)
         manifest, created = Manifest.objects.get_or_create(
             repository=repository,
             digest=str(digest),
@@ -580,10 +486,8 @@ def _check_references(repository: Repository, parsed: manifests.Manifest) -> Non
 def _ensure_empty_blob(repository: Repository) -> None:
     """The OCI empty descriptor's blob (`{}`) is well known; hold it without an upload."""
     digest = digests.EMPTY_JSON
-    if not storage.exists(digest):
-        storage.store_bytes(b"{}", digest)
-    blob, _ = Blob.objects.get_or_create(digest=str(digest), defaults={"size": len(b"{}")})
-    RepositoryBlob.objects.get_or_create(repository=repository, blob=blob)
+    if not RepositoryBlob.objects.filter(repository=repository, blob__digest=str(digest)).exists():
+        blobs.store_bytes(repository=repository, digest=digest, data=b"{}")
 
 
 def delete_manifest(

@@ -10,13 +10,14 @@ import json
 import re
 from collections.abc import Iterator
 from functools import wraps
+from types import GeneratorType
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from . import digests, mediatypes, names, pulls, quotas, services, storage
+from . import bodies, digests, mediatypes, names, pulls, quotas, services
 from .access import auth, clients, limits, policy, ratelimit, tokens
 from .errors import (
     DigestInvalid,
@@ -31,6 +32,8 @@ from .errors import (
     Unsupported,
     error_body,
 )
+from .ops import metrics
+from .storage import blobs
 
 API_VERSION = ("Docker-Distribution-API-Version", "registry/2.0")
 PULL, PUSH, DELETE = (frozenset({a}) for a in (policy.PULL, policy.PUSH, policy.DELETE))
@@ -82,12 +85,18 @@ def registry_view(*methods: str):
 
 
 def body_chunks(
-    request, *, limit: int | None = None, too_large: type[RegistryError] = SizeInvalid
+    request,
+    *,
+    limit: int | None = None,
+    too_large: type[RegistryError] = SizeInvalid,
+    from_socket: bool = False,
 ) -> Iterator[bytes]:
     """The request body in chunks, read straight from the socket (never whole in memory).
 
     Handles Content-Length and chunked transfer encoding (Go clients stream uploads chunked;
     Django alone would see an empty body). A body that ends early is SIZE_INVALID.
+    `from_socket` (blob uploads): under gunicorn, read with registry.bodies, whose pieces
+    are valid only until the next is requested.
     """
     raw_length = request.META.get("CONTENT_LENGTH") or ""
     chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
@@ -100,18 +109,29 @@ def body_chunks(
             raise SizeInvalid("invalid Content-Length")
         if limit is not None and expected > limit:
             raise too_large(status=413, detail={"limit": limit})
-        return _read(request, expected, limit, too_large)
+        fast = bodies.content_length_body(request.environ, expected) if from_socket else None
+        return _read(fast or request, expected, limit, too_large)
     if chunked:
-        return _read(request.environ["wsgi.input"], None, limit, too_large)
+        fast = bodies.chunked_body(request.environ) if from_socket else None
+        return _read(fast or request.environ["wsgi.input"], None, limit, too_large)
     return iter(())
 
 
 def _read(stream, expected: int | None, limit: int | None, too_large) -> Iterator[bytes]:
+    if isinstance(stream, GeneratorType):  # registry.bodies: already in pieces
+        pieces, read = stream, None
+    else:
+        pieces, read = None, stream.read
     received = 0
     while expected is None or received < expected:
-        want = READ_SIZE if expected is None else min(READ_SIZE, expected - received)
         try:
-            chunk = stream.read(want)
+            if pieces is not None:
+                chunk = next(pieces, b"")
+            else:
+                want = READ_SIZE if expected is None else min(READ_SIZE, expected - received)
+                chunk = read(want)
+        except RegistryError:
+            raise
         except Exception:  # the connection broke, or the server could not parse the body
             raise SizeInvalid("the request body ended early or is malformed") from None
         if not chunk:
@@ -176,7 +196,11 @@ def upload_response(name: str, upload, status: int = 202) -> HttpResponse:
     return response
 
 
-def blob_created(name: str, digest) -> HttpResponse:
+def blob_created(name: str, digest, size: int | None = None) -> HttpResponse:
+    """201 for a blob now in the repository (`size`: it was uploaded, not mounted)."""
+    if size is not None:
+        metrics.BLOB_UPLOADS.inc()
+        metrics.BLOB_UPLOAD_BYTES.inc(size)
     response = HttpResponse(status=201)
     response["Location"] = f"/v2/{name}/blobs/{digest}"
     response["Docker-Content-Digest"] = str(digest)
@@ -238,6 +262,7 @@ def manifest(request, name: str, reference: str):
         client = pull_client(request)
         if not pulls.continues_a_pull(found.repository_id, tag, client):
             quota = limits.count_pull(request, identity)
+        metrics.PULLS.inc()
         pulls.record(found.repository_id, tag, client=client)
     body = bytes(found.body)
     response = HttpResponse(
@@ -262,6 +287,7 @@ def put_manifest(request, name: str, reference: str):
         content_type=request.content_type or "",
         actor=auth.actor_of(request),
     )
+    metrics.PUSHES.inc()
     response = HttpResponse(status=201)
     response["Location"] = f"/v2/{name}/manifests/{stored.digest}"
     response["Docker-Content-Digest"] = stored.digest
@@ -314,51 +340,61 @@ def blob(request, name: str, digest: str):
     auth.authorize(request, name, PULL)
     parsed = digests.parse(digest)
     found = services.find_blob(repository=services.get_repository(name=name), digest=parsed)
-    return blob_response(request, parsed, found.size)
+    return blob_response(request, found)
 
 
-def blob_response(request, digest, size: int):
+def blob_response(request, found):
+    """The blob's bytes, or the headers that let the proxy or the store send them.
+
+    Plain blobs on local disk leave through sendfile (`file`) or nginx (`x-accel`); on an
+    object store through a pre-signed redirect (`redirect`). Sealed blobs are opened by
+    Berth chunk by chunk whatever the delivery (they cannot be handed over as stored).
+    """
+    size = found.size
     headers = {
-        "Docker-Content-Digest": str(digest),
-        "ETag": f'"{digest}"',
+        "Docker-Content-Digest": found.digest,
+        "ETag": f'"{found.digest}"',
         "Accept-Ranges": "bytes",
     }
     byte_range = requested_range(request, size)
+    start, end = byte_range or (0, size - 1)
+    status = 206 if byte_range else 200
     if request.method == "HEAD":
         response = HttpResponse(
-            status=206 if byte_range else 200, headers=headers, content_type=mediatypes.OCTET_STREAM
+            status=status, headers=headers, content_type=mediatypes.OCTET_STREAM
         )
-        start, end = byte_range or (0, size - 1)
-        response["Content-Length"] = str(max(end - start + 1, 0))
-        if byte_range:
-            response["Content-Range"] = f"bytes {start}-{end}/{size}"
-        return response
-    delivery = settings.BERTH_BLOB_DELIVERY
-    if delivery == "redirect" and not byte_range:
+    elif settings.BERTH_BLOB_DELIVERY == "redirect" and not found.sealed_key:
         response = HttpResponse(status=307, headers=headers)
-        response["Location"] = storage.blob_url(digest)
+        response["Location"] = blobs.url(found)
+        metrics.BYTES_SERVED.labels("redirect").inc(size)
         return response
-    if delivery == "x-accel":
+    elif settings.BERTH_BLOB_DELIVERY == "x-accel" and blobs.local_file(found) is not None:
+        # nginx sends the file, Range requests included.
         response = HttpResponse(headers=headers, content_type=mediatypes.OCTET_STREAM)
-        response["X-Accel-Redirect"] = settings.BERTH_X_ACCEL_PREFIX + digest.storage_key
+        key = digests.parse(found.digest).storage_key
+        response["X-Accel-Redirect"] = settings.BERTH_X_ACCEL_PREFIX + key
+        metrics.BYTES_SERVED.labels("x-accel").inc(end - start + 1)
         return response
-    if byte_range:
-        start, end = byte_range
-        response = StreamingHttpResponse(
-            _file_range(digest, start, end),
-            status=206,
+    elif not byte_range and (path := blobs.local_file(found)) is not None:
+        # FileResponse on a real file: gunicorn sends it with one sendfile() call.
+        response = FileResponse(
+            open(path, "rb"),  # noqa: SIM115 (the response closes it)
             headers=headers,
             content_type=mediatypes.OCTET_STREAM,
         )
-        response["Content-Length"] = str(end - start + 1)
+        del response["Content-Disposition"]
+        metrics.BYTES_SERVED.labels("file").inc(size)
+    else:
+        response = StreamingHttpResponse(
+            blobs.read(found, start, end),
+            status=status,
+            headers=headers,
+            content_type=mediatypes.OCTET_STREAM,
+        )
+        metrics.BYTES_SERVED.labels("stream").inc(max(end - start + 1, 0))
+    response["Content-Length"] = str(max(end - start + 1, 0))
+    if byte_range:
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
-        return response
-    # FileResponse on a real file: gunicorn sends it with one sendfile() call.
-    response = FileResponse(
-        storage.open_blob(digest), headers=headers, content_type=mediatypes.OCTET_STREAM
-    )
-    del response["Content-Disposition"]
-    response["Content-Length"] = str(size)
     return response
 
 
@@ -388,18 +424,6 @@ def _unsatisfiable(size: int) -> RangeNotSatisfiable:
     return RangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
 
 
-def _file_range(digest, start: int, end: int) -> Iterator[bytes]:
-    with storage.open_blob(digest) as handle:
-        handle.seek(start)
-        remaining = end - start + 1
-        while remaining > 0:
-            chunk = handle.read(min(storage.CHUNK, remaining))
-            if not chunk:
-                return
-            remaining -= len(chunk)
-            yield chunk
-
-
 # -- uploads ------------------------------------------------------------------------------------
 
 
@@ -411,12 +435,12 @@ def upload_start(request, name: str):
     if "digest" in request.GET:
         digest = digests.parse(request.GET["digest"])
         limit, too_large = quotas.upload_allowance(repository)
-        services.upload_blob(
+        stored = services.upload_blob(
             repository=repository,
             digest=digest,
-            chunks=body_chunks(request, limit=limit, too_large=too_large),
+            chunks=body_chunks(request, limit=limit, too_large=too_large, from_socket=True),
         )
-        return blob_created(name, digest)
+        return blob_created(name, digest, stored.size)
     mount, source = request.GET.get("mount"), request.GET.get("from")
     if mount and source and may_pull(request, source):
         digest = digests.parse(mount)
@@ -464,15 +488,15 @@ def upload(request, name: str, upload_id: str):
         return HttpResponse(status=204)
     start = chunk_start(request, session)
     limit, too_large = quotas.upload_allowance(repository, offset=session.offset)
-    chunks = body_chunks(request, limit=limit, too_large=too_large)
+    chunks = body_chunks(request, limit=limit, too_large=too_large, from_socket=True)
     if request.method == "PATCH":
         session = services.append_upload(upload=session, chunks=chunks, start=start)
         return upload_response(name, session)
     if "digest" not in request.GET:
         raise DigestInvalid("the digest query parameter is required to finish an upload")
     digest = digests.parse(request.GET["digest"])
-    services.finish_upload(upload=session, digest=digest, chunks=chunks, start=start)
-    return blob_created(name, digest)
+    stored = services.finish_upload(upload=session, digest=digest, chunks=chunks, start=start)
+    return blob_created(name, digest, stored.size)
 
 
 # -- fallbacks ----------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""Shared test set-up: isolated blob storage per test, and tools that must exist in CI."""
+"""Shared test set-up: isolated blob storage per test, and tools that must exist in CI.
+
+BERTH_TEST_BLOBS=s3 runs every test on S3 (moto's server on loopback, a bucket per test)
+instead of the local disk: CI runs the registry suite both ways.
+"""
 
 import os
 import shutil
@@ -13,6 +17,7 @@ from tests.oci import RegistryClient
 pytest_plugins = ["tests.live"]
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+ON_S3 = os.environ.get("BERTH_TEST_BLOBS", "").lower() == "s3"
 
 
 def require_tool(*names: str) -> None:
@@ -25,8 +30,52 @@ def require_tool(*names: str) -> None:
         pytest.skip(reason)
 
 
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory):
+    """moto's S3 and KMS server on a free loopback port, for the whole session."""
+    from tests.s3 import moto_server
+
+    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as server:
+        saved = {key: os.environ.get(key) for key in server.environment()}
+        os.environ.update(server.environment())
+        try:
+            yield server
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+@pytest.fixture
+def s3_blobs(request, settings):
+    """Blobs on S3 (a fresh bucket on moto) for this test."""
+    server = request.getfixturevalue("moto")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "blobs": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": server.storage_options(server.new_bucket()),
+        },
+    }
+    return server
+
+
+@pytest.fixture
+def local_blobs(settings, tmp_path):
+    """Blobs on the local disk for this test, even when the run is on S3."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "blobs": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "blobs")},
+        },
+    }
+
+
 @pytest.fixture(autouse=True)
-def _isolated_storage(settings, tmp_path):
+def _isolated_storage(request, settings, tmp_path):
     """Every test gets its own blob storage and upload staging directory."""
     settings.STORAGES = {
         **settings.STORAGES,
@@ -35,7 +84,10 @@ def _isolated_storage(settings, tmp_path):
             "OPTIONS": {"location": str(tmp_path / "blobs")},
         },
     }
+    if ON_S3:
+        request.getfixturevalue("s3_blobs")
     settings.BERTH_UPLOAD_DIR = tmp_path / "uploads"
+    settings.BERTH_MASTER_KEY_FILE = str(tmp_path / "master_key")
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Tasks run at once, in the test (a timer thread or a worker cannot see a test's data);
     # tests/gallery/test_tasks.py runs them on a real worker instead.

@@ -32,6 +32,7 @@ def test_production_loads_with_secrets_from_files(tmp_path):
         BERTH_ENV="production",
         SECRET_KEY_FILE=str(tmp_path / "s"),
         BERTH_TOKEN_KEY_FILE=str(tmp_path / "s"),
+        BERTH_MASTER_KEY_FILE=str(tmp_path / "s"),
     )
     assert result.returncode == 0, result.stderr
 
@@ -50,7 +51,11 @@ def test_a_bad_boolean_is_a_clear_error(tmp_path):
 
 
 def production(tmp_path, **environment) -> subprocess.CompletedProcess:
-    keys = {"SECRET_KEY": secrets.token_urlsafe(50), "BERTH_TOKEN_KEY": secrets.token_urlsafe(40)}
+    keys = {
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "BERTH_TOKEN_KEY": secrets.token_urlsafe(40),
+        "BERTH_MASTER_KEY": secrets.token_urlsafe(40),
+    }
     return load(tmp_path, BERTH_ENV="production", **{**keys, **environment})
 
 
@@ -75,6 +80,7 @@ def test_production_sends_hsts_and_redirects_to_https(tmp_path):
         "BERTH_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "BERTH_TOKEN_KEY": secrets.token_urlsafe(40),
+        "BERTH_MASTER_KEY": secrets.token_urlsafe(40),
     }
     result = subprocess.run(
         [sys.executable, "-c", f"{LOAD}; {show}"],
@@ -103,3 +109,44 @@ def test_tasks_without_redis_log_no_broker_warnings(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "WARNING" not in result.stderr
+
+
+def test_a_presigned_redirect_with_berths_encryption_is_refused_at_load(tmp_path):
+    result = load(tmp_path, BERTH_BLOB_DELIVERY="redirect")
+    assert result.returncode != 0
+    assert "BERTH_BLOB_DELIVERY=redirect hands clients the stored bytes" in result.stderr
+    assert load(tmp_path, BERTH_BLOB_DELIVERY="redirect", BERTH_ENCRYPTION="off").returncode == 0
+
+
+def test_production_with_encryption_needs_a_master_key_from_the_operator(tmp_path):
+    result = production(tmp_path, BERTH_MASTER_KEY="")
+    assert result.returncode != 0
+    assert "needs BERTH_MASTER_KEY" in result.stderr
+    assert production(tmp_path).returncode == 0
+
+
+def test_an_unknown_encryption_mode_is_a_clear_error(tmp_path):
+    assert "is not one of on, off, sse-kms" in load(tmp_path, BERTH_ENCRYPTION="maybe").stderr
+
+
+def test_s3_settings_configure_the_blob_storage(tmp_path):
+    show = "from django.conf import settings as s; print(s.STORAGES['blobs'])"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BERTH_", "SECRET_KEY"))}
+    env |= {
+        "DJANGO_SETTINGS_MODULE": "gallery.settings",
+        "BERTH_DATA_DIR": str(tmp_path),
+        "BERTH_S3_BUCKET": "blobs",
+        "BERTH_S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+        "BERTH_S3_PREFIX": "berth",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", f"{LOAD}; {show}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "storages.backends.s3.S3Storage" in result.stdout, result.stderr
+    assert "'bucket_name': 'blobs'" in result.stdout
+    assert "'location': 'berth'" in result.stdout

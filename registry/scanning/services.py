@@ -29,7 +29,8 @@ from django.utils import timezone
 
 from registry import digests, manifests, mediatypes, storage
 from registry.errors import ManifestUnknown, RegistryError
-from registry.models import Blob, Manifest, Repository, RepositoryBlob, Tag
+from registry.models import Manifest, Repository, Tag
+from registry.storage import blobs
 
 from . import catalogers, layers, matching
 from .advisories import database_age
@@ -607,10 +608,7 @@ def attach_sbom(*, repository: Repository, reference: str) -> Manifest:
     manifest = manifest_for(repository, reference)
     body = json.dumps(sbom(repository=repository, reference=reference), sort_keys=True).encode()
     blob_digest = digests.compute(body)
-    if not storage.exists(blob_digest):
-        storage.store_bytes(body, blob_digest)
-    blob, _ = Blob.objects.get_or_create(digest=str(blob_digest), defaults={"size": len(body)})
-    RepositoryBlob.objects.get_or_create(repository=repository, blob=blob)
+    blobs.store_bytes(repository=repository, digest=blob_digest, data=body)
     document = {
         "schemaVersion": 2,
         "mediaType": mediatypes.OCI_MANIFEST,

@@ -74,8 +74,7 @@ ACCEPT = ", ".join(
     ]
 )
 
-# The issue's bars: Berth / reference at least this much; memory flat while blobs move.
-BARS = {"push": 1.5, "pull": 1.0, "manifest_get": 1.5}
+# Memory stays flat while blobs move (the other bars are in ROWS, with the table).
 RSS_GROWTH_MAX_MIB = 8.0
 
 
@@ -244,6 +243,7 @@ class Target:
     process: subprocess.Popen
     log_path: Path
     tokens: Callable[[str, bool], dict[str, str]]  # (repository, push) -> headers
+    database_url: str = ""
     local: threading.local = field(default_factory=threading.local)
 
     @property
@@ -301,17 +301,31 @@ def database_for_run(url: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def start_berth(workdir: Path, database_url: str) -> Iterator[Target]:
+def start_berth(
+    workdir: Path, admin_url: str, *, name: str = "Berth", env_extra: dict | None = None
+) -> Iterator[Target]:
+    """Berth under gunicorn with a data directory (and a PostgreSQL database) of its own."""
+    with (
+        database_for_run(admin_url) as database_url,
+        _start_berth(workdir, database_url, name, env_extra or {}) as target,
+    ):
+        yield target
+
+
+@contextlib.contextmanager
+def _start_berth(workdir: Path, database_url: str, name: str, env_extra: dict):
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     env = dict(os.environ)
-    for name in ("BERTH_UPLOAD_DIR", "GUNICORN_ACCESS_LOG", "DATABASE_URL"):
-        env.pop(name, None)
+    for variable in ("BERTH_UPLOAD_DIR", "GUNICORN_ACCESS_LOG", "DATABASE_URL"):
+        env.pop(variable, None)
     env.update(
-        BERTH_DATA_DIR=str(workdir / "berth"),
+        BERTH_DATA_DIR=str(workdir / slug),
         DJANGO_SETTINGS_MODULE="gallery.settings",
         BERTH_NEW_REPOSITORIES_PRIVATE="false",
         LOG_LEVEL="WARNING",
         DEBUG="false",
     )
+    env.update(env_extra)
     if database_url:
         env["DATABASE_URL"] = database_url
     manage = [sys.executable, "manage.py"]
@@ -324,7 +338,7 @@ def start_berth(workdir: Path, database_url: str) -> Iterator[Target]:
         if done.returncode:
             raise BenchError(f"manage.py {argv[0]} failed:\n{done.stderr[-2000:]}")
     port = free_port()
-    log_path = workdir / "gunicorn.log"
+    log_path = workdir / f"{slug}.log"
     argv = [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py"]
     argv += ["--bind", f"127.0.0.1:{port}", "gallery.wsgi"]
     # gunicorn's control socket has one default path per user: a second gunicorn on the
@@ -345,7 +359,7 @@ def start_berth(workdir: Path, database_url: str) -> Iterator[Target]:
         )
         return {"Authorization": f"Bearer {json.loads(response.body)['token']}"}
 
-    target = Target("Berth", port, process, log_path, tokens)
+    target = Target(name, port, process, log_path, tokens, database_url)
     try:
         wait_until_serving(target, 401)
         yield target
@@ -399,6 +413,22 @@ def start_reference(workdir: Path) -> Iterator[Target]:
         stop(process)
 
 
+@contextlib.contextmanager
+def start_berth_on_s3(workdir: Path, admin_url: str) -> Iterator[Target]:
+    """Berth with its blobs on moto's S3 server (loopback), encryption on."""
+    from tests.s3 import moto_server
+
+    with moto_server(workdir / "moto.log") as server:
+        bucket = server.new_bucket()
+        env = {
+            **server.environment(),
+            "BERTH_S3_BUCKET": bucket,
+            "BERTH_S3_ENDPOINT_URL": server.url,
+        }
+        with start_berth(workdir, admin_url, name=S3, env_extra=env) as target:
+            yield target
+
+
 def registry_version() -> str:
     done = subprocess.run(["docker-registry", "--version"], capture_output=True, text=True)
     return done.stdout.split()[-1] if done.returncode == 0 and done.stdout else "?"
@@ -434,17 +464,18 @@ class LargeBlob:
 
 
 def forget_blob(workdir: Path, digest: str) -> None:
-    """Remove a pushed blob's bytes from both data directories, behind the servers' backs.
+    """Remove a pushed blob's bytes from every data directory, behind the servers' backs.
 
     Only for blobs the run never reads again: otherwise gigabytes of dirty pages from
     earlier pushes are written back to disk during later ones and skew them.
     """
     encoded = digest.removeprefix("sha256:")
-    for path in (
-        workdir / "berth" / "blobs" / "sha256" / encoded[:2] / encoded,
-        workdir / "reference" / "docker/registry/v2/blobs/sha256" / encoded[:2] / encoded / "data",
-    ):
-        with contextlib.suppress(FileNotFoundError):
+    paths = [p / "blobs" / "sha256" / encoded[:2] / encoded for p in workdir.iterdir()]
+    paths.append(
+        workdir / "reference" / "docker/registry/v2/blobs/sha256" / encoded[:2] / encoded / "data"
+    )
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             path.unlink()
 
 
@@ -517,6 +548,31 @@ def push_image(target: Target, repository: str, image, tags: list[str], threads:
 # -- measurements -----------------------------------------------------------------------------
 
 
+def push_monolithic_blob(target: Target, blob: LargeBlob, workdir: Path) -> float:
+    """POST, then one PUT ?digest= carrying the whole blob with its Content-Length (curl), as
+    oras and helm push: MB/s over the two."""
+    headers = target.auth(BLOB_REPO, push=True)
+    http_ = Http(target.port)
+    began = time.perf_counter()
+    started = expect(
+        http_.request("POST", f"/v2/{BLOB_REPO}/blobs/uploads/", headers=headers),
+        202,
+        f"{target.name}: start upload",
+    )
+    put = with_query(location_path(started.headers["Location"]), digest=blob.digest)
+    argv = ["curl", "-sS", "-X", "PUT", "-T", str(blob.path), "-o", "/dev/null"]
+    argv += ["-w", "%{http_code}", "-H", "Expect:", "-H", "Content-Type: application/octet-stream"]
+    for key, value in headers.items():
+        argv += ["-H", f"{key}: {value}"]
+    argv.append(target.url + put)
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.stdout.strip() != "201":
+        raise BenchError(f"{target.name}: PUT answered {done.stdout!r} {done.stderr[-300:]}")
+    elapsed = time.perf_counter() - began
+    http_.close()
+    return blob.size / elapsed / MB
+
+
 def push_large_blob(target: Target, blob: LargeBlob, workdir: Path) -> float:
     """POST, one PATCH streamed chunked (curl), PUT ?digest=: MB/s over the three."""
     headers = target.auth(BLOB_REPO, push=True)
@@ -551,7 +607,8 @@ def push_large_blob(target: Target, blob: LargeBlob, workdir: Path) -> float:
 
 def pull_large_blob(target: Target, digest: str, size: int) -> float:
     argv = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}"]
-    for key, value in target.auth(BLOB_REPO).items():
+    # The blob's repository has no manifest: it is provisional, pulled by its writers only.
+    for key, value in target.auth(BLOB_REPO, push=True).items():
         argv += ["-H", f"{key}: {value}"]
     argv.append(f"{target.url}/v2/{BLOB_REPO}/blobs/{digest}")
     done = subprocess.run(argv, capture_output=True, text=True)
@@ -691,76 +748,109 @@ def serve(targets: list[Target], tag_count: int) -> None:
             time.sleep(3600)
 
 
-def measure(args, workdir: Path, berth: Target, reference: Target) -> Results:
-    results = Results()
-    targets = [berth, reference]
-    loads = seed(targets, args.tags)
-    for target in targets:
-        for load, expected in loads:
-            check_load(target, load, expected)
-        # Warm every worker and thread (imports, database connections, caches).
-        load_test(target, loads[0][0], seconds=1, connections=args.connections)
-    for load, _ in loads:
-        for rep in range(args.wrk_reps):
-            for target in targets:  # interleaved, so drift in machine load hits both alike
-                done = load_test(target, load, seconds=args.seconds, connections=args.connections)
-                results.add(load.key, target.name, done.rate)
-                results.add(f"{load.key}_cpu", target.name, done.cpu_per_request)
-                log(
-                    f"  {load.key:14} {target.name:10} rep {rep + 1}: {done.rate:9.0f} req/s"
-                    f"  ({done.cpu_per_request:.0f} us CPU/request)"
-                )
+PUSH_FLOWS = {"push": push_large_blob, "push_mono": push_monolithic_blob}
 
+
+def measure(args, workdir: Path, berths: list[Target], reference: Target) -> Results:
+    """`berths[0]` is Berth as configured by default (encryption on); the others are
+    variants (encryption off, S3) measured on blobs only."""
+    results = Results()
+    berth = berths[0]
+    targets = [berth, reference]
+    if not args.blobs_only:
+        loads = seed(targets, args.tags)
+        for target in targets:
+            for load, expected in loads:
+                check_load(target, load, expected)
+            # Warm every worker and thread (imports, database connections, caches).
+            load_test(target, loads[0][0], seconds=1, connections=args.connections)
+        for load, _ in loads:
+            for rep in range(args.wrk_reps):
+                for target in targets:  # interleaved: drift in machine load hits both alike
+                    done = load_test(
+                        target, load, seconds=args.seconds, connections=args.connections
+                    )
+                    results.add(load.key, target.name, done.rate)
+                    results.add(f"{load.key}_cpu", target.name, done.cpu_per_request)
+                    log(
+                        f"  {load.key:14} {target.name:10} rep {rep + 1}: {done.rate:9.0f} req/s"
+                        f"  ({done.cpu_per_request:.0f} us CPU/request)"
+                    )
+
+    everyone = [*berths, reference]
+    # Every worker takes a few small pushes of each kind first (imports, buffers, thread
+    # pools): the RSS bar is about staying flat while large blobs move, not about warming.
+    warm = LargeBlob(workdir / "warm.bin", 4 * MIB)
+    for n in range(3 * int(os.environ.get("GUNICORN_WORKERS") or 2 * os.cpu_count())):
+        for push in PUSH_FLOWS.values():
+            warm.vary(10_000 + n)
+            for target in everyone:
+                push(target, warm, workdir)
     log(f"writing a {args.blob_mib} MiB random blob")
     blob = LargeBlob(workdir / "blob.bin", args.blob_mib * MIB)
-    samplers = {target.name: RssSampler(target.process.pid) for target in targets}
+    samplers = {target.name: RssSampler(target.process.pid) for target in everyone}
     with contextlib.ExitStack() as stack:
         for sampler in samplers.values():
             stack.enter_context(sampler)
         # Rep 0 is a warm-up (untimed): the first large write of a run is slower on these
         # VMs (fresh page-cache memory), for whichever registry comes first.
+        stamp = 0
         for rep in range(args.push_reps + 1):
-            previous = blob.digest
-            blob.vary(rep)
-            for target in targets:
-                value = push_large_blob(target, blob, workdir)
-                if rep:
-                    results.add("push", target.name, value)
-                log(f"  push           {target.name:10} rep {rep or 'warm-up'}: {value:9.0f} MB/s")
-            if previous:
-                forget_blob(workdir, previous)
+            for key, push in PUSH_FLOWS.items():
+                previous = blob.digest
+                stamp += 1
+                blob.vary(stamp)
+                for target in everyone:  # interleaved
+                    value = push(target, blob, workdir)
+                    if rep:
+                        results.add(key, target.name, value)
+                    log(f"  {key:10} {target.name:18} rep {rep or 'warm-up'}: {value:6.0f} MB/s")
+                if previous:
+                    forget_blob(workdir, previous)
         for rep in range(args.pull_reps):
-            for target in targets:
+            for target in everyone:
                 value = pull_large_blob(target, blob.digest, blob.size)
                 results.add("pull", target.name, value)
-                log(f"  pull           {target.name:10} rep {rep + 1}: {value:9.0f} MB/s")
+                log(f"  pull       {target.name:18} rep {rep + 1}: {value:6.0f} MB/s")
     for name, sampler in samplers.items():
         log(f"  RSS growth MiB of {name}, by process: {sampler.growth_by_process()}")
         results.rss_peak[name] = sampler.peak / MIB
         results.rss_growth[name] = (sampler.peak - sampler.baseline) / MIB
-    for target in targets:
+    for target in everyone:
         target.check_alive()
     return results
 
 
 # -- the table --------------------------------------------------------------------------------
 
+BERTH, PLAIN, S3 = "Berth", "Berth, unencrypted", "Berth on moto S3"
+PUSH_STREAMED = "push streamed (POST, chunked PATCH, PUT)"
+PUSH_MONO = "push monolithic (POST, PUT with body)"
+# (metric, Berth variant, label, bar vs the reference; None: reported only)
 ROWS = [
-    ("push", "push MB/s"),
-    ("pull", "pull MB/s"),
-    ("manifest_get", "manifest GET req/s"),
-    ("manifest_get_cpu", "manifest GET CPU us/req"),
-    ("manifest_head", "manifest HEAD req/s (ab)"),
-    ("tags_list", "tags list ({tags:,} tags) req/s"),
+    ("push", BERTH, f"{PUSH_STREAMED}, encrypted, MB/s", 1.0),
+    ("push", PLAIN, f"{PUSH_STREAMED}, unencrypted, MB/s", 1.5),
+    ("push_mono", BERTH, f"{PUSH_MONO}, encrypted, MB/s", 1.0),
+    ("push_mono", PLAIN, f"{PUSH_MONO}, unencrypted, MB/s", 1.5),
+    ("pull", BERTH, "pull, encrypted (decrypted by Berth), MB/s", None),
+    ("pull", PLAIN, "pull, unencrypted (sendfile), MB/s", 1.0),
+    ("push", S3, f"{PUSH_STREAMED}, moto S3, encrypted, MB/s", None),
+    ("push_mono", S3, f"{PUSH_MONO}, moto S3, encrypted, MB/s", None),
+    ("pull", S3, "pull, moto S3, encrypted, MB/s", None),
+    ("manifest_get", BERTH, "manifest GET req/s", 1.5),
+    ("manifest_get_cpu", BERTH, "manifest GET CPU us/req", None),
+    ("manifest_head", BERTH, "manifest HEAD req/s (ab)", None),
+    ("tags_list", BERTH, "tags list ({tags:,} tags) req/s", None),
 ]
 
 
 def table(results: Results, *, tags: int) -> str:
     lines = [("metric", "Berth", "reference", "ratio", "bar", "result")]
-    for key, label in ROWS:
-        ours, theirs = results.median(key, "Berth"), results.median(key, "reference")
-        ratio = ours / theirs if ours is not None and theirs else None
-        bar = BARS.get(key)
+    for key, variant, label, bar in ROWS:
+        ours, theirs = results.median(key, variant), results.median(key, "reference")
+        if ours is None:
+            continue
+        ratio = ours / theirs if theirs else None
         if bar is None:
             verdict = "info"
         elif ratio is None:
@@ -770,7 +860,7 @@ def table(results: Results, *, tags: int) -> str:
         lines.append(
             (
                 label.format(tags=tags),
-                f"{ours:,.0f}" if ours is not None else "n/a",
+                f"{ours:,.0f}",
                 f"{theirs:,.0f}" if theirs is not None else "n/a",
                 f"{ratio:.2f}x" if ratio is not None else "n/a",
                 f">= {bar:.1f}x" if bar is not None else "-",
@@ -778,15 +868,16 @@ def table(results: Results, *, tags: int) -> str:
             )
         )
     peak, growth = results.rss_peak, results.rss_growth
-    if peak:
+    for name in [n for n in (BERTH, PLAIN, S3) if n in peak]:
+        bar = RSS_GROWTH_MAX_MIB if name != S3 else None
         lines.append(
             (
-                "peak RSS MiB (growth)",
-                f"{peak['Berth']:.0f} (+{growth['Berth']:.1f})",
+                f"peak RSS MiB (growth), {name}",
+                f"{peak[name]:.0f} (+{growth[name]:.1f})",
                 f"{peak['reference']:.0f} (+{growth['reference']:.1f})",
-                f"{peak['Berth'] / peak['reference']:.2f}x",
-                f"growth <= {RSS_GROWTH_MAX_MIB:g} MiB",
-                "PASS" if growth["Berth"] <= RSS_GROWTH_MAX_MIB else "FAIL",
+                f"{peak[name] / peak['reference']:.2f}x",
+                f"growth <= {bar:g} MiB" if bar else "-",
+                ("PASS" if growth[name] <= bar else "FAIL") if bar else "info",
             )
         )
     widths = [max(len(row[i]) for row in lines) for i in range(len(lines[0]))]
@@ -817,6 +908,12 @@ def parse_args(argv=None):
     parser.add_argument(
         "--serve", action="store_true", help="only start and fill both registries, for profiling"
     )
+    parser.add_argument(
+        "--blobs-only", action="store_true", help="only blob pushes and pulls (no wrk, ab)"
+    )
+    parser.add_argument(
+        "--no-s3", action="store_true", help="skip Berth on S3 (moto's server on loopback)"
+    )
     args = parser.parse_args(argv)
     defaults = (64, 3, 1, 2, 3, 200) if args.quick else (512, 6, 5, 3, 5, TAG_COUNT)
     names = ("blob_mib", "seconds", "wrk_reps", "push_reps", "pull_reps", "tags")
@@ -841,23 +938,30 @@ def main(argv=None) -> int:
     threads = os.environ.get("GUNICORN_THREADS") or "4"
     database = "PostgreSQL" if os.environ.get("DATABASE_URL") else "SQLite"
     began = time.monotonic()
+    admin_url = os.environ.get("DATABASE_URL", "")
     with tempfile.TemporaryDirectory(prefix="berth-bench-") as tmp:
         workdir = Path(tmp)
         try:
-            with (
-                database_for_run(os.environ.get("DATABASE_URL", "")) as database_url,
-                start_berth(workdir, database_url) as berth,
-                start_reference(workdir) as reference,
-            ):
+            with contextlib.ExitStack() as stack:
+                berths = [stack.enter_context(start_berth(workdir, admin_url, name=BERTH))]
+                if not args.serve:
+                    plain = {"BERTH_ENCRYPTION": "off"}
+                    berths.append(
+                        stack.enter_context(
+                            start_berth(workdir, admin_url, name=PLAIN, env_extra=plain)
+                        )
+                    )
+                    if not args.no_s3:
+                        berths.append(stack.enter_context(start_berth_on_s3(workdir, admin_url)))
+                reference = stack.enter_context(start_reference(workdir))
                 if args.serve:
-                    serve([berth, reference], args.tags)
+                    serve([berths[0], reference], args.tags)
                     return 0
-                results = measure(args, workdir, berth, reference)
+                results = measure(args, workdir, berths, reference)
         except (BenchError, OSError) as error:
             log(f"bench: could not run: {error}")
-            for name in ("gunicorn.log", "reference.log"):
-                if (workdir / name).exists():
-                    log(f"--- the end of {name} ---\n{tail(workdir / name)}")
+            for path in workdir.glob("*.log"):
+                log(f"--- the end of {path.name} ---\n{tail(path)}")
             return 1
     print()
     print(
@@ -867,8 +971,9 @@ def main(argv=None) -> int:
         f"(wrk -t2, ab for HEAD; {args.connections} connections)."
     )
     print(
-        f"Berth: gunicorn {workers} workers x {threads} threads, {database}; "
-        f"blob {args.blob_mib} MiB; MB = 10^6 bytes; RSS sums gunicorn's master and workers."
+        f"Berth: gunicorn {workers} workers x {threads} threads, {database}, each variant with "
+        f"its own data directory; blob {args.blob_mib} MiB; MB = 10^6 bytes; RSS sums "
+        "gunicorn's master and workers; the reference stores blobs unencrypted."
     )
     print()
     print(table(results, tags=args.tags))

@@ -102,8 +102,9 @@ def many_tags(owner, count: int) -> None:
     from django.utils import timezone
 
     from gallery import services
-    from registry import digests, mediatypes, storage
-    from registry.models import Blob, Manifest, Repository, RepositoryBlob, Tag
+    from registry import digests, mediatypes
+    from registry.models import Manifest, Repository, Tag
+    from registry.storage import blobs
 
     started = time.monotonic()
     repo = Repository.objects.create(
@@ -111,9 +112,7 @@ def many_tags(owner, count: int) -> None:
     )
     config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
     config_digest = digests.compute(config)
-    storage.store_bytes(config, config_digest)
-    blob = Blob.objects.create(digest=str(config_digest), size=len(config))
-    RepositoryBlob.objects.create(repository=repo, blob=blob)
+    blobs.store_bytes(repository=repo, digest=config_digest, data=config)
     manifests = []
     for i in range(count):
         body = json.dumps(

@@ -26,3 +26,16 @@ def test_unknown_blob_delivery_is_an_error(settings):
 
 def test_short_token_key_is_an_error(settings):
     assert "registry.E002" in ids({"BERTH_TOKEN_KEY": "short"}, settings)
+
+
+def test_a_presigned_redirect_with_berths_encryption_is_an_error(settings):
+    found = ids({"BERTH_BLOB_DELIVERY": "redirect", "BERTH_ENCRYPTION": "on"}, settings)
+    assert "registry.E003" in found
+
+
+def test_x_accel_with_encryption_warns_that_nginx_sends_only_plain_blobs(settings):
+    assert "registry.W002" in ids({"BERTH_BLOB_DELIVERY": "x-accel"}, settings)
+
+
+def test_sse_kms_without_s3_is_an_error(settings, local_blobs):
+    assert "registry.E004" in ids({"BERTH_ENCRYPTION": "sse-kms"}, settings)

@@ -1,7 +1,6 @@
 """Inputs that once made the registry fail: each gets a clear 4xx now, and nothing breaks."""
 
 import base64
-import fcntl
 import json
 import os
 
@@ -9,8 +8,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from registry import mediatypes, storage
+from registry import mediatypes
 from registry.digests import parse
+from registry.models import Upload
+from registry.storage import stores, uploads
 from tests.oci import error_codes, image_manifest, sha256
 
 pytestmark = pytest.mark.django_db
@@ -98,17 +99,15 @@ def test_a_token_of_a_deleted_user_cannot_push(alice):
 
 def test_a_chunk_arriving_while_another_request_holds_the_upload_is_416(as_alice, settings):
     location = as_alice.request("POST", "/v2/alice/app/blobs/uploads/")["Location"]
-    path = storage.upload_path(location.rsplit("/", 1)[1])
-    with open(path, "rb+") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
+    with uploads.held(Upload.objects.get(pk=location.rsplit("/", 1)[1])):
         response = as_alice.request("PATCH", location, DATA)
     assert response.status_code == 416
     assert as_alice.request("PATCH", location, DATA).status_code == 202
 
 
-def test_a_second_upload_of_a_stored_blob_leaves_the_stored_file_alone(as_alice):
+def test_a_second_upload_of_a_stored_blob_leaves_the_stored_file_alone(as_alice, local_blobs):
     digest = as_alice.push_blob("alice/one", DATA)
-    stored = storage.blob_storage().path(parse(digest).storage_key)
+    stored = stores.blob_store().path(parse(digest).storage_key)
     before = os.stat(stored).st_ino
     as_alice.push_blob("alice/two", DATA)
     assert os.stat(stored).st_ino == before
