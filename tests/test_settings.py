@@ -99,7 +99,11 @@ def test_a_bad_rate_limit_is_a_clear_error(tmp_path):
 
 
 def test_tasks_without_redis_log_no_broker_warnings(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BERTH_", "REDIS_URL"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("BERTH_", "REDIS_URL", "DATABASE_URL"))
+    }
     env |= {"DJANGO_SETTINGS_MODULE": "gallery.settings", "BERTH_DATA_DIR": str(tmp_path)}
     code = f"{LOAD}; from gallery import tasks; tasks.refresh_downloads.delay(0)"
     migrate = [sys.executable, "manage.py", "migrate", "-v0"]

@@ -181,6 +181,9 @@
       form.querySelector("button").disabled = true;
       document.getElementById("upload-progress").hidden = false;
       status.hidden = true;
+      status.textContent = "";
+      bar.value = 0;
+      figures.textContent = "Starting…";
       var started = Date.now();
       fetch(form.getAttribute("data-start"), {
         method: "POST", credentials: "same-origin",

@@ -30,6 +30,7 @@ def upload(page, path, *, tag: str = "") -> None:
     if tag:
         page.get_by_label(re.compile(r"^Tag")).fill(tag)
     page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator("#import-status")).to_be_hidden()  # the last upload's word is gone
     expect(page.locator("#upload-bar")).to_have_attribute("value", "100", timeout=IMPORT_TIMEOUT)
     expect(page.locator("#upload-figures")).to_contain_text("of")
     expect(page.locator("#import-status")).to_contain_text("Imported.", timeout=IMPORT_TIMEOUT)

@@ -100,6 +100,8 @@ def prefork_worker(settings, tmp_path):
         "DJANGO_SETTINGS_MODULE": "gallery.settings",
         "DATABASE_URL": database_url(),
         "BERTH_DATA_DIR": str(tmp_path / "worker"),
+        # The blobs this test stores are sealed with its master key: the worker reads them.
+        "BERTH_MASTER_KEY_FILE": settings.BERTH_MASTER_KEY_FILE,
         "BERTH_BLOB_STORAGE_OPTIONS": json.dumps({"location": location}),
         "BERTH_CELERY_QUEUE": queue,
         "CELERY_TASK_ALWAYS_EAGER": "false",
