@@ -1,7 +1,7 @@
 """/api/v1/: the REST API's routes (a public contract), the schema and its docs page."""
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView
 
 from . import access, imports, views, vulnerabilities
 
@@ -71,5 +71,5 @@ urlpatterns = [
     path("v1/publishers", views.PublisherList.as_view(), name="publishers"),
     path("v1/publishers/<str:namespace>", views.PublisherDetail.as_view(), name="publisher"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    path("docs/", views.ApiDocs.as_view(url_name="api:schema"), name="docs"),
 ]
