@@ -490,7 +490,7 @@ REST_FRAMEWORK = {
         "anon": env_str("BERTH_API_ANONYMOUS_RATE", "120/minute"),
         "user": env_str("BERTH_API_USER_RATE", "1200/minute"),
     },
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "gallery.api.schema.BerthSchema",
     "EXCEPTION_HANDLER": "gallery.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # `format` is a query parameter of our own (the audit log's csv), not a renderer switch.
@@ -502,6 +502,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "gallery.api.schema.error_responses",
+    ],
     # Swagger UI's files come from Berth itself (no CDN): the CSP stays strict.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

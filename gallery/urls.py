@@ -90,5 +90,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler400 = "gallery.views.bad_request"
 handler404 = "gallery.views.not_found"
 handler500 = "gallery.views.server_error"

@@ -7,6 +7,7 @@ from django.db.models import Prefetch, Q, Sum
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import Resolver404, resolve, reverse
+from django.views.defaults import bad_request as default_bad_request
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as default_server_error
 
@@ -230,6 +231,13 @@ def not_found(request, exception=None):
     if request.path.startswith("/api/"):
         return api_errors.not_found(request)
     return page_not_found(request, exception)
+
+
+def bad_request(request, exception=None):
+    """400: JSON under /api/, the designed page elsewhere."""
+    if request.path.startswith("/api/"):
+        return api_errors.bad_request(request)
+    return default_bad_request(request, exception)
 
 
 def server_error(request):

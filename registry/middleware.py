@@ -9,8 +9,7 @@ It also refuses, for every path, URLs carrying NUL bytes: no name, tag, digest o
 term can hold one, and PostgreSQL cannot even compare against one.
 """
 
-from django.urls import resolve
-from django.views.defaults import bad_request
+from django.urls import get_resolver, resolve
 
 from .errors import Unsupported
 from .views import error_response
@@ -22,7 +21,8 @@ def registry_fast_path(get_response):
         if "\x00" in path or "%00" in request.META.get("QUERY_STRING", ""):
             if path.startswith("/v2/"):
                 return error_response(request, Unsupported("NUL bytes in the URL", status=400))
-            return bad_request(request, exception=None)
+            # The site's own handler400 (the portal's page, or JSON under /api/).
+            return get_resolver().resolve_error_handler(400)(request, exception=None)
         if path.startswith("/v2/") or path == "/token":
             match = resolve(path)
             request.resolver_match = match

@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.http import HttpResponse
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -98,6 +99,8 @@ class OrganizationList(APIView):
 
 
 class OrganizationDetail(APIView):
+    anonymous_reads = True
+
     @extend_schema(responses=OrganizationSerializer, operation_id="organization_read")
     def get(self, request, org: str):
         return Response(_organization_data(request, _organization(org)))
@@ -493,7 +496,10 @@ class AuditLog(APIView):
             OpenApiParameter("until", description="ISO 8601 time"),
             OpenApiParameter("format", enum=["json", "csv"]),
         ],
-        responses=AuditSerializer(many=True),
+        responses={
+            (200, "application/json"): AuditSerializer(many=True),
+            (200, "text/csv"): OpenApiTypes.STR,
+        },
         operation_id="audit_list",
     )
     def get(self, request):

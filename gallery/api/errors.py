@@ -58,6 +58,12 @@ def not_found(request) -> JsonResponse:
     return json_error(request, "not_found", "Not found.", status.HTTP_404_NOT_FOUND)
 
 
+def bad_request(request) -> JsonResponse:
+    return json_error(
+        request, "bad_request", "The request is not valid.", status.HTTP_400_BAD_REQUEST
+    )
+
+
 def server_error(request) -> JsonResponse:
     return json_error(
         request,

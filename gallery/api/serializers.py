@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from registry import names
@@ -57,7 +58,8 @@ class RepositorySerializer(serializers.ModelSerializer):
             "html_url",
         ]
 
-    def get_publisher(self, entry) -> PublisherRefSerializer | None:
+    @extend_schema_field(PublisherRefSerializer(allow_null=True))
+    def get_publisher(self, entry):
         publisher = entry.publisher
         if publisher is None:
             return None
@@ -234,7 +236,8 @@ class ImageSerializer(serializers.Serializer):
         help_text="Signatures, SBOMs, attestations and other attachments, by artifact type."
     )
 
-    def get_referrers(self, details) -> dict[str, AttachmentSerializer]:
+    @extend_schema_field(serializers.DictField(child=AttachmentSerializer(many=True)))
+    def get_referrers(self, details):
         grouped: dict[str, list] = {}
         for items in details.attachments.values():
             for attachment in items:
@@ -270,8 +273,12 @@ class RepositoryQuerySerializer(serializers.Serializer):
     type = serializers.ListField(
         child=serializers.ChoiceField(choices=ArtifactType.values), required=False
     )
-    arch = serializers.ListField(child=serializers.CharField(max_length=64), required=False)
-    os = serializers.ListField(child=serializers.CharField(max_length=64), required=False)
+    arch = serializers.ListField(
+        child=serializers.CharField(max_length=64, allow_blank=True), required=False
+    )
+    os = serializers.ListField(
+        child=serializers.CharField(max_length=64, allow_blank=True), required=False
+    )
     verified = serializers.BooleanField(required=False, default=False)
     signed = serializers.BooleanField(required=False, default=False)
     namespace = serializers.CharField(required=False, allow_blank=True, max_length=255)
@@ -287,13 +294,31 @@ class RepositoryQuerySerializer(serializers.Serializer):
                 key: data.getlist(key) if key in ("type", "arch", "os") else data.get(key)
                 for key in data
             }
-        return super().to_internal_value(data)
+        values = super().to_internal_value(data)
+        for key in ("arch", "os"):  # `arch=` (an empty box in a form) filters nothing
+            if key in values:
+                values[key] = [value for value in values[key] if value]
+        return values
 
 
 class FacetOptionSerializer(serializers.Serializer):
     value = serializers.CharField()
     label = serializers.CharField()
     count = serializers.IntegerField()
+
+
+def paged(serializer, name: str):
+    """The schema of a cursor page of `serializer` rows (gallery.api.views.Limited)."""
+    return type(
+        name,
+        (serializers.Serializer,),
+        {
+            "__doc__": f"A page of {serializer.__name__.removesuffix('Serializer')} rows.",
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer(many=True),
+        },
+    )
 
 
 class RepositoryListSerializer(serializers.Serializer):

@@ -12,8 +12,9 @@ from django.db.models import Count, F, Q, Sum
 from django.urls import reverse
 from django.utils.http import http_date
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from drf_spectacular.views import SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework import exceptions, pagination, serializers, status
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -60,12 +61,33 @@ class Limited(pagination.CursorPagination):
     def __init__(self, ordering=("pk",)):
         self.ordering = ordering
 
+    def get_page_size(self, request):
+        """A `limit` that is not a whole number from 1 to 100 is refused, not guessed at."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not raw.isdigit() or not 1 <= int(raw) <= self.max_page_size:
+            raise exceptions.ValidationError(
+                {"limit": [f"A whole number from 1 to {self.max_page_size}."]}
+            )
+        return int(raw)
+
+
+def limit_parameter(what: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": LIMIT_MAX},
+        description=f"{what} per page, at most {LIMIT_MAX}.",
+    )
+
 
 # -- repositories -------------------------------------------------------------------------------
 
 
 class RepositoryDetail(APIView):
     """One repository's catalog data."""
+
+    anonymous_reads = True
 
     def _context(self, request, entry):
         return {
@@ -139,6 +161,8 @@ SORT_HELP = "relevance (the default with q), name (the default without), downloa
 class RepositoryList(APIView):
     """Search and list the catalog (GET); create an empty repository (POST)."""
 
+    anonymous_reads = True
+
     @extend_schema(
         parameters=[
             OpenApiParameter("q", description='Words, "a phrase", -excluded, or; as on /search.'),
@@ -149,9 +173,7 @@ class RepositoryList(APIView):
             OpenApiParameter("signed", bool, description="Repositories with signed images only."),
             OpenApiParameter("namespace", description="One publisher's repositories."),
             OpenApiParameter("sort", enum=SORTS, description=SORT_HELP),
-            OpenApiParameter(
-                "limit", int, description=f"Repositories per page, at most {LIMIT_MAX}."
-            ),
+            limit_parameter("Repositories"),
             OpenApiParameter("cursor", description="From a `next` or `previous` link."),
         ],
         responses=api.RepositoryListSerializer,
@@ -262,14 +284,16 @@ TAG_ORDERINGS = {
 
 
 class TagList(APIView):
+    anonymous_reads = True
+
     @extend_schema(
         parameters=[
             OpenApiParameter("ordering", enum=list(TAG_ORDERINGS), default="version"),
             OpenApiParameter("name", description="Only tags whose name contains this."),
-            OpenApiParameter("limit", int, description=f"Tags per page, at most {LIMIT_MAX}."),
+            limit_parameter("Tags"),
             OpenApiParameter("cursor", description="From a `next` or `previous` link."),
         ],
-        responses=api.TagSerializer(many=True),
+        responses=api.paged(api.TagSerializer, "TagPage"),
         operation_id="tags_list",
     )
     def get(self, request, name: str):
@@ -314,6 +338,8 @@ class TagDetail(APIView):
 
 
 class ImageDetail(APIView):
+    anonymous_reads = True
+
     @extend_schema(
         parameters=[OpenApiParameter("page", int, description="Page of an index's platforms.")],
         responses=api.ImageSerializer,
@@ -352,9 +378,14 @@ def _publishers():
 
 
 class PublisherList(APIView):
+    anonymous_reads = True
+
     @extend_schema(
-        parameters=[OpenApiParameter("limit", int), OpenApiParameter("cursor")],
-        responses=api.PublisherSerializer(many=True),
+        parameters=[
+            limit_parameter("Publishers"),
+            OpenApiParameter("cursor", description="From a `next` or `previous` link."),
+        ],
+        responses=api.paged(api.PublisherSerializer, "PublisherPage"),
         operation_id="publishers_list",
     )
     def get(self, request):
@@ -365,6 +396,8 @@ class PublisherList(APIView):
 
 
 class PublisherDetail(APIView):
+    anonymous_reads = True
+
     @extend_schema(
         responses=inline_serializer(
             "PublisherDetail",
@@ -422,10 +455,28 @@ DOCS_POLICY = "; ".join(
 )
 
 
+class FirstRenderer(BaseContentNegotiation):
+    """A page has one rendering, whatever the client's Accept says."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+@extend_schema(exclude=True)
 class ApiDocs(SpectacularSwaggerSplitView):
     """The API's docs page (Swagger UI, its files served by Berth: no CDN)."""
+
+    content_negotiation_class = FirstRenderer
 
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)
         response["Content-Security-Policy"] = DOCS_POLICY
         return response
+
+
+@extend_schema(exclude=True)
+class ApiSchema(SpectacularAPIView):
+    """The OpenAPI 3 schema (YAML, or JSON for `Accept: application/json` or ?format=json)."""

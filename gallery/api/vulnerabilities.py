@@ -67,6 +67,8 @@ def _page_link(request, offset: int) -> str:
 
 
 class ImageVulnerabilities(APIView):
+    anonymous_reads = True
+
     @extend_schema(
         parameters=[
             OpenApiParameter(
@@ -159,6 +161,8 @@ class ImageRescan(APIView):
 
 
 class ImageSbom(APIView):
+    anonymous_reads = True
+
     @extend_schema(
         responses={
             (200, CYCLONEDX): api.SbomSerializer,
