@@ -42,6 +42,7 @@ class SearchForm(forms.Form):
     os = forms.MultipleChoiceField(required=False)
     type = forms.MultipleChoiceField(required=False, choices=ArtifactType.choices)
     verified = forms.BooleanField(required=False)
+    namespace = forms.CharField(required=False, max_length=255, strip=True)
     sort = forms.ChoiceField(required=False, choices=list(SORTS.items()))
     after = forms.CharField(required=False, max_length=500)
     before = forms.CharField(required=False, max_length=500)
@@ -61,6 +62,7 @@ class SearchForm(forms.Form):
             operating_systems=data.get("os", []),
             types=data.get("type", []),
             verified=data.get("verified", False),
+            namespace=data.get("namespace", ""),
             sort=data.get("sort") or "relevance",
             after=data.get("after", ""),
             before=data.get("before", ""),

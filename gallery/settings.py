@@ -189,9 +189,10 @@ if DATABASE_URL:
     }
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Planner costs for SSD storage, which current servers have: with the default (for
-        # spinning disks) PostgreSQL scans whole tables where an index answers at once.
+        # spinning disks) PostgreSQL scans whole tables where an index answers at once. No
+        # JIT: compiling a query costs tens of milliseconds, more than any page query runs.
         DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-            "options", env_str("BERTH_PG_OPTIONS", "-c random_page_cost=1.1")
+            "options", env_str("BERTH_PG_OPTIONS", "-c random_page_cost=1.1 -c jit=off")
         )
 else:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
