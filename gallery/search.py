@@ -38,12 +38,13 @@ import hashlib
 import json
 import re
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property, lru_cache, reduce
 from operator import or_
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
@@ -163,8 +164,7 @@ class Audience:
 GROUP_FIELDS = ("artifact_type", "platforms", "is_verified")  # FacetGroup's key, but privacy
 
 
-@dataclass(frozen=True)
-class Group:
+class Group(NamedTuple):
     """Entries sharing one combination of facet values: a FacetGroup row, or a GROUP BY."""
 
     artifact_type: str
@@ -219,7 +219,8 @@ class FacetKind:
             return _sql('"gallery_catalogentry"."search_facets" && %s::text[]', tokens)
         return self.condition(values)
 
-    def facet(self, counts: Counter, chosen: set[str], exact: bool) -> Facet:
+    def facet(self, counts: dict[str, int], chosen: set[str], exact: bool) -> Facet:
+        counts = defaultdict(int, counts)
         if self.labels:
             shown = [v for v in self.labels if counts[v] or v in chosen or self.always_shown]
             shown.sort(key=lambda v: -counts[v])
@@ -281,20 +282,23 @@ FACETS = (
 def tally(groups: Iterable[Group], params: SearchParams, exact: bool = True):
     """(total, facets) of these groups: each facet counted under every filter but its own."""
     chosen = [set(kind.chosen(params)) for kind in FACETS]
-    filtered = [i for i, values in enumerate(chosen) if values]
-    counts = [Counter() for _ in FACETS]
+    filtered = [(i, values) for i, values in enumerate(chosen) if values]
+    readers = [kind.values for kind in FACETS]
+    everything = range(len(FACETS))
+    counts = [defaultdict(int) for _ in FACETS]
     total = 0
     for group in groups:
-        values = [kind.values(group) for kind in FACETS]
-        misses = [i for i in filtered if chosen[i].isdisjoint(values[i])]
+        values = [read(group) for read in readers]
+        misses = [i for i, wanted in filtered if wanted.isdisjoint(values[i])]
         if len(misses) > 1:
             continue
+        entries = group.entries
         if not misses:
-            total += group.entries
-        for i in misses or range(len(FACETS)):  # one miss: only that facet counts it
+            total += entries
+        for i in misses or everything:  # one miss: only that facet counts it
             counter = counts[i]
             for value in values[i]:
-                counter[value] += group.entries
+                counter[value] += entries
     return total, [kind.facet(counts[i], chosen[i], exact) for i, kind in enumerate(FACETS)]
 
 
@@ -304,7 +308,7 @@ def kept_groups(audience: Audience) -> list[Group]:
     kept = FacetGroup.objects.filter(entries__gt=0)
     if audience.key != "all":
         kept = kept.filter(is_private=False)
-    groups = [Group(*row) for row in kept.values_list(*GROUP_FIELDS, "entries")]
+    groups = list(map(Group._make, kept.values_list(*GROUP_FIELDS, "entries")))
     if audience.key not in ("all", "public"):
         private = audience.entries().filter(is_private=True).order_by()
         groups += [
@@ -323,7 +327,7 @@ def counted_groups(rows: models.QuerySet) -> tuple[list[Group], bool]:
         # Django's SQL (values as parameters) and constant column names.
         grouped = f"SELECT {columns}, COUNT(*) FROM ({sql}) AS matching GROUP BY {columns}"  # noqa: S608
         cursor.execute(grouped, params)
-        groups = [Group(a, p, bool(v), n) for a, p, v, n in cursor.fetchall()]
+        groups = list(map(Group._make, cursor.fetchall()))
     return groups, sum(group.entries for group in groups) <= limit
 
 
@@ -721,7 +725,9 @@ def search(source, params: SearchParams, *, size: int = PAGE_SIZE) -> SearchPage
             if found.total:
                 result, suggestion = found, corrected
     # The cache keeps ids only; the rows shown are always read fresh (and only if visible).
-    found_rows = rows.filter(pk__in=result.ids).select_related("publisher__user").in_bulk()
+    found_rows = {}
+    if result.ids:
+        found_rows = rows.filter(pk__in=result.ids).select_related("publisher__user").in_bulk()
     return SearchPage(
         entries=[found_rows[pk] for pk in result.ids if pk in found_rows],
         total=result.total,
@@ -791,20 +797,23 @@ def edits(word: str) -> set[str]:
 
 
 def suggest(rows, query: Query) -> str:
-    """The query with each misspelled word replaced by the name word one typo away that the
-    most visible repositories have; "" when there is none. Only what `rows` holds is read,
-    so a private repository's name is never suggested to someone who may not see it."""
+    """The query with each word no visible name has replaced by the name word one typo away
+    that the most visible repositories have; "" when there is none. Only what `rows` holds
+    is read, so a private repository's name is never suggested to someone who may not see
+    it."""
     words = [w for w in query.words if w.isascii() and 3 <= len(w) <= 32][:SUGGESTED_WORDS]
-    candidates = {word: edits(word) | {word} for word in words}
-    every = set().union(*candidates.values()) if candidates else set()
+    if not words:
+        return ""
+    text = text_for(query)
+    found = text.name_words(rows, words)
+    candidates = {word: edits(word) for word in words if not found[word]}
+    every = sorted(set().union(*candidates.values())) if candidates else []
     if not every:
         return ""
-    seen = text_for(query).name_words(rows, sorted(every))
+    seen = text.name_words(rows, every)
     corrected = query.text
     for word, options in candidates.items():
-        if seen[word]:
-            continue  # in a name already
-        best = max(options, key=lambda w: (seen[w], w), default="")
+        best = max(options, key=lambda w: (seen[w], w))
         if seen[best]:
             corrected = re.sub(rf"(?<![^\W_]){re.escape(word)}(?![^\W_])", best, corrected)
     return corrected if corrected != query.text else ""
@@ -832,11 +841,13 @@ def _search(rows, audience, query: Query, params: SearchParams, size: int) -> _R
         key, seconds, lambda: counts(rows, audience, query, params)
     )
     few = not lower_bound and total <= FEW
-    ids, prev_cursor, next_cursor = _cached(
-        key and _cache_key(key, params.sort, params.after, params.before, size),
-        seconds,
-        lambda: page(rows, query, params, size, few),
-    )
+    ids, prev_cursor, next_cursor = [], "", ""
+    if total:  # nothing to read when nothing matches
+        ids, prev_cursor, next_cursor = _cached(
+            key and _cache_key(key, params.sort, params.after, params.before, size),
+            seconds,
+            lambda: page(rows, query, params, size, few),
+        )
     return _Result(ids, prev_cursor, next_cursor, total, lower_bound, facets, matched)
 
 
