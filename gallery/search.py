@@ -21,7 +21,7 @@ How a first, uncached query stays fast (measured in `make bench`, numbers in the
   page 1 of a word found in every README costs what page 1 of a rare word costs.
 - Counting is bounded. Browsing by facets sums `FacetGroup`, counts the database keeps per
   combination of facet values; a text query counts its matches (one GROUP BY by facet
-  values) only up to `EXACT_UP_TO`. Above that the total reads "10,000+" and facet values
+  values) only up to BERTH_SEARCH_EXACT_UP_TO. Above that the total reads "10,000+" and facet values
   show without counts. Facets are disjunctive: a facet's counts apply every filter but its
   own, so that choosing `arm64` still says what `amd64` would add.
 - Pages are keyset pages over integer and text sort values only (a relevance tier, never a
@@ -61,10 +61,10 @@ from .searchsyntax import Phrase, Query
 
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
-# Totals and facet counts are exact up to this many matches of a text query.
-EXACT_UP_TO = 10_000
 # Up to this many results, a page is read by finding them all and sorting them (see _top).
 FEW = 2_000
+# A facet value at least this share of the catalog has is not looked up in an index.
+COMMON = 0.5
 MAX_FACET_VALUES = 20  # chosen values per facet; more are ignored
 MAX_VALUE_CHARS = 64
 MAX_SHOWN = 12  # facet options shown
@@ -108,12 +108,15 @@ class SearchParams:
 
 
 def _values(values: Iterable[str]) -> list[str]:
+    """The first MAX_FACET_VALUES distinct short values; the rest are ignored."""
     found = []
     for value in values:
         value = str(value).strip()
         if 0 < len(value) <= MAX_VALUE_CHARS and value not in found:
             found.append(value)
-    return found[:MAX_FACET_VALUES]
+            if len(found) == MAX_FACET_VALUES:
+                break
+    return found
 
 
 @dataclass
@@ -213,8 +216,12 @@ class FacetKind:
     labels: dict[str, str] = field(default_factory=dict)  # a closed vocabulary
     always_shown: bool = False
 
-    def filter(self, values: Sequence[str]) -> Q:
-        if connection.vendor == "postgresql":  # the GIN index finds rare combinations at once
+    def filter(self, values: Sequence[str], share: float = 0.0) -> Q:
+        """Entries with any of `values`, which `share` of the catalog has. On PostgreSQL a
+        rare value is found through the GIN index of facet tokens; a common one (most
+        repositories run on linux) is checked on each row read anyway, as reading its
+        index entries would cost more than it saves."""
+        if connection.vendor == "postgresql" and share <= COMMON:
             tokens = [f"{self.marker}:{value}" for value in values]
             return _sql('"gallery_catalogentry"."search_facets" && %s::text[]', tokens)
         return self.condition(values)
@@ -302,6 +309,41 @@ def tally(groups: Iterable[Group], params: SearchParams, exact: bool = True):
     return total, [kind.facet(counts[i], chosen[i], exact) for i, kind in enumerate(FACETS)]
 
 
+def facet_filters(params: SearchParams) -> list[Q]:
+    """One condition per facet in use (its values are alternatives)."""
+    chosen = [(kind, values) for kind in FACETS if (values := kind.chosen(params))]
+    shares = value_shares() if chosen and connection.vendor == "postgresql" else {}
+    return [
+        kind.filter(values, sum(shares.get((kind.key, value), 0.0) for value in values))
+        for kind, values in chosen
+    ]
+
+
+_shares: dict = {"until": 0.0, "shares": {}}
+
+
+def value_shares() -> dict[tuple[str, str], float]:
+    """The share of the public catalog that has each facet value, from the kept counts: a
+    hint for how to filter, so read at most once a minute."""
+    if time.monotonic() >= _shares["until"]:
+        groups = [
+            Group._make(row)
+            for row in FacetGroup.objects.filter(entries__gt=0, is_private=False).values_list(
+                *GROUP_FIELDS, "entries"
+            )
+        ]
+        everyone = sum(group.entries for group in groups) or 1
+        totals = defaultdict(int)
+        for group in groups:
+            for kind in FACETS:
+                for value in kind.values(group):
+                    totals[kind.key, value] += group.entries
+        _shares.update(
+            until=time.monotonic() + 60, shares={k: n / everyone for k, n in totals.items()}
+        )
+    return _shares["shares"]
+
+
 def kept_groups(audience: Audience) -> list[Group]:
     """The audience's whole catalog by facet values: the kept counts of public entries (all
     entries, for staff) and a GROUP BY over the few private ones the audience also sees."""
@@ -318,8 +360,9 @@ def kept_groups(audience: Audience) -> list[Group]:
 
 
 def counted_groups(rows: models.QuerySet) -> tuple[list[Group], bool]:
-    """(groups, exact) of the first EXACT_UP_TO + 1 rows: exact when no more rows match."""
-    limit = EXACT_UP_TO
+    """(groups, exact) of the first BERTH_SEARCH_EXACT_UP_TO + 1 rows: exact when no more
+    rows match."""
+    limit = settings.BERTH_SEARCH_EXACT_UP_TO
     inner = rows.order_by().values_list(*GROUP_FIELDS)[: limit + 1]
     sql, params = inner.query.sql_with_params()
     columns = ", ".join(GROUP_FIELDS)
@@ -416,8 +459,10 @@ class PostgresText(Text):
 
     @cached_property
     def in_name(self) -> Q:
-        typed = self.positive(typed=True)
-        return _sql(self.NAME, typed, typed)
+        # Whole words stemmed (`exporters` finds `exporter`), or the last word as typed the
+        # beginning of a word (`monitori`); never the beginning of a stem (`logging` would
+        # find `login` by its stem `log`).
+        return _sql(self.NAME, self.positive(), self.positive(typed=True))
 
     @cached_property
     def in_title(self) -> Q:
@@ -477,8 +522,10 @@ class SqliteText(Text):
 
     @cached_property
     def in_name(self) -> Q:
+        # As on PostgreSQL: words as typed, the last one maybe the beginning of a word, or
+        # whole words stemmed.
         typed = self.positive(typed=True)
-        return _rowids(self.NAMES, typed) | self._search(f"{{name}} : ({typed})")
+        return _rowids(self.NAMES, typed) | self._search(f"{{name}} : ({self.positive()})")
 
     @cached_property
     def in_title(self) -> Q:
@@ -756,18 +803,19 @@ def counts(rows, audience: Audience | None, query: Query, params: SearchParams):
     # Too many to count: every value the audience's catalog has is an option, uncounted.
     if audience is not None:
         facets = tally(groups + kept_groups(audience), params, exact=False)[1]
-    total = EXACT_UP_TO + 1
-    filters = [kind.filter(values) for kind in FACETS if (values := kind.chosen(params))]
+    limit = settings.BERTH_SEARCH_EXACT_UP_TO
+    total = limit + 1
+    filters = facet_filters(params)
     if filters:
-        total = matching.filter(*filters).order_by()[: EXACT_UP_TO + 1].count()
-    return min(total, EXACT_UP_TO), total > EXACT_UP_TO, facets, True
+        total = matching.filter(*filters).order_by()[: limit + 1].count()
+    return min(total, limit), total > limit, facets, True
 
 
 def page(rows, query: Query, params: SearchParams, size: int, few: bool):
     """(ids, prev_cursor, next_cursor) of the page `params` asks for."""
     if params.namespace:
         rows = rows.filter(namespace=params.namespace)
-    filters = [kind.filter(values) for kind in FACETS if (values := kind.chosen(params))]
+    filters = facet_filters(params)
     rows = rows.filter(*filters)
     text = text_for(query) if query else None
     keys = {"after": params.after, "before": params.before, "size": size, "few": few}

@@ -240,8 +240,8 @@ def test_a_queryset_can_be_searched_directly(catalog):
     assert page.total == 2
 
 
-def test_totals_above_the_exact_limit_are_lower_bounds(db, monkeypatch):
-    monkeypatch.setattr(search, "EXACT_UP_TO", 3)
+def test_totals_above_the_exact_limit_are_lower_bounds(db, settings):
+    settings.BERTH_SEARCH_EXACT_UP_TO = 3
     for i in range(5):
         catalog_entry(f"acme/tool{i}", description="tool", platforms=[("linux", "arm64")])
     catalog_entry("acme/lonely", description="tool", platforms=[("linux", "amd64")])
@@ -254,3 +254,10 @@ def test_totals_above_the_exact_limit_are_lower_bounds(db, monkeypatch):
     browsing = run()  # kept counts: exact at any size
     assert (browsing.total, browsing.total_is_lower_bound) == (6, False)
     assert facet(browsing, "arch") == {"arm64": 5, "amd64": 1}
+
+
+def test_a_whole_word_is_not_read_as_the_beginning_of_its_stem(db):
+    catalog_entry("acme/login-page")
+    catalog_entry("acme/logging-agent")
+    assert names(run(q="logging")) == ["acme/logging-agent"]
+    assert set(names(run(q="log"))) == {"acme/login-page", "acme/logging-agent"}

@@ -223,10 +223,8 @@ def test_search_page_says_did_you_mean_with_a_link(db):
     assert "library/nginx" in html
 
 
-def test_search_page_says_when_a_total_is_a_lower_bound(db, monkeypatch):
-    from gallery import search
-
-    monkeypatch.setattr(search, "EXACT_UP_TO", 2)
+def test_search_page_says_when_a_total_is_a_lower_bound(db, settings):
+    settings.BERTH_SEARCH_EXACT_UP_TO = 2
     for i in range(4):
         catalog_entry(f"acme/tool{i}", description="tool")
     html = Client().get("/search?q=tool").content.decode()
