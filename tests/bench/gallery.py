@@ -203,7 +203,7 @@ def make_queries(port: int, seed: int = 11) -> list[tuple[str, str]]:
             "phrase",
             20,
             lambda: search_path(
-                q=rng.choice(['"{} {}"', "{}-{}"]).format(rng.choice(WORDS), rng.choice(WORDS)),
+                q=rng.choice(['"{} {}"', "{}-{}"]).format(*rng.sample(WORDS, 2)),
                 sort=sort(),
             ),
         ),
