@@ -20,6 +20,8 @@ class SearchForm(forms.Form):
     os = forms.MultipleChoiceField(required=False)
     type = forms.MultipleChoiceField(required=False, choices=ArtifactType.choices)
     verified = forms.BooleanField(required=False)
+    signed = forms.BooleanField(required=False)
+    namespace = forms.CharField(required=False, max_length=255, strip=True)
     sort = forms.ChoiceField(required=False, choices=list(SORTS.items()))
     after = forms.CharField(required=False, max_length=500)
     before = forms.CharField(required=False, max_length=500)
@@ -39,6 +41,8 @@ class SearchForm(forms.Form):
             operating_systems=data.get("os", []),
             types=data.get("type", []),
             verified=data.get("verified", False),
+            signed=data.get("signed", False),
+            namespace=data.get("namespace", ""),
             sort=data.get("sort") or "relevance",
             after=data.get("after", ""),
             before=data.get("before", ""),

@@ -7,18 +7,20 @@ Catalog data (description, about, usage, logo) is written by publishers. Everyth
 
 from __future__ import annotations
 
-from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MaxLengthValidator
 from django.db import models
+from django.db.models import Value
+from django.db.models.functions import StrIndex, Substr
 
 from registry.models import Namespace, Repository
 
 from .querysets import CatalogEntryQuerySet
-from .search import AboutDocument, TitleDocument
 
 ABOUT_MAX = 25_600
 PLATFORMS_SHOWN = 8  # children of an index listed per image on the Tags tab
 DESCRIPTION_MAX = 1_024
+# A name without its namespace ("nginx" of "library/nginx"), indexed: search ranks it first.
+SHORT_NAME = Substr("name", StrIndex("name", Value("/")) + 1)
 
 
 class ArtifactType(models.TextChoices):
@@ -97,13 +99,8 @@ class CatalogEntry(models.Model):
     # "licenses", "version"} (gallery.describe.LINK_KEYS).
     links = models.JSONField(default=dict, blank=True)
     indexed_at = models.DateTimeField(null=True, blank=True)
-
-    # PostgreSQL: name (weight A) and description (B) as a tsvector, computed by the database;
-    # NULL on SQLite, where search falls back to LIKE. The about text has its own, in
-    # CatalogText.
-    title_document = models.GeneratedField(
-        expression=TitleDocument(), output_field=SearchVectorField(null=True), db_persist=True
-    )
+    # Search reads columns (PostgreSQL) or tables (SQLite) that the database derives from
+    # these fields: see gallery.searchschema.
 
     objects = CatalogEntryQuerySet.as_manager()
 
@@ -112,6 +109,7 @@ class CatalogEntry(models.Model):
         indexes = [
             models.Index(fields=["-downloads", "name"], name="catalog_by_downloads"),
             models.Index(fields=["-pushed_at", "name"], name="catalog_by_update"),
+            models.Index(SHORT_NAME, name="catalog_by_short_name"),
         ]
 
     def __str__(self) -> str:
@@ -142,13 +140,36 @@ class CatalogText(models.Model):
     about_html = models.TextField(blank=True, editable=False)
     usage_html = models.TextField(blank=True, editable=False)
     rendered_with = models.PositiveSmallIntegerField(default=0, editable=False)
-    # PostgreSQL: the about text as a tsvector (weight C); NULL elsewhere.
-    search_document = models.GeneratedField(
-        expression=AboutDocument(), output_field=SearchVectorField(null=True), db_persist=True
-    )
 
     def __str__(self) -> str:
         return f"text of {self.entry_id}"
+
+
+class FacetGroup(models.Model):
+    """How many listed catalog entries share one combination of facet values and privacy.
+
+    Kept by database triggers (gallery.searchschema) in the transaction of every change to an
+    entry, so that browsing by facets sums a few hundred rows instead of counting the catalog.
+    Rows are never deleted; a combination nobody has any more counts 0.
+    """
+
+    artifact_type = models.CharField(max_length=16)
+    platforms = models.TextField()
+    is_verified = models.BooleanField()
+    is_signed = models.BooleanField()
+    is_private = models.BooleanField()
+    entries = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["artifact_type", "platforms", "is_verified", "is_signed", "is_private"],
+                name="facet_group_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.artifact_type} {self.platforms.strip()} ({self.entries})"
 
 
 class CatalogImage(models.Model):

@@ -1,16 +1,33 @@
-"""Catalog search: full-text query, facets with counts, and keyset pagination.
+"""Catalog search: the one search of the pages and of the REST API.
 
-On PostgreSQL the text search uses two generated `tsvector` columns behind GIN indexes: the
-name (weight A) and description (B) on the narrow catalog row, the about text (C) on its
-text row; `websearch_to_tsquery` reads the query, and results rank by `ts_rank` on name and
-description (a match only in the about text ranks by downloads). On SQLite (the embedded
-default) it falls back to case-insensitive substring matching with a simple name >
-description > about ranking.
+    page = search(Audience.of(request.user), SearchParams(q="redis", architectures=["arm64"]))
 
-Facets are "disjunctive": the counts of one facet apply every filter except its own, so that
-choosing `arm64` still shows how many results `amd64` would add. The total and every facet
-count come from one GROUP BY over the matching rows (see `counts`). Pages are keyset pages (a cursor
-of the last row's sort values): page 5,000 costs what page 1 costs, and the total is exact.
+returns a `SearchPage`: the entries, the total (exact, or a lower bound: "10,000+"), facets
+with counts, keyset cursors and, when nothing matches, a "did you mean" suggestion (with the
+suggestion's results). What a query means is `gallery.searchsyntax`; what the database keeps
+for it is `gallery.searchschema`. Private repositories never show in the entries, totals or
+facets of anyone who may not see them: every row comes from `Audience.entries()`, the
+catalog's visibility rule (registry.policy), and the kept counts hold only public entries
+(plus, for staff, private ones) to which the audience's own private entries are added.
+
+How a first, uncached query stays fast (measured in `make bench`, numbers in the README):
+
+- Matching is one index: on PostgreSQL a GIN index over the name, description and about text
+  together (`search_all`), plus one over the name's words (`search_name`, for prefixes as
+  typed); on SQLite, FTS5.
+- Ranking never sorts every match. Relevance is a tier, then downloads: the exact name
+  (`library/nginx`, or `nginx` for `*/nginx`), then the name, then name or description, then
+  the about text. Each tier is read in (downloads, name) order and stops after one page, so
+  page 1 of a word found in every README costs what page 1 of a rare word costs.
+- Counting is bounded. Browsing by facets sums `FacetGroup`, counts the database keeps per
+  combination of facet values; a text query counts its matches (one GROUP BY by facet
+  values) only up to BERTH_SEARCH_EXACT_UP_TO. Above that the total reads "10,000+" and facet values
+  show without counts. Facets are disjunctive: a facet's counts apply every filter but its
+  own, so that choosing `arm64` still says what `amd64` would add.
+- Pages are keyset pages over integer and text sort values only (a relevance tier, never a
+  floating-point rank), so a cursor always continues exactly where its page ended.
+
+Pages and counts are also cached for BERTH_SEARCH_CACHE_SECONDS per query and audience.
 """
 
 from __future__ import annotations
@@ -19,22 +36,930 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cached_property, lru_cache, reduce
+from operator import or_
+from typing import NamedTuple
 
 from django.conf import settings
-from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
+from django.contrib.postgres.search import SearchVectorField
 from django.core.cache import cache
 from django.db import connection, models
-from django.db.models import Case, Count, F, IntegerField, Q, Value, When
+from django.db.models import Count, Q
+from django.db.models.expressions import RawSQL
+from django.db.models.lookups import Exact
 from django.utils.deconstruct import deconstructible
 
+from . import searchsyntax
+from .models import SHORT_NAME, ArtifactType, CatalogEntry, FacetGroup
+from .searchsyntax import Phrase, Query
+
 PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+# Up to this many results, a page is read by finding them all and sorting them (see _top).
+FEW = 2_000
+# A facet value at least this share of the catalog has is not looked up in an index.
+COMMON = 0.5
+MAX_FACET_VALUES = 20  # chosen values per facet; more are ignored
+MAX_VALUE_CHARS = 64
 MAX_SHOWN = 12  # facet options shown
 GENERATION_KEY = "gallery:search-generation"
-SORTS = {"relevance": "Best match", "downloads": "Most downloads", "updated": "Recently updated"}
+SORTS = {
+    "relevance": "Best match",
+    "downloads": "Most downloads",
+    "updated": "Recently updated",
+    "name": "Name",
+}
+# Relevance tiers, best first.
+EXACT, NAME, TITLE, TEXT = 3, 2, 1, 0
+
+
+@dataclass
+class SearchParams:
+    q: str = ""
+    architectures: list[str] = field(default_factory=list)
+    operating_systems: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    verified: bool = False
+    signed: bool = False  # only repositories with a signed image
+    namespace: str = ""  # only this namespace's repositories
+    sort: str = "relevance"
+    after: str = ""  # opaque cursors from a SearchPage
+    before: str = ""
+
+    def cleaned(self) -> SearchParams:
+        """Within the limits search works in: a few short values per facet, a known sort."""
+        return replace(
+            self,
+            q=self.q[: searchsyntax.MAX_CHARS],
+            architectures=_values(self.architectures),
+            operating_systems=_values(self.operating_systems),
+            types=[t for t in _values(self.types) if t in ArtifactType.values],
+            verified=bool(self.verified),
+            signed=bool(self.signed),
+            namespace=self.namespace.strip()[:255],
+            sort=self.sort if self.sort in SORTS else "relevance",
+            after=self.after[:500],
+            before=self.before[:500],
+        )
+
+
+def _values(values: Iterable[str]) -> list[str]:
+    """The first MAX_FACET_VALUES distinct short values; the rest are ignored."""
+    found = []
+    for value in values:
+        value = str(value).strip()
+        if 0 < len(value) <= MAX_VALUE_CHARS and value not in found:
+            found.append(value)
+            if len(found) == MAX_FACET_VALUES:
+                break
+    return found
+
+
+@dataclass
+class Facet:
+    key: str
+    title: str
+    # {"value", "label", "count", "selected"}; count is None where the total is a lower bound.
+    options: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class SearchPage:
+    entries: list
+    total: int
+    facets: list[Facet]
+    next_cursor: str = ""
+    prev_cursor: str = ""
+    sort: str = "relevance"
+    # True when more than `total` entries match ("10,000+"): counting them all costs too much.
+    total_is_lower_bound: bool = False
+    # When the query matched nothing: a corrected query that does, whose results these are.
+    suggestion: str = ""
+
+    @property
+    def total_text(self) -> str:
+        return f"{self.total:,}" + ("+" if self.total_is_lower_bound else "")
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who is searching, as far as visibility goes: everyone sees every public repository;
+    staff see everything; owners also see their private ones."""
+
+    key: str  # "public", "all", or one naming the namespaces whose private entries it sees
+    user: object = field(compare=False, repr=False, default=None)
+
+    @classmethod
+    def of(cls, user) -> Audience:
+        return cls(audience_of(user), user)
+
+    def entries(self) -> models.QuerySet:
+        """The catalog this audience may see: listed entries only."""
+        return CatalogEntry.objects.visible_to(self.user).listed()
+
+
+# -- facets -------------------------------------------------------------------------------------
+
+GROUP_FIELDS = (
+    "artifact_type",
+    "platforms",
+    "is_verified",
+    "is_signed",
+)  # FacetGroup's key, but privacy
+
+
+class Group(NamedTuple):
+    """Entries sharing one combination of facet values: a FacetGroup row, or a GROUP BY."""
+
+    artifact_type: str
+    platforms: str  # " os/arch os/arch "
+    is_verified: bool
+    is_signed: bool
+    entries: int
+
+    @property
+    def architectures(self) -> frozenset[str]:
+        return _platform_parts(self.platforms)[0]
+
+    @property
+    def systems(self) -> frozenset[str]:
+        return _platform_parts(self.platforms)[1]
+
+
+@lru_cache(maxsize=4096)
+def _platform_parts(platforms: str) -> tuple[frozenset[str], frozenset[str]]:
+    """({architectures}, {operating systems}) of a " os/arch os/arch " column."""
+    pairs = [p.partition("/") for p in platforms.split() if "/" in p]
+    return (
+        frozenset(arch for _, _, arch in pairs if arch),
+        frozenset(system for system, _, _ in pairs if system),
+    )
+
+
+def _platform_filter(template: str) -> Callable[[Sequence[str]], Q]:
+    def condition(values: Sequence[str]) -> Q:
+        return reduce(or_, (Q(platforms__contains=template.format(v)) for v in values))
+
+    return condition
+
+
+@dataclass(frozen=True)
+class FacetKind:
+    """One facet. A new one (say "Signed") is a column of CatalogEntry that FacetGroup also
+    groups by (gallery.searchschema.GROUP_COLUMNS, and a token in gallery_facet_tokens on
+    PostgreSQL), a field of SearchParams, and one more FacetKind in FACETS."""
+
+    key: str  # the URL parameter, and Facet.key
+    title: str
+    chosen: Callable[[SearchParams], Sequence[str]]
+    values: Callable[[Group], Iterable[str]]  # the values a group of entries has
+    condition: Callable[[Sequence[str]], Q]  # entries with any of these values
+    marker: str  # its values' prefix in the search_facets column (PostgreSQL)
+    labels: dict[str, str] = field(default_factory=dict)  # a closed vocabulary
+    always_shown: bool = False
+
+    def filter(self, values: Sequence[str], share: float = 0.0) -> Q:
+        """Entries with any of `values`, which `share` of the catalog has. On PostgreSQL a
+        rare value is found through the GIN index of facet tokens; a common one (most
+        repositories run on linux) is checked on each row read anyway, as reading its
+        index entries would cost more than it saves."""
+        if connection.vendor == "postgresql" and share <= COMMON:
+            tokens = [f"{self.marker}:{value}" for value in values]
+            return _sql('"gallery_catalogentry"."search_facets" && %s::text[]', tokens)
+        return self.condition(values)
+
+    def facet(self, counts: dict[str, int], chosen: set[str], exact: bool) -> Facet:
+        counts = defaultdict(int, counts)
+        if self.labels:
+            shown = [v for v in self.labels if counts[v] or v in chosen or self.always_shown]
+            shown.sort(key=lambda v: -counts[v])
+        else:
+            ranked = sorted((v for v in counts if counts[v]), key=lambda v: (-counts[v], v))
+            shown = ranked[:MAX_SHOWN]
+            shown += sorted(chosen - set(shown))
+        options = [
+            {
+                "value": value,
+                "label": self.labels.get(value, value),
+                "count": counts[value] if exact else None,
+                "selected": value in chosen,
+            }
+            for value in shown
+        ]
+        return Facet(self.key, self.title, options)
+
+
+FACETS = (
+    FacetKind(
+        "type",
+        "Type",
+        chosen=lambda params: params.types,
+        values=lambda group: (group.artifact_type,),
+        condition=lambda values: Q(artifact_type__in=values),
+        marker="t",
+        labels=dict(ArtifactType.choices),
+    ),
+    FacetKind(
+        "arch",
+        "Architecture",
+        chosen=lambda params: params.architectures,
+        values=lambda group: group.architectures,
+        condition=_platform_filter("/{} "),
+        marker="a",
+    ),
+    FacetKind(
+        "os",
+        "Operating system",
+        chosen=lambda params: params.operating_systems,
+        values=lambda group: group.systems,
+        condition=_platform_filter(" {}/"),
+        marker="o",
+    ),
+    FacetKind(
+        "verified",
+        "Publisher",
+        chosen=lambda params: ["1"] if params.verified else [],
+        values=lambda group: ("1",) if group.is_verified else (),
+        condition=lambda values: Q(is_verified=True),
+        marker="v",
+        labels={"1": "Verified publishers"},
+        always_shown=True,
+    ),
+    FacetKind(
+        "signed",
+        "Signatures",
+        chosen=lambda params: ["1"] if params.signed else [],
+        values=lambda group: ("1",) if group.is_signed else (),
+        condition=lambda values: Q(is_signed=True),
+        marker="s",
+        labels={"1": "Signed images"},
+        always_shown=True,
+    ),
+)
+
+
+def tally(groups: Iterable[Group], params: SearchParams, exact: bool = True):
+    """(total, facets) of these groups: each facet counted under every filter but its own."""
+    chosen = [set(kind.chosen(params)) for kind in FACETS]
+    filtered = [(i, values) for i, values in enumerate(chosen) if values]
+    readers = [kind.values for kind in FACETS]
+    everything = range(len(FACETS))
+    counts = [defaultdict(int) for _ in FACETS]
+    total = 0
+    for group in groups:
+        values = [read(group) for read in readers]
+        misses = [i for i, wanted in filtered if wanted.isdisjoint(values[i])]
+        if len(misses) > 1:
+            continue
+        entries = group.entries
+        if not misses:
+            total += entries
+        for i in misses or everything:  # one miss: only that facet counts it
+            counter = counts[i]
+            for value in values[i]:
+                counter[value] += entries
+    return total, [kind.facet(counts[i], chosen[i], exact) for i, kind in enumerate(FACETS)]
+
+
+def facet_filters(params: SearchParams) -> list[Q]:
+    """One condition per facet in use (its values are alternatives)."""
+    chosen = [(kind, values) for kind in FACETS if (values := kind.chosen(params))]
+    shares = value_shares() if chosen and connection.vendor == "postgresql" else {}
+    return [
+        kind.filter(values, sum(shares.get((kind.key, value), 0.0) for value in values))
+        for kind, values in chosen
+    ]
+
+
+_shares: dict = {"until": 0.0, "shares": {}}
+
+
+def value_shares() -> dict[tuple[str, str], float]:
+    """The share of the public catalog that has each facet value, from the kept counts: a
+    hint for how to filter, so read at most once a minute."""
+    if time.monotonic() >= _shares["until"]:
+        groups = [
+            Group._make(row)
+            for row in FacetGroup.objects.filter(entries__gt=0, is_private=False).values_list(
+                *GROUP_FIELDS, "entries"
+            )
+        ]
+        everyone = sum(group.entries for group in groups) or 1
+        totals = defaultdict(int)
+        for group in groups:
+            for kind in FACETS:
+                for value in kind.values(group):
+                    totals[kind.key, value] += group.entries
+        _shares.update(
+            until=time.monotonic() + 60, shares={k: n / everyone for k, n in totals.items()}
+        )
+    return _shares["shares"]
+
+
+def kept_groups(audience: Audience) -> list[Group]:
+    """The audience's whole catalog by facet values: the kept counts of public entries (all
+    entries, for staff) and a GROUP BY over the few private ones the audience also sees."""
+    kept = FacetGroup.objects.filter(entries__gt=0)
+    if audience.key != "all":
+        kept = kept.filter(is_private=False)
+    groups = list(map(Group._make, kept.values_list(*GROUP_FIELDS, "entries")))
+    if audience.key not in ("all", "public"):
+        private = audience.entries().filter(is_private=True).order_by()
+        groups += [
+            Group(*row) for row in private.values_list(*GROUP_FIELDS).annotate(n=Count("pk"))
+        ]
+    return groups
+
+
+def counted_groups(rows: models.QuerySet) -> tuple[list[Group], bool]:
+    """(groups, exact) of the first BERTH_SEARCH_EXACT_UP_TO + 1 rows: exact when no more
+    rows match."""
+    limit = settings.BERTH_SEARCH_EXACT_UP_TO
+    inner = rows.order_by().values_list(*GROUP_FIELDS)[: limit + 1]
+    sql, params = inner.query.sql_with_params()
+    columns = ", ".join(GROUP_FIELDS)
+    with connection.cursor() as cursor:
+        # Django's SQL (values as parameters) and constant column names.
+        grouped = f"SELECT {columns}, COUNT(*) FROM ({sql}) AS matching GROUP BY {columns}"  # noqa: S608
+        cursor.execute(grouped, params)
+        groups = list(map(Group._make, cursor.fetchall()))
+    return groups, sum(group.entries for group in groups) <= limit
+
+
+# -- text ---------------------------------------------------------------------------------------
+
+
+def _sql(template: str, *params) -> Q:
+    """A condition in SQL: templates are this module's constants, values go as parameters."""
+    return Q(RawSQL(template, params, output_field=models.BooleanField()))  # noqa: S611
+
+
+def _rowids(template: str, text: str) -> Q:
+    """Entries whose rowid the FTS5 query `template` (a constant) returns for `text`."""
+    return Q(pk__in=RawSQL(template, (text,)))  # noqa: S611
+
+
+class Text:
+    """A parsed query written for this database: the conditions search combines.
+
+    `match` is every entry the query finds; `arms` split it into relevance tiers, best first,
+    each condition implying `match`; `exact` is the exact-name condition (or None)."""
+
+    def __init__(self, query: Query):
+        self.query = query
+        self.exact = None
+        if query.name:
+            self.exact = Q(name=query.name) | Q(Exact(SHORT_NAME, query.name))
+
+    def arms(self) -> list[tuple[int, Q]]:
+        if not self.query.clauses:  # only exclusions: everything else, by downloads
+            return [(TEXT, self.match)]
+        allowed = ~self.excluded if self.query.excluded else Q()
+        arms, above = [], Q()
+        if self.exact is not None:  # a name is one token: it has no exclusions
+            arms.append((EXACT, self.exact))
+            above = ~self.exact
+        arms.append((NAME, self.in_name & above & allowed))
+        above &= ~self.in_name
+        arms.append((TITLE, self.in_title & above & allowed))
+        above &= ~self.in_title
+        arms.append((TEXT, self.anywhere & above))
+        return arms
+
+    @cached_property
+    def match(self) -> Q:
+        if not self.query.clauses:
+            return ~self.excluded
+        allowed = ~self.excluded if self.query.excluded else Q()
+        return self.anywhere | (self.in_name & allowed)
+
+
+class PostgresText(Text):
+    """tsquery text (`to_tsquery` syntax) built from words that are letters and digits only,
+    so the database's parser sees operators only where this class put them."""
+
+    ALL = '"gallery_catalogentry"."search_all" @@ to_tsquery(\'english\'::regconfig, %s)'
+    TITLE = '"gallery_catalogentry"."search_title" @@ to_tsquery(\'english\'::regconfig, %s)'
+    NAME = (
+        '"gallery_catalogentry"."search_name" @@ '
+        "(to_tsquery('english'::regconfig, %s) || to_tsquery('simple'::regconfig, %s))"
+    )
+
+    @staticmethod
+    def phrase(phrase: Phrase, *, typed: bool = False) -> str:
+        words = list(phrase.words)
+        if typed and phrase.prefix:
+            words[-1] += ":*"
+        return "(" + " <-> ".join(words) + ")"
+
+    def positive(self, **options) -> str:
+        return " & ".join(
+            "(" + " | ".join(self.phrase(p, **options) for p in clause) + ")"
+            for clause in self.query.clauses
+        )
+
+    @cached_property
+    def excluded(self) -> Q:
+        return _sql(self.ALL, " | ".join(self.phrase(p) for p in self.query.excluded))
+
+    @cached_property
+    def anywhere(self) -> Q:
+        text = self.positive()
+        if self.query.excluded:
+            text = f"({text}) & !({' | '.join(self.phrase(p) for p in self.query.excluded)})"
+        return _sql(self.ALL, text)
+
+    @cached_property
+    def in_name(self) -> Q:
+        # Whole words stemmed (`exporters` finds `exporter`), or the last word as typed the
+        # beginning of a word (`monitori`); never the beginning of a stem (`logging` would
+        # find `login` by its stem `log`).
+        return _sql(self.NAME, self.positive(), self.positive(typed=True))
+
+    @cached_property
+    def in_title(self) -> Q:
+        return _sql(self.TITLE, self.positive())
+
+    def name_words(self, rows, words: Sequence[str]) -> Counter:
+        """How many of `rows` (up to 100) have each word in their names: one index look-up
+        per word (a single OR of hundreds of words would be planned as a table scan)."""
+        has_word = Q(
+            RawSQL(  # a constant; the word comes from the outer query
+                '"gallery_catalogentry"."search_name" @@ '
+                "to_tsquery('simple'::regconfig, candidate.word)",
+                (),
+                output_field=models.BooleanField(),
+            )
+        )
+        found = rows.filter(has_word).order_by().values("pk")[:100]
+        sql, params = found.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT candidate.word, (SELECT COUNT(*) FROM ({sql}) AS found) "  # noqa: S608
+                "FROM unnest(%s::text[]) AS candidate(word)",
+                [*params, list(words)],
+            )
+            return Counter(dict(cursor.fetchall()))
+
+
+class SqliteText(Text):
+    """FTS5 query text; every word quoted, so that none reads as an FTS5 operator."""
+
+    SEARCH = "SELECT rowid FROM gallery_search WHERE gallery_search MATCH %s"
+    NAMES = "SELECT rowid FROM gallery_search_name WHERE gallery_search_name MATCH %s"
+
+    @staticmethod
+    def phrase(phrase: Phrase, *, typed: bool = False) -> str:
+        return '"' + " ".join(phrase.words) + '"' + ("*" if typed and phrase.prefix else "")
+
+    def positive(self, **options) -> str:
+        return " AND ".join(
+            "(" + " OR ".join(self.phrase(p, **options) for p in clause) + ")"
+            for clause in self.query.clauses
+        )
+
+    def _search(self, text: str) -> Q:
+        return _rowids(self.SEARCH, text)
+
+    @cached_property
+    def excluded(self) -> Q:
+        return self._search(" OR ".join(self.phrase(p) for p in self.query.excluded))
+
+    @cached_property
+    def anywhere(self) -> Q:
+        text = self.positive()
+        if self.query.excluded:
+            text = f"({text}) NOT ({' OR '.join(self.phrase(p) for p in self.query.excluded)})"
+        return self._search(text)
+
+    @cached_property
+    def in_name(self) -> Q:
+        # As on PostgreSQL: words as typed, the last one maybe the beginning of a word, or
+        # whole words stemmed.
+        typed = self.positive(typed=True)
+        return _rowids(self.NAMES, typed) | self._search(f"{{name}} : ({self.positive()})")
+
+    @cached_property
+    def in_title(self) -> Q:
+        return self._search(f"{{name description}} : ({self.positive()})")
+
+    def name_words(self, rows, words: Sequence[str]) -> Counter:
+        """How many of `rows` (up to 500 read) have each word in their names."""
+        names = rows.filter(_rowids(self.NAMES, " OR ".join(f'"{w}"' for w in words)))
+        wanted, seen = set(words), Counter()
+        for name in names.order_by().values_list("name", flat=True)[:500]:
+            seen.update(set(_NAME_WORDS.findall(name)) & wanted)
+        return seen
+
+
+def text_for(query: Query) -> Text:
+    return (PostgresText if connection.vendor == "postgresql" else SqliteText)(query)
+
+
+# -- keyset pagination --------------------------------------------------------------------------
+
+# (field, descending): the last one is unique, which keysets need. pushed_at may be NULL
+# (never pushed); each database puts NULLs where it does in its indexes: above every value on
+# PostgreSQL, below on SQLite.
+NULLABLE = {"pushed_at"}
+
+
+def ordering(sort: str, has_text: bool) -> list[tuple[str, bool]]:
+    if sort == "name":
+        return [("name", False)]
+    if sort == "updated":
+        return [("pushed_at", True), ("name", False)]
+    if sort == "relevance" and has_text:
+        return [("tier", True), ("downloads", True), ("name", False)]
+    return [("downloads", True), ("name", False)]
+
+
+def encode_cursor(values: Sequence) -> str:
+    values = [_plain(value) for value in values]
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def _plain(value):
+    """A sort value as JSON can hold it: moments in ISO 8601 with their offset (SQL read
+    without Django's converters gives SQLite's as naive UTC)."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    return value
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a sort value")
+
+
+def decode_cursor(cursor: str, order) -> list | None:
+    """The sort values in a cursor, or None for anything that is not one of ours."""
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw, parse_constant=_refuse_constant)  # no NaN, no Infinity
+    except (binascii.Error, ValueError, RecursionError):
+        return None
+    if not isinstance(values, list) or len(values) != len(order):
+        return None
+    decoded = []
+    for (name, _), value in zip(order, values, strict=True):
+        if value is None and name in NULLABLE:
+            decoded.append(None)
+            continue
+        value = _sort_value(name, value)
+        if value is None:
+            return None
+        decoded.append(value)
+    return decoded
+
+
+def _sort_value(name: str, value):
+    if name == "pushed_at":
+        try:
+            moment = datetime.fromisoformat(value)
+            return moment.astimezone(UTC) if moment.tzinfo else None
+        except (TypeError, ValueError, OverflowError):
+            return None
+    if name == "name":
+        return value if isinstance(value, str) and "\x00" not in value else None
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    if name == "tier":
+        return value if TEXT <= value <= EXACT else None
+    return value if abs(value) < 2**63 else None
+
+
+def _after(name: str, descending: bool, value, forward: bool) -> Q:
+    """Rows strictly after `value` on one field, in the walking direction."""
+    smaller = descending == forward  # the rows wanted hold smaller values
+    if name not in NULLABLE:
+        return Q(**{f"{name}__{'lt' if smaller else 'gt'}": value})
+    null_is_largest = connection.vendor == "postgresql"
+    if value is None:
+        everything = Q(**{f"{name}__isnull": False})
+        return everything if smaller == null_is_largest else Q(pk__in=[])
+    strictly = Q(**{f"{name}__{'lt' if smaller else 'gt'}": value})
+    if smaller != null_is_largest:
+        strictly |= Q(**{f"{name}__isnull": True})
+    return strictly
+
+
+def beyond(order, values, forward: bool) -> Q:
+    """Rows after (forward) or before the row whose sort values are `values`."""
+    condition = Q(pk__in=[])
+    for i, (name, descending) in enumerate(order):
+        step = _after(name, descending, values[i], forward)
+        for j in range(i):
+            previous = order[j][0]
+            same = {f"{previous}__isnull": True} if values[j] is None else {previous: values[j]}
+            step &= Q(**same)
+        condition |= step
+    name, descending = order[0]
+    if len(order) > 1 and values[0] is not None:
+        # The same condition, with the first field's range stated on its own: an index on
+        # the sort fields starts at the cursor instead of filtering every row before it.
+        smaller = descending == forward
+        bound = Q(**{f"{name}__{'lte' if smaller else 'gte'}": values[0]})
+        if name in NULLABLE and smaller != (connection.vendor == "postgresql"):
+            bound |= Q(**{f"{name}__isnull": True})  # NULLs lie ahead
+        condition = bound & condition
+    return condition
+
+
+def _order_by(order, forward: bool) -> list[str]:
+    return [("-" if descending == forward else "") + name for name, descending in order]
+
+
+def _page(rows: list[tuple], order, values, forward: bool, size: int):
+    """(ids, prev_cursor, next_cursor) from up to size + 1 rows of (pk, *sort values)."""
+    more = len(rows) > size
+    rows = rows[:size]
+    if not forward:
+        rows.reverse()
+    if not rows:
+        return [], "", ""
+    has_next = more if forward else values is not None
+    has_prev = (values is not None) if forward else more
+    return (
+        [row[0] for row in rows],
+        encode_cursor(rows[0][1:]) if has_prev else "",
+        encode_cursor(rows[-1][1:]) if has_next else "",
+    )
+
+
+def _top(queryset, order, forward: bool, limit: int, few: bool) -> tuple[str, list]:
+    """SQL for the first `limit` rows of (pk, *sort values) in `order`.
+
+    `few`: the caller knows that few rows match (it counted them). PostgreSQL then finds
+    them all through the indexes and sorts them (OFFSET 0 keeps the sort from being planned
+    as a walk down a sort index, which for a few matches the planner thinks common, say a
+    phrase, reads most of the table)."""
+    fields = ["pk", *(name for name, _ in order)]
+    if few and connection.vendor == "postgresql":
+        sql, params = queryset.order_by().values_list(*fields).query.sql_with_params()
+        keys = ", ".join(
+            f'"{name}" {"DESC" if descending == forward else "ASC"}' for name, descending in order
+        )
+        # Django's SQL (values as parameters), constant field names and an integer.
+        found = f"SELECT * FROM ({sql} OFFSET 0) AS found ORDER BY {keys} LIMIT {limit}"  # noqa: S608
+        return found, params
+    rows = queryset.order_by(*_order_by(order, forward)).values_list(*fields)[:limit]
+    return rows.query.sql_with_params()
+
+
+def _fetch(sql: str, params) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def paginate(
+    queryset, order, *, after: str = "", before: str = "", size: int = PAGE_SIZE, few=False
+):
+    """One keyset page of `queryset`: (ids, prev_cursor, next_cursor)."""
+    forward = not before
+    values = decode_cursor(after if forward else before, order)
+    if values is not None:
+        queryset = queryset.filter(beyond(order, values, forward))
+    rows = _fetch(*_top(queryset, order, forward, size + 1, few))
+    return _page(rows, order, values, forward, size)
+
+
+def paginate_tiers(
+    queryset, arms, *, after: str = "", before: str = "", size: int = PAGE_SIZE, few=False
+):
+    """One keyset page by relevance. The tiers are strictly ordered, so the page is the
+    first rows of the first tiers: each is read in its own (downloads, name) order, and the
+    next only if the page is not full yet."""
+    order = ordering("relevance", True)
+    forward = not before
+    values = decode_cursor(after if forward else before, order)
+    rows = []
+    for tier, condition in arms if forward else reversed(arms):
+        if values is not None and (tier > values[0] if forward else tier < values[0]):
+            continue
+        found = queryset.filter(condition)
+        if values is not None and tier == values[0]:
+            found = found.filter(beyond(order[1:], values[1:], forward))
+        sql, params = _top(found, order[1:], forward, size + 1 - len(rows), few)
+        rows += [(pk, tier, *rest) for pk, *rest in _fetch(sql, params)]
+        if len(rows) > size:
+            break
+    return _page(rows, order, values, forward, size)
+
+
+# -- search -------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Result:
+    """What a search computes (and the cache keeps): ids, never rows."""
+
+    ids: list[int]
+    prev_cursor: str
+    next_cursor: str
+    total: int
+    total_is_lower_bound: bool
+    facets: list[Facet]
+    matched: bool  # the text matched something, facet filters aside
+
+
+def search(source, params: SearchParams, *, size: int = PAGE_SIZE) -> SearchPage:
+    """Search the catalog that `source` may see: an Audience (the pages and the API; counts
+    come from the kept counts where they can, and results are cached per audience), or a
+    queryset of CatalogEntry (counted as it is, not cached)."""
+    params = params.cleaned()
+    size = max(1, min(size, MAX_PAGE_SIZE))
+    audience = source if isinstance(source, Audience) else None
+    rows = audience.entries() if audience else source
+    query = searchsyntax.parse(params.q)
+    result = _search(rows, audience, query, params, size)
+    suggestion = ""
+    if query.clauses and not result.matched:
+        corrected = suggest(rows, query)
+        if corrected:
+            fixed = replace(params, q=corrected)
+            found = _search(rows, audience, searchsyntax.parse(corrected), fixed, size)
+            if found.total:
+                result, suggestion = found, corrected
+    # The cache keeps ids only; the rows shown are always read fresh (and only if visible).
+    found_rows = {}
+    if result.ids:
+        found_rows = (
+            rows.filter(pk__in=result.ids).select_related("publisher__namespace_record").in_bulk()
+        )
+    return SearchPage(
+        entries=[found_rows[pk] for pk in result.ids if pk in found_rows],
+        total=result.total,
+        facets=result.facets,
+        next_cursor=result.next_cursor,
+        prev_cursor=result.prev_cursor,
+        sort=params.sort,
+        total_is_lower_bound=result.total_is_lower_bound,
+        suggestion=suggestion,
+    )
+
+
+def counts(rows, audience: Audience | None, query: Query, params: SearchParams):
+    """(total, total_is_lower_bound, facets, matched): `matched` says whether the text
+    matched anything at all, facet filters aside."""
+    if params.namespace:
+        rows = rows.filter(namespace=params.namespace)
+    if not query and not params.namespace and audience is not None:
+        groups, exact = kept_groups(audience), True
+    else:
+        matching = rows.filter(text_for(query).match) if query else rows
+        groups, exact = counted_groups(matching)
+    total, facets = tally(groups, params, exact)
+    if exact:
+        return total, False, facets, bool(groups)
+    # Too many to count: every value the audience's catalog has is an option, uncounted.
+    if audience is not None:
+        facets = tally(groups + kept_groups(audience), params, exact=False)[1]
+    limit = settings.BERTH_SEARCH_EXACT_UP_TO
+    total = limit + 1
+    filters = facet_filters(params)
+    if filters:
+        total = matching.filter(*filters).order_by()[: limit + 1].count()
+    return min(total, limit), total > limit, facets, True
+
+
+def page(rows, query: Query, params: SearchParams, size: int, few: bool):
+    """(ids, prev_cursor, next_cursor) of the page `params` asks for."""
+    if params.namespace:
+        rows = rows.filter(namespace=params.namespace)
+    filters = facet_filters(params)
+    rows = rows.filter(*filters)
+    text = text_for(query) if query else None
+    keys = {"after": params.after, "before": params.before, "size": size, "few": few}
+    if params.sort == "relevance" and query.clauses:
+        return paginate_tiers(rows, text.arms(), **keys)
+    if text:
+        rows = rows.filter(text.match)
+    return paginate(rows, ordering(params.sort, has_text=False), **keys)
+
+
+# -- "did you mean" -----------------------------------------------------------------------------
+
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+SUGGESTED_WORDS = 4  # words of one query that may be corrected
+_NAME_WORDS = re.compile(r"[a-z0-9]+")
+
+
+def edits(word: str) -> set[str]:
+    """Every word one typo away: a letter deleted, swapped with the next, replaced, added."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    return (
+        {a + b[1:] for a, b in splits if b}
+        | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+        | {a + c + b[1:] for a, b in splits if b for c in _ALPHABET}
+        | {a + c + b for a, b in splits for c in _ALPHABET}
+    )
+
+
+def suggest(rows, query: Query) -> str:
+    """The query with each word no visible name has replaced by the name word one typo away
+    that the most visible repositories have; "" when there is none. Only what `rows` holds
+    is read, so a private repository's name is never suggested to someone who may not see
+    it."""
+    words = [w for w in query.words if w.isascii() and 3 <= len(w) <= 32][:SUGGESTED_WORDS]
+    if not words:
+        return ""
+    text = text_for(query)
+    found = text.name_words(rows, words)
+    candidates = {word: edits(word) for word in words if not found[word]}
+    every = sorted(set().union(*candidates.values())) if candidates else []
+    if not every:
+        return ""
+    seen = text.name_words(rows, every)
+    corrected = query.text
+    for word, options in candidates.items():
+        best = max(options, key=lambda w: (seen[w], w))
+        if seen[best]:
+            corrected = re.sub(rf"(?<![^\W_]){re.escape(word)}(?![^\W_])", best, corrected)
+    return corrected if corrected != query.text else ""
+
+
+# -- the cache ----------------------------------------------------------------------------------
+
+
+def _search(rows, audience, query: Query, params: SearchParams, size: int) -> _Result:
+    """The counts, then the page of one search: computed, or from the cache (per audience)."""
+    seconds = settings.BERTH_SEARCH_CACHE_SECONDS if audience is not None else 0
+    key = ""
+    if seconds:
+        key = _cache_key(
+            _generation(),
+            audience.key,
+            repr((query.clauses, query.excluded, query.name)),
+            sorted(params.architectures),
+            sorted(params.operating_systems),
+            sorted(params.types),
+            params.verified,
+            params.signed,
+            params.namespace,
+        )
+    total, lower_bound, facets, matched = _cached(
+        key, seconds, lambda: counts(rows, audience, query, params)
+    )
+    few = not lower_bound and total <= FEW
+    ids, prev_cursor, next_cursor = [], "", ""
+    if total:  # nothing to read when nothing matches
+        ids, prev_cursor, next_cursor = _cached(
+            key and _cache_key(key, params.sort, params.after, params.before, size),
+            seconds,
+            lambda: page(rows, query, params, size, few),
+        )
+    return _Result(ids, prev_cursor, next_cursor, total, lower_bound, facets, matched)
+
+
+def _cached(key: str, seconds: int, compute):
+    return cache.get_or_set(key, compute, seconds) if key else compute()
+
+
+def _cache_key(*parts) -> str:
+    return "gallery:search:" + hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
+
+def _generation() -> int:
+    """The current search generation; created (never reset to an old value) when missing,
+    as a cache may evict it."""
+    generation = cache.get(GENERATION_KEY)
+    if generation is None:
+        cache.add(GENERATION_KEY, time.time_ns(), None)
+        generation = cache.get(GENERATION_KEY, time.time_ns())
+    return generation
+
+
+def forget_cached_results() -> None:
+    """Make every cached search stale at once (a repository became private or went away)."""
+    cache.set(GENERATION_KEY, time.time_ns(), None)
+
+
+def audience_of(user) -> str:
+    """Who sees the same catalog as `user`: everyone ("public"), staff ("all"), or those
+    who also read the same private namespaces and single repositories. It mirrors
+    policy.visibility_filter exactly, as cached pages and counts are shared by key."""
+    from registry.access import policy
+
+    if not policy.visibility_filter(user):  # Q(): nothing is filtered out
+        return "all"
+    namespaces = policy.readable_namespaces(user)
+    repositories = policy.readable_repositories(user)
+    if not namespaces and not repositories:
+        return "public"
+    return "ns:" + ",".join(sorted(namespaces)) + ";repo:" + ",".join(sorted(repositories))
+
+
+# -- kept for migration 0001, which created the generated columns 0004 replaced ----------------
+
 CONFIG = "english"
 
 
@@ -63,10 +988,6 @@ class _Document(models.Expression):
 
 @deconstructible(path="gallery.search.TitleDocument")
 class TitleDocument(_Document):
-    """Name (A) and description (B). "/", "_" and "." in names become spaces so that
-    `alice/hello_world` is found by `hello`; "-" stays, so PostgreSQL's parser indexes
-    `hello-world` whole and in parts."""
-
     sql = (
         "setweight(" + _tsvector("translate(coalesce(\"name\", ''), '/_.', '   ')") + ", 'A') || "
         "setweight(" + _tsvector("coalesce(\"description\", '')") + ", 'B')"
@@ -76,350 +997,3 @@ class TitleDocument(_Document):
 @deconstructible(path="gallery.search.AboutDocument")
 class AboutDocument(_Document):
     sql = "setweight(" + _tsvector("coalesce(\"about\", '')") + ", 'C')"
-
-
-@dataclass
-class Facet:
-    key: str
-    title: str
-    options: list[dict] = field(default_factory=list)  # {"value", "label", "count", "selected"}
-
-
-@dataclass
-class SearchParams:
-    q: str = ""
-    architectures: list[str] = field(default_factory=list)
-    operating_systems: list[str] = field(default_factory=list)
-    types: list[str] = field(default_factory=list)
-    verified: bool = False
-    sort: str = "relevance"
-    after: str = ""
-    before: str = ""
-
-
-@dataclass
-class SearchPage:
-    entries: list
-    total: int
-    facets: list[Facet]
-    next_cursor: str = ""
-    prev_cursor: str = ""
-    sort: str = "relevance"
-
-
-def text_filter(queryset, q: str):
-    """Entries matching `q`, annotated with `rank` (higher is better)."""
-    from .models import CatalogText
-
-    q = q.strip()
-    if not q:
-        return queryset.annotate(rank=Value(0.0, output_field=models.FloatField()))
-    if connection.vendor == "postgresql":
-        query = SearchQuery(q, search_type="websearch", config=CONFIG)
-        # A UNION of two index scans; an OR across the two tables would scan every row.
-        matching = (
-            queryset.model.objects.filter(title_document=query)
-            .values("pk")
-            .union(CatalogText.objects.filter(search_document=query).values("entry_id"))
-        )
-        return queryset.filter(pk__in=matching).annotate(
-            rank=SearchRank(F("title_document"), query)
-        )
-    matched = Q()
-    score = Value(0)
-    for term in q.split()[:10]:
-        matched &= (
-            Q(name__icontains=term)
-            | Q(description__icontains=term)
-            | Q(text__about__icontains=term)
-        )
-        score = score + Case(
-            When(name__icontains=term, then=Value(3)),
-            When(description__icontains=term, then=Value(2)),
-            default=Value(1),
-            output_field=IntegerField(),
-        )
-    return queryset.filter(matched).annotate(rank=score)
-
-
-def facet_filters(params: SearchParams) -> dict[str, Q]:
-    """One condition per facet in use; values within a facet are alternatives."""
-    filters = {}
-    for key, values, template in (
-        ("arch", params.architectures, "/{} "),
-        ("os", params.operating_systems, " {}/"),
-    ):
-        if values:
-            either = Q()
-            for value in values:
-                either |= Q(platforms__contains=template.format(value))
-            filters[key] = either
-    if params.types:
-        filters["type"] = Q(artifact_type__in=params.types)
-    if params.verified:
-        filters["verified"] = Q(is_verified=True)
-    return filters
-
-
-def _except(filters: dict[str, Q], key: str) -> Q:
-    combined = Q()
-    for name, condition in filters.items():
-        if name != key:
-            combined &= condition
-    return combined
-
-
-def _platform_parts(platforms: str) -> tuple[set[str], set[str]]:
-    """({architectures}, {operating systems}) of a " os/arch os/arch " column."""
-    pairs = [p.partition("/") for p in platforms.split()]
-    return {arch for _, _, arch in pairs}, {os_name for os_name, _, _ in pairs}
-
-
-def counts(base, params: SearchParams) -> tuple[int, list[Facet]]:
-    """The exact total and every facet's counts.
-
-    One GROUP BY over the matching rows, by (type, platforms, verified): a few hundred
-    groups however many rows match. The disjunctive counts (each facet ignoring its own
-    filter) are then sums over those groups, in Python. Facet values come from the groups,
-    so a value appears only where the caller can see a repository that has it.
-    """
-    from .models import ArtifactType
-
-    groups = []
-    rows = base.values_list("artifact_type", "platforms", "is_verified").annotate(n=Count("pk"))
-    for artifact_type, platforms, verified, n in rows.order_by():
-        architectures, systems = _platform_parts(platforms)
-        groups.append((artifact_type, architectures, systems, verified, n))
-    wanted_types, wanted_arch = set(params.types), set(params.architectures)
-    wanted_os = set(params.operating_systems)
-
-    def passes(group, ignoring: str) -> bool:
-        artifact_type, architectures, systems, verified, _ = group
-        return (
-            (ignoring == "type" or not wanted_types or artifact_type in wanted_types)
-            and (ignoring == "arch" or not wanted_arch or bool(architectures & wanted_arch))
-            and (ignoring == "os" or not wanted_os or bool(systems & wanted_os))
-            and (ignoring == "verified" or not params.verified or verified)
-        )
-
-    total, verified_count = 0, 0
-    by_type, by_arch, by_os = Counter(), Counter(), Counter()
-    for group in groups:
-        artifact_type, architectures, systems, verified, n = group
-        total += n if passes(group, "") else 0
-        by_type[artifact_type] += n if passes(group, "type") else 0
-        verified_count += n if verified and passes(group, "verified") else 0
-        if passes(group, "arch"):
-            by_arch.update(dict.fromkeys(architectures, n))
-        if passes(group, "os"):
-            by_os.update(dict.fromkeys(systems, n))
-
-    def options(counter: Counter, selected: set[str], labels=None) -> list[dict]:
-        values = {v for v, n in counter.items() if n} | selected
-        found = [
-            {
-                "value": v,
-                "label": (labels or {}).get(v, v),
-                "count": counter.get(v, 0),
-                "selected": v in selected,
-            }
-            for v in values
-        ]
-        found.sort(key=lambda o: (-o["count"], o["value"]))
-        return found[:MAX_SHOWN] if labels is None else found
-
-    labels = dict(ArtifactType.choices)
-    types = [o for o in options(by_type, wanted_types, labels) if o["value"] in labels]
-    verified_option = {
-        "value": "1",
-        "label": "Verified publishers",
-        "count": verified_count,
-        "selected": params.verified,
-    }
-    return total, [
-        Facet("type", "Type", types),
-        Facet("arch", "Architecture", options(by_arch, wanted_arch)),
-        Facet("os", "Operating system", options(by_os, wanted_os)),
-        Facet("verified", "Publisher", [verified_option]),
-    ]
-
-
-# -- keyset pagination --------------------------------------------------------------------------
-
-
-def ordering(sort: str, has_text: bool) -> list[tuple[str, bool]]:
-    """(field, descending) pairs; the last one (name) is unique, which keysets need."""
-    if sort == "updated":
-        return [("pushed_at", True), ("name", False)]
-    if sort == "relevance" and has_text:
-        return [("rank", True), ("downloads", True), ("name", False)]
-    return [("downloads", True), ("name", False)]
-
-
-def encode_cursor(entry, order) -> str:
-    values = []
-    for name, _ in order:
-        value = getattr(entry, name)
-        values.append(value.isoformat() if isinstance(value, datetime) else value)
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not a sort value")
-
-
-def decode_cursor(cursor: str, order) -> list | None:
-    """The sort values in a cursor, or None for anything that is not one of ours."""
-    if not cursor:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        values = json.loads(raw, parse_constant=_refuse_constant)  # no NaN, no Infinity
-    except (binascii.Error, ValueError, RecursionError):
-        return None
-    if not isinstance(values, list) or len(values) != len(order):
-        return None
-    decoded = []
-    for (name, _), value in zip(order, values, strict=True):
-        value = _sort_value(name, value)
-        if value is None:
-            return None
-        decoded.append(value)
-    return decoded
-
-
-def _sort_value(name: str, value):
-    if name == "pushed_at":
-        try:
-            moment = datetime.fromisoformat(value)
-            return moment.astimezone(UTC) if moment.tzinfo else None
-        except (TypeError, ValueError, OverflowError):
-            return None
-    if name == "name":
-        return value if isinstance(value, str) and "\x00" not in value else None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return value if abs(value) < 2**63 else None
-
-
-def beyond(order, values, forward: bool) -> Q:
-    """Rows after (forward) or before the row whose sort values are `values`."""
-    condition = Q()
-    for i, (name, descending) in enumerate(order):
-        lookup = "lt" if descending == forward else "gt"
-        step = Q(**{f"{name}__{lookup}": values[i]})
-        for j in range(i):
-            step &= Q(**{order[j][0]: values[j]})
-        condition |= step
-    return condition
-
-
-def paginate(queryset, order, *, after: str = "", before: str = "", size: int = PAGE_SIZE):
-    """One keyset page: (rows, prev_cursor, next_cursor)."""
-    forward = not before
-    values = decode_cursor(after if forward else before, order)
-    if values is not None:
-        queryset = queryset.filter(beyond(order, values, forward))
-    fields = [("-" if descending == forward else "") + name for name, descending in order]
-    rows = list(queryset.order_by(*fields)[: size + 1])
-    more = len(rows) > size
-    rows = rows[:size]
-    if not forward:
-        rows.reverse()
-    if not rows:
-        return rows, "", ""
-    has_next = more if forward else values is not None
-    has_prev = (values is not None) if forward else more
-    return (
-        rows,
-        encode_cursor(rows[0], order) if has_prev else "",
-        encode_cursor(rows[-1], order) if has_next else "",
-    )
-
-
-def search(
-    queryset, params: SearchParams, *, size: int = PAGE_SIZE, audience: str = ""
-) -> SearchPage:
-    """Run a catalog search over `queryset` (already limited to what the caller may see).
-
-    `audience` names who `queryset` is visible to (see `audience_of`). When given, each page
-    and the counts are cached for BERTH_SEARCH_CACHE_SECONDS under it: ranking every match
-    of a common word costs tens of milliseconds, and most searches are repeated. Search may
-    therefore lag a push by that long; repository pages never do.
-    """
-    base = text_filter(queryset, params.q)
-    filters = facet_filters(params)
-    sort = params.sort if params.sort in SORTS else "relevance"
-    order = ordering(sort, bool(params.q.strip()))
-
-    def page() -> tuple[list[int], str, str]:
-        rows, prev_cursor, next_cursor = paginate(
-            base.filter(_except(filters, "")),
-            order,
-            after=params.after,
-            before=params.before,
-            size=size,
-        )
-        return [row.pk for row in rows], prev_cursor, next_cursor
-
-    if audience:
-        key = _cache_key(
-            _generation(),
-            audience,
-            params.q.strip(),
-            sorted(params.architectures),
-            sorted(params.operating_systems),
-            sorted(params.types),
-            params.verified,
-        )
-        ids, prev_cursor, next_cursor = _cached(
-            _cache_key(key, sort, params.after, params.before, size), page
-        )
-        total, facets = _cached(key, lambda: counts(base, params))
-    else:
-        ids, prev_cursor, next_cursor = page()
-        total, facets = counts(base, params)
-    # The cache keeps ids only; the rows shown are always read fresh (and only if visible).
-    found = queryset.filter(pk__in=ids).select_related("publisher__namespace_record").in_bulk()
-    return SearchPage(
-        entries=[found[pk] for pk in ids if pk in found],
-        total=total,
-        facets=facets,
-        next_cursor=next_cursor,
-        prev_cursor=prev_cursor,
-        sort=sort,
-    )
-
-
-def _cache_key(*parts) -> str:
-    return "gallery:search:" + hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
-
-
-def _generation() -> int:
-    """The current search generation; created (never reset to an old value) when missing,
-    as a cache may evict it."""
-    generation = cache.get(GENERATION_KEY)
-    if generation is None:
-        cache.add(GENERATION_KEY, time.time_ns(), None)
-        generation = cache.get(GENERATION_KEY, time.time_ns())
-    return generation
-
-
-def _cached(key: str, compute):
-    seconds = settings.BERTH_SEARCH_CACHE_SECONDS
-    return cache.get_or_set(key, compute, seconds) if seconds else compute()
-
-
-def forget_cached_results() -> None:
-    """Make every cached search stale at once (a repository became private or went away)."""
-    cache.set(GENERATION_KEY, time.time_ns(), None)
-
-
-def audience_of(user) -> str:
-    """Who sees the same catalog as `user`: everyone, one namespace's owner, or staff."""
-    from registry.access import policy
-
-    if policy.is_superuser(user):
-        return "all"
-    readable = policy.readable_namespaces(user)
-    return "ns:" + ",".join(sorted(readable)) if readable else "public"

@@ -49,8 +49,7 @@ def home(request):
 def search_page(request):
     form = SearchForm(request.GET)
     params = form.params()
-    visible = CatalogEntry.objects.visible_to(request.user).listed()
-    page = search.search(visible, params, audience=search.audience_of(request.user))
+    page = search.search(search.Audience.of(request.user), params)
     return render(
         request,
         "gallery/search.html",

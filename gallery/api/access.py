@@ -492,8 +492,8 @@ class AuditLog(APIView):
             OpenApiParameter("namespace"),
             OpenApiParameter("action", enum=sorted(audit.ACTIONS)),
             OpenApiParameter("actor"),
-            OpenApiParameter("since", description="ISO 8601 time"),
-            OpenApiParameter("until", description="ISO 8601 time"),
+            OpenApiParameter("since", OpenApiTypes.DATETIME, description="ISO 8601 time"),
+            OpenApiParameter("until", OpenApiTypes.DATETIME, description="ISO 8601 time"),
             OpenApiParameter("format", enum=["json", "csv"]),
         ],
         responses={

@@ -124,17 +124,25 @@ class RepositoryDetailSerializer(RepositorySerializer):
 VISIBILITY = serializers.ChoiceField(choices=["public", "private"], required=False)
 
 
+NAME_RULE = (
+    "Use lowercase letters, digits and separators (., _, __, -) in components joined by /, "
+    "2 to 255 characters, as the OCI distribution spec asks."
+)
+
+
 class RepositoryCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=names.NAME_MAX_LENGTH)
+    name = serializers.RegexField(
+        rf"^{names.NAME}$",
+        min_length=2,
+        max_length=names.NAME_MAX_LENGTH,
+        error_messages={"invalid": NAME_RULE},
+    )
     visibility = VISIBILITY
     description = serializers.CharField(max_length=DESCRIPTION_MAX, required=False, default="")
 
     def validate_name(self, value: str) -> str:
         if not names.is_valid_name(value):
-            raise serializers.ValidationError(
-                "Use lowercase letters, digits and separators (., _, __, -) in components "
-                "joined by /, 2 to 255 characters, as the OCI distribution spec asks."
-            )
+            raise serializers.ValidationError(NAME_RULE)
         return value
 
 

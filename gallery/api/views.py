@@ -196,10 +196,7 @@ class RepositoryList(APIView):
             after=after,
             before=before,
         )
-        visible = CatalogEntry.objects.visible_to(request.user).listed()
-        page = search.search(
-            visible, params, size=values["limit"], audience=search.audience_of(request.user)
-        )
+        page = search.search(search.Audience.of(request.user), params, size=values["limit"])
         link = lambda prefix, cursor: (  # noqa: E731 - a short local helper
             _link(request, prefix + cursor) if cursor else None
         )

@@ -1,10 +1,22 @@
-"""Gallery benchmark: search latency with 100,000 repositories, and a repository with
-10,000 tags (its page and its Tags tab), measured over HTTP against gunicorn.
+"""Gallery benchmark: search without its cache, at scale, over HTTP against gunicorn.
 
-Needs PostgreSQL (DATABASE_URL, or postgres://postgres@127.0.0.1:5432/postgres): the numbers
-that matter are production's. A fresh database is created for the run and dropped after.
+300 distinct searches of every kind people and API clients make (one word, two words, `or`,
+phrases, excluded words, words with facets, facet-only browsing, every sort, deep cursor
+pages, no results and typos, names as typed and pasted, one namespace) are each asked once
+per run with the result cache off (BERTH_SEARCH_CACHE_SECONDS=0), by one client at a time and
+by 8 concurrent clients. A table gives the medians over the runs of each run's p50, p95, p99;
+the bar is p95 < 50 ms and p99 < 100 ms (100,000 repositories on PostgreSQL) and p95 < 150
+ms at 1,000,000. The same searches run against SQLite (the embedded default) at 10,000.
+Then: the pages of a repository with 10,000 tags.
 
-    .venv/bin/python tests/bench/gallery.py [--repositories N] [--tags N] [--requests N]
+Each catalog is generated into a fresh database (PostgreSQL: created on DATABASE_URL's server,
+or postgres://postgres@127.0.0.1:5432/postgres, and dropped after) unless --database-url
+names one generated before (with --keep).
+
+    .venv/bin/python tests/bench/gallery.py                        # 100,000 + SQLite 10,000
+    .venv/bin/python tests/bench/gallery.py --repositories 1000000 --runs 3 --no-sqlite
+    .venv/bin/python tests/bench/gallery.py --keep                 # print the database kept
+    .venv/bin/python tests/bench/gallery.py --database-url postgres://…/berth_bench_gallery_…
 """
 
 from __future__ import annotations
@@ -13,31 +25,28 @@ import argparse
 import contextlib
 import http.client
 import os
+import random
+import re
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.parse
+from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # run as a script: make `tests` importable
 
+from tests.bench.run import cpu_seconds, process_tree  # noqa: E402
+from tests.bench.seed_gallery import ARCHES, WELL_KNOWN, WORDS  # noqa: E402
 from tests.pg import fresh_database  # noqa: E402
 
-SEARCHES = [
-    ("browse, by downloads", "/search?sort=downloads"),
-    ("text: one word", "/search?q=proxy"),
-    ("text: two words", "/search?q=redis+exporter"),
-    ("text + arm64 + helm", "/search?q=operator&arch=arm64&type=helm"),
-    ("filter: arm64, verified", "/search?arch=arm64&verified=on"),
-    ("recently updated", "/search?sort=updated"),
-    ("text: rare words", "/search?q=riscv64+vault+backup"),
-    ("text: in most READMEs (worst)", "/search?q=w1"),
-]
-
-
+SORTS = ["relevance", "downloads", "updated", "name"]
+TYPES = ["image", "helm", "policy", "artifact"]
 PAGES = [
     ("repository page (10k tags)", "/r/pub0/many-tags"),
     ("Tags tab, page 1", "/r/pub0/many-tags/-/tags"),
@@ -57,68 +66,24 @@ def free_port() -> int:
 
 
 def populate(env: dict[str, str], repositories: int, tags: int) -> None:
-    """Generate the catalog in a child process (Django configured from `env`)."""
+    """Migrate and generate the catalog in a child process (Django configured from `env`)."""
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     code = (
         "import django; django.setup(); from tests.bench.seed_gallery import seed; "
         f"seed({repositories}, {tags})"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
     )
     if result.returncode != 0:
         raise SystemExit(f"populating failed:\n{result.stdout}\n{result.stderr}")
     for line in result.stdout.splitlines():
-        if ":" in line and "objects imported" not in line:
-            log(line)
+        log(line)
 
 
-def timed_gets(port: int, path: str, count: int) -> list[float]:
-    """Milliseconds per GET of `path`, over one keep-alive connection, after one warm-up."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    timings = []
-    for i in range(count + 1):
-        started = time.perf_counter()
-        connection.request("GET", path)
-        response = connection.getresponse()
-        response.read()
-        elapsed = (time.perf_counter() - started) * 1000
-        if response.status != 200:
-            raise SystemExit(f"GET {path} answered {response.status}")
-        if i:
-            timings.append(elapsed)
-    connection.close()
-    return timings
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def deep_cursor_path(port: int, pages: int) -> str:
-    """Follow `Next` links `pages` times from the browse page; return the last page's path."""
-    import re
-
-    path = "/search?sort=downloads"
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    for _ in range(pages):
-        connection.request("GET", path)
-        body = connection.getresponse().read().decode()
-        match = re.search(r'href="(\?[^"]*after=[^"]*)" *>Next|rel="next" href="([^"]+)"', body)
-        if not match:
-            break
-        path = "/search" + (match.group(1) or match.group(2)).replace("&amp;", "&")
-    connection.close()
-    return path
-
-
-def measure(env: dict[str, str], requests: int) -> dict[str, list]:
-    """Start gunicorn with `env`, time every search and page, stop it."""
+@contextlib.contextmanager
+def serve(env: dict[str, str]):
+    """gunicorn with deploy/gunicorn.conf.py (its worker and thread defaults) on a free port."""
     port = free_port()
     argv = [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py"]
     argv += ["--bind", f"127.0.0.1:{port}", "gallery.wsgi"]
@@ -132,65 +97,433 @@ def measure(env: dict[str, str], requests: int) -> dict[str, list]:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
             time.sleep(0.2)
-        cases = [*SEARCHES, ("page 50 of browse (keyset)", deep_cursor_path(port, 49))]
-        searches = [(label, timed_gets(port, path, requests)) for label, path in cases]
-        pages = [(label, timed_gets(port, path, requests)) for label, path in PAGES]
+        yield port, server.pid
     finally:
         server.terminate()
         server.wait(timeout=15)
-    return {"search": searches, "pages": pages}
+
+
+class Client:
+    """One keep-alive connection."""
+
+    def __init__(self, port: int):
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def get(self, path: str) -> tuple[float, str]:
+        started = time.perf_counter()
+        self.connection.request("GET", path)
+        response = self.connection.getresponse()
+        body = response.read().decode()
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status != 200:
+            raise SystemExit(f"GET {path} answered {response.status}")
+        return elapsed, body
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def search_path(**params) -> str:
+    pairs = []
+    for key, value in params.items():
+        values = value if isinstance(value, list) else [value]
+        pairs += [(key, v) for v in values if v not in ("", None, False)]
+    return "/search?" + urllib.parse.urlencode(pairs)
+
+
+def names_on(body: str) -> list[str]:
+    return re.findall(r'<h3><a href="/r/([^"]+)">', body)
+
+
+def next_link(body: str) -> str:
+    match = re.search(r'rel="next" href="([^"]+)"', body)
+    return "/search" + match.group(1).replace("&amp;", "&") if match else ""
+
+
+def typo(word: str, rng: random.Random) -> str:
+    """One edit: swap two neighbours, drop, double or replace a letter."""
+    i = rng.randrange(len(word) - 1)
+    kind = rng.randrange(4)
+    if kind == 0:
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    if kind == 1:
+        return word[:i] + word[i + 1 :]
+    if kind == 2:
+        return word[:i] + word[i] + word[i:]
+    return word[:i] + rng.choice("aeiouxz") + word[i + 1 :]
+
+
+def make_queries(port: int, seed: int = 11) -> list[tuple[str, str]]:
+    """300 distinct (kind, path) searches; names and deep pages are read from the server."""
+    rng = random.Random(seed)
+    client = Client(port)
+    names = set(WELL_KNOWN)
+    for word in rng.sample(WORDS, 12):
+        names.update(names_on(client.get(search_path(q=word))[1]))
+    names = sorted(n for n in names if "/" in n)
+    found: dict[str, str] = {}
+
+    def add(kind: str, path: str) -> bool:
+        if path in found:
+            return False
+        found[path] = kind
+        return True
+
+    def facets() -> dict:
+        chosen = {}
+        for key, values in (("arch", ARCHES), ("type", TYPES)):
+            if rng.random() < 0.6:
+                chosen[key] = rng.sample(values, rng.choice([1, 1, 2]))
+        if rng.random() < 0.2:
+            chosen["os"] = "linux"
+        if rng.random() < 0.3:
+            chosen["verified"] = "on"
+        return chosen or {"arch": [rng.choice(ARCHES)]}
+
+    def sort(text: bool = True) -> str:
+        return rng.choice(["relevance"] * 3 + SORTS[1:]) if text else rng.choice(SORTS)
+
+    readme_words = [f"w{n}" for n in (1, 2, 3, 5, 8, 13, 40, 100, 400, 1500, 6000, 15000)]
+    rare = [f"t{rng.randrange(3000)}" for _ in range(20)]
+    plan = [
+        (
+            "one word",
+            40,
+            lambda: search_path(q=rng.choice(WORDS + rare + readme_words), sort=sort()),
+        ),
+        (
+            "two words / or",
+            30,
+            lambda: search_path(
+                q=f"{rng.choice(WORDS)} {rng.choice(['', 'or '])}{rng.choice(WORDS + rare)}",
+                sort=sort(),
+            ),
+        ),
+        (
+            "phrase",
+            20,
+            lambda: search_path(
+                q=rng.choice(['"{} {}"', "{}-{}"]).format(*rng.sample(WORDS, 2)),
+                sort=sort(),
+            ),
+        ),
+        (
+            "excluded word",
+            20,
+            lambda: search_path(q=f"{rng.choice(WORDS)} -{rng.choice(WORDS)}", sort=sort()),
+        ),
+        (
+            "word + facets",
+            40,
+            lambda: search_path(q=rng.choice(WORDS + readme_words[:4]), sort=sort(), **facets()),
+        ),
+        ("facets only", 40, lambda: search_path(sort=sort(False), **facets())),
+        (
+            "no results / typo",
+            20,
+            lambda: search_path(
+                q=rng.choice(
+                    [
+                        "".join(rng.choice("bcdfghjklmnpqvwxz") for _ in range(rng.randint(4, 9))),
+                        typo(rng.choice([w for w in WORDS if len(w) > 3]), rng),
+                    ]
+                )
+            ),
+        ),
+        (
+            "name prefix as typed",
+            30,
+            lambda: search_path(
+                q=(lambda name: name[: rng.randint(3, max(3, len(name) - 1))])(
+                    rng.choice(names).split("/", 1)[rng.randrange(2)]
+                )
+            ),
+        ),
+        ("name pasted", 20, lambda: search_path(q=rng.choice(names))),
+        (
+            "one namespace",
+            20,
+            lambda: search_path(
+                namespace=f"pub{rng.randrange(1000)}", q=rng.choice(["", *WORDS]), sort=sort(False)
+            ),
+        ),
+    ]
+    for kind, count, make in plan:
+        made = 0
+        while made < count:
+            made += add(kind, make())
+    deep = 0
+    while deep < 20:
+        start = rng.choice(
+            [
+                search_path(sort=sort(False)),
+                search_path(q=rng.choice(WORDS), sort=sort()),
+                search_path(q=rng.choice(readme_words[:3]), sort=sort()),
+                search_path(sort=sort(False), **facets()),
+            ]
+        )
+        path = start
+        for _ in range(rng.randint(5, 40)):
+            following = next_link(client.get(path)[1])
+            if not following:
+                break
+            path = following
+        if path != start:
+            deep += add("deep cursor page", path)
+    client.close()
+    return [(kind, path) for path, kind in found.items()]
+
+
+def ask_in_turn(port: int, queries) -> list[tuple[str, float]]:
+    client = Client(port)
+    timings = [(kind, client.get(path)[0]) for kind, path in queries]
+    client.close()
+    return timings
+
+
+def ask_concurrently(port: int, queries, clients: int) -> tuple[list[tuple[str, float]], float]:
+    """Every query once, `clients` connections each taking the next one as soon as it can."""
+    pending = list(reversed(queries))
+    lock = threading.Lock()
+    timings: list[tuple[str, float]] = []
+
+    def work():
+        client = Client(port)
+        while True:
+            with lock:
+                if not pending:
+                    break
+                kind, path = pending.pop()
+            elapsed, _ = client.get(path)
+            with lock:
+                timings.append((kind, elapsed))
+        client.close()
+
+    threads = [threading.Thread(target=work) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return timings, time.perf_counter() - started
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def measure_searches(env, runs: int, clients: int, label: str) -> dict:
+    """Per run: every query in turn, then every query by `clients` concurrent clients."""
+    results = {
+        "label": label,
+        "turn": [],
+        "concurrent": [],
+        "rates": [],
+        "cpu": [],
+        "by_kind": defaultdict(list),
+    }
+    with serve(env | {"BERTH_SEARCH_CACHE_SECONDS": "0"}) as (port, pid):
+        meter = CpuMeter(pid, env.get("DATABASE_URL", ""))
+        queries = make_queries(port)
+        log(f"{label}: {len(queries)} distinct searches, {runs} runs")
+        # Warm-up with other searches: the server's code paths, not these answers.
+        ask_in_turn(port, [(k, p + "&warm=1") for k, p in random.Random(3).sample(queries, 40)])
+        for run in range(runs):
+            order = random.Random(run).sample(queries, len(queries))
+            meter.start()
+            turn = ask_in_turn(port, order)
+            web, database = meter.stop()
+            results["cpu"].append((web * 1000 / len(turn), database * 1000 / len(turn)))
+            together, seconds = ask_concurrently(port, order, clients)
+            results["turn"].append([ms for _, ms in turn])
+            results["concurrent"].append([ms for _, ms in together])
+            results["rates"].append(len(together) / seconds)
+            for kind, ms in turn:
+                results["by_kind"][kind].append(ms)
+            log(
+                f"{label} run {run + 1}: p95 {percentile(results['turn'][-1], 0.95):.1f} ms "
+                f"in turn, {percentile(results['concurrent'][-1], 0.95):.1f} ms "
+                f"with {clients} clients ({results['rates'][-1]:.0f}/s)"
+            )
+    return results
+
+
+class CpuMeter:
+    """CPU seconds used by gunicorn (master and workers) and by the PostgreSQL backends
+    serving it (found in pg_stat_activity), from start() to stop()."""
+
+    def __init__(self, server_pid: int, database_url: str):
+        self.server_pid, self.database_url = server_pid, database_url
+
+    def _database(self) -> dict[int, float]:
+        if not self.database_url:
+            return {}
+        import psycopg
+
+        with psycopg.connect(self.database_url, autocommit=True) as db:
+            pids = [
+                pid
+                for (pid,) in db.execute(
+                    "SELECT pid FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ]
+        return {pid: cpu_seconds([pid]) for pid in pids}
+
+    def start(self) -> None:
+        self.web = cpu_seconds(process_tree(self.server_pid))
+        self.database = self._database()
+
+    def stop(self) -> tuple[float, float]:
+        web = cpu_seconds(process_tree(self.server_pid)) - self.web
+        now = self._database()
+        database = sum(cpu - self.database.get(pid, 0.0) for pid, cpu in now.items())
+        return web, database
+
+
+def measure_pages(env, requests: int) -> list[tuple[str, list[float]]]:
+    with serve(env) as (port, _):
+        client = Client(port)
+        timings = []
+        for label, path in PAGES:
+            client.get(path)
+            timings.append((label, [client.get(path)[0] for _ in range(requests)]))
+        client.close()
+    return timings
+
+
+def median_of(runs: list[list[float]], fraction: float) -> float:
+    return statistics.median(percentile(run, fraction) for run in runs)
+
+
+def print_searches(results: dict, *, repositories: int, database: str, bars, clients: int):
+    p95_bar, p99_bar = bars
+    runs = len(results["turn"])
+    print()
+    print(
+        f"Search, {database}, {repositories:,} repositories: {len(results['turn'][0])} distinct "
+        f"searches, each asked once per run, result cache off; {runs} runs; milliseconds "
+        "over HTTP (gunicorn, deploy/gunicorn.conf.py), medians of the runs' percentiles."
+    )
+    print(f"{'':<26} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7} {'req/s':>7}  bar")
+    print("-" * 86)
+    for key, title in (("turn", "one client at a time"), ("concurrent", f"{clients} clients")):
+        series = results[key]
+        p95, p99 = median_of(series, 0.95), median_of(series, 0.99)
+        verdict = []
+        if p95_bar:
+            verdict.append(f"p95 < {p95_bar}: {'pass' if p95 < p95_bar else 'FAIL'}")
+        if p99_bar:
+            verdict.append(f"p99 < {p99_bar}: {'pass' if p99 < p99_bar else 'FAIL'}")
+        rate = (
+            statistics.median(results["rates"])
+            if key == "concurrent"
+            else 1000 / statistics.mean(statistics.mean(run) for run in series)
+        )
+        print(
+            f"{title:<26} {median_of(series, 0.5):7.1f} {p95:7.1f} {p99:7.1f} "
+            f"{statistics.median(max(run) for run in series):7.1f} {rate:7.0f}  "
+            + ", ".join(verdict)
+        )
+    web = statistics.median(w for w, _ in results["cpu"])
+    database = statistics.median(d for _, d in results["cpu"])
+    where = f" + database {database:.1f} ms" if database else " (web and database)"
+    print(f"CPU per search (one client): web {web:.1f} ms{where}")
+    print(f"{'by kind, one client':<26} {'p50':>7} {'p95':>7} {'max':>7}  (all runs)")
+    for kind, timings in results["by_kind"].items():
+        print(
+            f"  {kind:<24} {percentile(timings, 0.5):7.1f} {percentile(timings, 0.95):7.1f} "
+            f"{max(timings):7.1f}"
+        )
+
+
+def run_postgresql(args, env: dict[str, str], workdir: str):
+    admin_url = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
+    with contextlib.ExitStack() as stack:
+        database_url = args.database_url
+        if not database_url:
+            create = _kept_database if args.keep else fresh_database
+            database_url = stack.enter_context(create(admin_url, "berth_bench_gallery"))
+        env = env | {"DATABASE_URL": database_url, "BERTH_DATA_DIR": workdir + "/pg"}
+        if not args.database_url:
+            log(f"generating {args.repositories:,} repositories and one with {args.tags:,} tags")
+            populate(env, args.repositories, args.tags)
+        if args.keep:
+            log(f"kept: --database-url {database_url}")
+        return measure_searches(env, args.runs, args.clients, "PostgreSQL"), measure_pages(
+            env, args.requests
+        )
+
+
+def run_sqlite(args, env: dict[str, str], workdir: str):
+    env = env | {"BERTH_DATA_DIR": workdir + "/sqlite"}
+    log(f"generating {args.sqlite_repositories:,} repositories in SQLite")
+    populate(env, args.sqlite_repositories, 100)
+    return measure_searches(env, args.runs, args.clients, "SQLite")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repositories", type=int, default=100_000)
+    parser.add_argument("--sqlite-repositories", type=int, default=10_000)
     parser.add_argument("--tags", type=int, default=10_000)
-    parser.add_argument("--requests", type=int, default=60)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=30, help="GETs of each page")
+    parser.add_argument("--database-url", help="a database generated by an earlier --keep")
+    parser.add_argument("--keep", action="store_true", help="keep the generated database")
+    parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--no-postgresql", action="store_true")
     args = parser.parse_args(argv)
 
-    admin_url = os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
-    with (
-        tempfile.TemporaryDirectory(prefix="berth-bench-gallery-") as workdir,
-        fresh_database(admin_url, "berth_bench_gallery") as database_url,
-    ):
-        env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL"}}
-        env |= {
-            "DATABASE_URL": database_url,
-            "BERTH_DATA_DIR": workdir,
-            "DJANGO_SETTINGS_MODULE": "gallery.settings",
-            "GUNICORN_WORKERS": "2",
-        }
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
+    env |= {"DJANGO_SETTINGS_MODULE": "gallery.settings", "LOG_LEVEL": "WARNING"}
+    with tempfile.TemporaryDirectory(prefix="berth-bench-gallery-") as workdir:
+        postgres, pages = (None, []) if args.no_postgresql else run_postgresql(args, env, workdir)
+        sqlite = None if args.no_sqlite else run_sqlite(args, env, workdir)
+
+    if postgres:
+        print_searches(
+            postgres,
+            repositories=args.repositories,
+            database="PostgreSQL",
+            bars=(150, None) if args.repositories >= 1_000_000 else (50, 100),
+            clients=args.clients,
         )
-        log(f"generating {args.repositories:,} repositories and one with {args.tags:,} tags")
-        populate(env, args.repositories, args.tags)
-        uncached = measure(env | {"BERTH_SEARCH_CACHE_SECONDS": "0"}, args.requests)
-        cached = measure(env, args.requests)
-
-    print()
-    print(
-        f"Gallery: {args.repositories:,} repositories (PostgreSQL), {args.requests} GETs each "
-        "after one warm-up, p50/p95 in ms; 'uncached' runs every query, 'cached' is the "
-        "default (pages and counts cached per query for BERTH_SEARCH_CACHE_SECONDS)."
-    )
-    print(f"{'request':<32} {'uncached':>15} {'cached':>15}  bar")
-    print("-" * 78)
-
-    def cells(timings):
-        return f"{statistics.median(timings):7.1f}/{percentile(timings, 0.95):7.1f}"
-
-    for (label, cold), (_, warm) in zip(uncached["search"], cached["search"], strict=True):
-        print(f"{label:<32} {cells(cold):>15} {cells(warm):>15}")
-    cold_all = [t for _, timings in uncached["search"] for t in timings]
-    warm_all = [t for _, timings in cached["search"] for t in timings]
-    verdict = "pass" if percentile(warm_all, 0.95) < 50 else "FAIL"
-    print(f"{'all searches':<32} {cells(cold_all):>15} {cells(warm_all):>15}  p95 < 50: {verdict}")
-    print("-" * 78)
-    for label, timings in cached["pages"]:
-        verdict = "pass" if percentile(timings, 0.95) < 100 else "FAIL"
-        print(f"{label:<32} {'':>15} {cells(timings):>15}  p95 < 100: {verdict}")
+    if sqlite:
+        print_searches(
+            sqlite,
+            repositories=args.sqlite_repositories,
+            database="SQLite",
+            bars=(50, 100),
+            clients=args.clients,
+        )
+    if pages:
+        print()
+        print(f"Pages of a repository with {args.tags:,} tags (PostgreSQL, default settings), ms")
+        print(f"{'request':<32} {'p50':>7} {'p95':>7}  bar")
+        print("-" * 60)
+        for label, timings in pages:
+            p95 = percentile(timings, 0.95)
+            verdict = "pass" if p95 < 100 else "FAIL"
+            print(f"{label:<32} {statistics.median(timings):7.1f} {p95:7.1f}  p95 < 100: {verdict}")
     return 0
+
+
+@contextlib.contextmanager
+def _kept_database(admin_url: str, prefix: str):
+    """A new database that outlives the run (for --database-url next time)."""
+    import secrets
+
+    import psycopg
+    from psycopg import sql
+
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    parts = urllib.parse.urlsplit(admin_url)
+    with psycopg.connect(parts._replace(path="/postgres").geturl(), autocommit=True) as db:
+        db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield parts._replace(path=f"/{name}").geturl()
 
 
 if __name__ == "__main__":

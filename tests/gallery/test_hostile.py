@@ -89,3 +89,32 @@ def test_cached_search_pages_never_show_a_repository_made_private_since(db):
     assert b"acme/app" in Client().get("/search?q=app").content
     type(entry).objects.filter(pk=entry.pk).update(is_private=True)  # no cache invalidation
     assert b"acme/app" not in Client().get("/search?q=app").content
+
+
+@pytest.mark.parametrize(
+    "q",
+    [
+        "-" * 50,
+        "x" + "-y" * 50,
+        "-x" * 50,
+        '"' * 50,
+        "!" * 50 + "x",
+        "(" * 30 + "x" + ")" * 30,
+        "or " * 60,
+        "x:*" * 20,
+        "a & b | !c <-> d:A",
+        'NEAR(a b) "a" NOT b OR c AND * ^x {name}:y',
+    ],
+)
+def test_queries_full_of_either_engines_operators_answer_the_search_page(db, q):
+    catalog_entry("acme/app", description="a b c d x y")
+    assert Client().get("/search", {"q": q}).status_code == 200
+
+
+def test_a_thousand_facet_values_answer_the_search_page(db):
+    catalog_entry("acme/app")
+    for key in ("arch", "os"):
+        values = "&".join(f"{key}=v{i}" for i in range(1000))
+        assert Client().get("/search?" + values).status_code == 200
+    values = "&".join(f"arch=a{i}&os=o{i}" for i in range(499))
+    assert Client().get("/search?q=app&" + values).status_code == 200

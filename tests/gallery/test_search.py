@@ -3,15 +3,14 @@ from django.contrib.auth.models import AnonymousUser
 
 from gallery import search
 from gallery.models import CatalogEntry
-from gallery.search import SearchParams
+from gallery.search import Audience, SearchParams
 from tests.factories import UserFactory, catalog_entry
 
 pytestmark = pytest.mark.django_db
 
 
 def run(user=None, size=20, **params):
-    visible = CatalogEntry.objects.visible_to(user or AnonymousUser()).listed()
-    return search.search(visible, SearchParams(**params), size=size)
+    return search.search(Audience.of(user or AnonymousUser()), SearchParams(**params), size=size)
 
 
 def names(page) -> list[str]:
@@ -66,6 +65,117 @@ def test_parts_of_names_are_searchable(catalog):
     assert names(run(q="chart")) == ["bob/web-chart"]
 
 
+def test_words_found_in_different_fields_match_together(db):
+    catalog_entry("acme/ledger", about="Keeps accounts in a postgres database")
+    catalog_entry("acme/other", about="Keeps accounts")
+    assert names(run(q="ledger postgres")) == ["acme/ledger"]
+
+
+def test_names_are_split_at_dashes_underscores_dots_and_slashes(db):
+    catalog_entry("acme/redis-exporter")
+    catalog_entry("acme/hello_world")
+    catalog_entry("acme/tools.extra")
+    assert names(run(q="exporter")) == ["acme/redis-exporter"]
+    assert names(run(q="world")) == ["acme/hello_world"]
+    assert names(run(q="extra")) == ["acme/tools.extra"]
+    assert names(run(q="redis-exporter")) == ["acme/redis-exporter"]
+
+
+def test_the_beginning_of_a_name_as_typed_finds_it(db):
+    catalog_entry("library/postgres", downloads=10)
+    catalog_entry("acme/monitoring-stack")
+    catalog_entry("acme/redis-exporter")
+    assert names(run(q="postg")) == ["library/postgres"]
+    assert names(run(q="monitori")) == ["acme/monitoring-stack"]  # past its stem, "monitor"
+    assert names(run(q="redis-ex")) == ["acme/redis-exporter"]
+    assert names(run(q="library/post")) == ["library/postgres"]
+
+
+def test_a_prefix_is_only_read_in_names(db):
+    catalog_entry("acme/app", description="postgresql tooling", about="postgresql")
+    assert names(run(q="postg")) == []
+
+
+def test_other_forms_of_a_word_match(db):
+    catalog_entry("acme/redis-exporter", description="Exports metrics")
+    assert names(run(q="exporters")) == ["acme/redis-exporter"]
+    assert names(run(q="exporting")) == ["acme/redis-exporter"]
+
+
+def test_a_pasted_full_name_comes_first(db):
+    catalog_entry("library/nginx", downloads=1)
+    catalog_entry("acme/nginx-library-tools", downloads=1000, description="library nginx")
+    assert names(run(q="library/nginx"))[0] == "library/nginx"
+
+
+def test_a_name_without_its_namespace_ranks_first(db):
+    catalog_entry("acme/nginx-proxy", downloads=1000)
+    catalog_entry("library/nginx", downloads=5)
+    catalog_entry("acme/web", description="nginx inside", downloads=5000)
+    assert names(run(q="nginx")) == ["library/nginx", "acme/nginx-proxy", "acme/web"]
+
+
+def test_quoted_words_match_only_next_to_each_other(db):
+    catalog_entry("acme/a", description="a web server for static files")
+    catalog_entry("acme/b", description="server side rendering for the web")
+    assert names(run(q='"web server"')) == ["acme/a"]
+    assert set(names(run(q="web server"))) == {"acme/a", "acme/b"}
+
+
+def test_excluded_words_remove_results_wherever_they_are(db):
+    catalog_entry("acme/proxy-one", description="fast proxy")
+    catalog_entry("acme/proxy-two", about="written in rust")
+    catalog_entry("acme/proxy-three", description="load balancer proxy")
+    assert names(run(q="proxy -rust -balancer", sort="name")) == ["acme/proxy-one"]
+    assert names(run(q='proxy -"load balancer"', sort="name")) == [
+        "acme/proxy-one",
+        "acme/proxy-two",
+    ]
+
+
+def test_only_excluded_words_list_everything_else(db):
+    catalog_entry("acme/a", description="rust")
+    catalog_entry("acme/b", description="go")
+    assert names(run(q="-rust")) == ["acme/b"]
+
+
+def test_or_finds_either_word(db):
+    catalog_entry("acme/nginx")
+    catalog_entry("acme/apache")
+    catalog_entry("acme/caddy")
+    assert set(names(run(q="nginx or apache"))) == {"acme/nginx", "acme/apache"}
+
+
+def test_a_one_letter_typo_finds_the_name_and_is_corrected(db):
+    catalog_entry("library/nginx")
+    catalog_entry("acme/postgres")
+    page = run(q="ngnix")
+    assert page.suggestion == "nginx"
+    assert names(page) == ["library/nginx"]
+    assert run(q="postgers").suggestion == "postgres"
+    assert run(q="nginx").suggestion == ""
+
+
+def test_a_typo_is_not_corrected_when_the_query_finds_something(db):
+    catalog_entry("library/nginx")
+    catalog_entry("acme/ngnix-fork")
+    page = run(q="ngnix")
+    assert (page.suggestion, names(page)) == ("", ["acme/ngnix-fork"])
+
+
+def test_private_names_are_never_suggested_to_others(db):
+    owner = UserFactory(username="acme")
+    catalog_entry("acme/kubernetes-secrets", private=True, owner=owner)
+    assert run(q="kubernetse").suggestion == ""
+    assert run(owner, q="kubernetse").suggestion == "kubernetes"
+
+
+def test_nothing_is_suggested_when_only_the_filters_exclude(db):
+    catalog_entry("library/nginx", platforms=[("linux", "amd64")])
+    page = run(q="nginx", architectures=["arm64"])
+    assert (page.total, page.suggestion) == (0, "")
+
+
 def test_private_repositories_never_appear_to_others(catalog):
     page = run(q="proxy")
     assert "bob/secret-proxy" not in names(page)
@@ -91,56 +201,63 @@ def test_type_and_verified_filters(catalog):
     assert facet(run(), "verified") == {"1": 1}
 
 
-def test_sort_by_downloads_and_by_update(catalog):
+def test_namespace_filter_limits_results_and_counts(catalog):
+    page = run(namespace="acme")
+    assert set(names(page)) == {"acme/nginx-proxy", "acme/postgres"}
+    assert (page.total, facet(page, "type")) == (2, {"image": 2})
+    assert names(run(namespace="acme", q="database")) == ["acme/postgres"]
+    assert run(namespace="bob", q="proxy").total == 0  # bob's proxy is private
+
+
+def test_sort_by_downloads_update_and_name(catalog):
     assert names(run(sort="downloads")) == ["acme/nginx-proxy", "acme/postgres", "bob/web-chart"]
     assert names(run(sort="updated"))[0] == "bob/web-chart"
-
-
-def test_keyset_pages_walk_forward_and_back_exactly(db):
-    for i in range(7):
-        catalog_entry(f"ns{i}/app", downloads=i)
-    first = run(sort="downloads", size=3)
-    second = run(sort="downloads", size=3, after=first.next_cursor)
-    third = run(sort="downloads", size=3, after=second.next_cursor)
-    assert names(first) + names(second) + names(third) == [f"ns{i}/app" for i in range(6, -1, -1)]
-    assert third.next_cursor == ""
-    back = run(sort="downloads", size=3, before=third.prev_cursor)
-    assert names(back) == names(second)
-    assert first.total == third.total == 7
-
-
-def test_a_garbled_cursor_starts_from_the_first_page(catalog):
-    assert names(run(sort="downloads", after="!!not-a-cursor")) == names(run(sort="downloads"))
-
-
-def test_relevance_pages_do_not_repeat_results(db):
-    for i in range(5):
-        catalog_entry(f"ns{i}/tool", description="tool " * (i + 1))
-    first = run(q="tool", size=2)
-    rest = run(q="tool", size=10, after=first.next_cursor)
-    assert len(set(names(first) + names(rest))) == 5
+    assert names(run(sort="name")) == ["acme/nginx-proxy", "acme/postgres", "bob/web-chart"]
+    assert names(run(q="proxy", sort="name")) == ["acme/nginx-proxy", "acme/postgres"]
 
 
 def test_entries_without_tags_are_not_listed(db):
     catalog_entry("ns/empty", tags=0)
     assert run().total == 0
+    assert run(q="empty").total == 0
 
 
-def test_making_a_repository_private_removes_it_from_cached_searches(
-    catalog, django_capture_on_commit_callbacks
-):
-    from gallery import services
+def test_facet_values_and_page_sizes_are_capped(db):
+    catalog_entry("acme/app", platforms=[("linux", "arm64")])
+    many = [f"arch{i}" for i in range(1000)] + ["arm64"]
+    assert run(architectures=many).total == 0  # only the first values count
+    assert run(architectures=many[-20:]).total == 1
+    for i in range(3):
+        catalog_entry(f"acme/app{i}")
+    assert len(run(size=1000).entries) == 4
+    assert search.search(Audience.of(AnonymousUser()), SearchParams(), size=1000).entries
 
-    def public_names():
-        page = search.search(
-            CatalogEntry.objects.visible_to(AnonymousUser()).listed(),
-            SearchParams(q="postgres"),
-            audience="public",
-        )
-        return names(page), page.total
 
-    assert public_names() == (["acme/postgres"], 1)
-    entry = CatalogEntry.objects.get(name="acme/postgres")
-    with django_capture_on_commit_callbacks(execute=True):
-        services.set_visibility(repository=entry.repository, private=True)
-    assert public_names() == ([], 0)
+def test_a_queryset_can_be_searched_directly(catalog):
+    acme = CatalogEntry.objects.filter(namespace="acme").listed()
+    page = search.search(acme, SearchParams(q="proxy"))
+    assert names(page) == ["acme/nginx-proxy", "acme/postgres"]
+    assert page.total == 2
+
+
+def test_totals_above_the_exact_limit_are_lower_bounds(db, settings):
+    settings.BERTH_SEARCH_EXACT_UP_TO = 3
+    for i in range(5):
+        catalog_entry(f"acme/tool{i}", description="tool", platforms=[("linux", "arm64")])
+    catalog_entry("acme/lonely", description="tool", platforms=[("linux", "amd64")])
+    page = run(q="tool")
+    assert (page.total, page.total_is_lower_bound, page.total_text) == (3, True, "3+")
+    assert facet(page, "arch") == {"arm64": None, "amd64": None}
+    filtered = run(q="tool", architectures=["amd64"])
+    assert (filtered.total, filtered.total_is_lower_bound) == (1, False)
+    assert (run(q="acme lonely").total, run(q="lonely").total_is_lower_bound) == (1, False)
+    browsing = run()  # kept counts: exact at any size
+    assert (browsing.total, browsing.total_is_lower_bound) == (6, False)
+    assert facet(browsing, "arch") == {"arm64": 5, "amd64": 1}
+
+
+def test_a_whole_word_is_not_read_as_the_beginning_of_its_stem(db):
+    catalog_entry("acme/login-page")
+    catalog_entry("acme/logging-agent")
+    assert names(run(q="logging")) == ["acme/logging-agent"]
+    assert set(names(run(q="log"))) == {"acme/login-page", "acme/logging-agent"}

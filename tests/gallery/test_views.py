@@ -263,3 +263,34 @@ def test_urls_people_type_redirect_to_the_page(webapp, path, target):
     response = Client().get(path)
     assert response.status_code in (301, 302)
     assert response["Location"] == target
+
+
+def test_search_page_says_did_you_mean_with_a_link(db):
+    catalog_entry("library/nginx")
+    html = Client().get("/search?q=ngnix").content.decode()
+    assert 'Did you mean <a href="?q=nginx">nginx</a>?' in html
+    assert "library/nginx" in html
+
+
+def test_search_page_says_when_a_total_is_a_lower_bound(db, settings):
+    settings.BERTH_SEARCH_EXACT_UP_TO = 2
+    for i in range(4):
+        catalog_entry(f"acme/tool{i}", description="tool")
+    html = Client().get("/search?q=tool").content.decode()
+    assert "3+ results" not in html
+    assert "2+ results" in html
+
+
+def test_search_page_keeps_the_namespace_filter(db):
+    catalog_entry("acme/tool")
+    catalog_entry("bob/tool")
+    html = Client().get("/search?q=tool&namespace=acme").content.decode()
+    assert '<input type="hidden" name="namespace" value="acme">' in html
+    assert "acme/tool" in html
+    assert "bob/tool" not in html
+
+
+def test_search_page_offers_every_sort(db):
+    html = Client().get("/search").content.decode()
+    for value in ("relevance", "downloads", "updated", "name"):
+        assert f'<option value="{value}"' in html
