@@ -201,6 +201,18 @@ def test_type_and_verified_filters(catalog):
     assert facet(run(), "verified") == {"1": 1}
 
 
+def test_the_signed_filter_and_its_counts_follow_signatures(catalog, client):
+    assert facet(run(), "signed") == {"1": 0}  # always offered, like the verified badge
+    CatalogEntry.objects.filter(name="acme/postgres").update(is_signed=True)
+    assert names(run(signed=True)) == ["acme/postgres"]
+    assert names(run(signed=True, q="proxy")) == ["acme/postgres"]  # its README says proxy
+    assert facet(run(q="proxy"), "signed") == {"1": 1}
+    html = client.get("/search?signed=on").content.decode()
+    assert "Signed images" in html
+    assert "acme/postgres" in html
+    assert "acme/nginx-proxy" not in html
+
+
 def test_namespace_filter_limits_results_and_counts(catalog):
     page = run(namespace="acme")
     assert set(names(page)) == {"acme/nginx-proxy", "acme/postgres"}
