@@ -184,6 +184,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # ETag on every GET (the API's reads included) and 304 for a matching If-None-Match.
     "django.middleware.http.ConditionalGetMiddleware",
+    "gallery.middleware.DatabaseUnavailable",  # 503, not 500, while the database is away
 ]
 
 ROOT_URLCONF = "gallery.urls"

@@ -105,6 +105,11 @@ class TooManyRequests(RegistryError):
     code, status, message = "TOOMANYREQUESTS", 429, "too many requests"
 
 
+class Unavailable(RegistryError):
+    # Not in the OCI list; the code the reference registry answers a moment's outage with.
+    code, status, message = "UNAVAILABLE", 503, "the registry is unavailable for a moment"
+
+
 class Unsupported(RegistryError):
     code, status, message = "UNSUPPORTED", 405, "the operation is unsupported"
 

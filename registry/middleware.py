@@ -6,13 +6,21 @@ them through the portal's middleware costs about a fifth of a manifest GET's CPU
 middleware, first in the list, resolves and calls their views itself.
 
 It also refuses, for every path, URLs carrying NUL bytes: no name, tag, digest or search
-term can hold one, and PostgreSQL cannot even compare against one.
+term can hold one, and PostgreSQL cannot even compare against one. And when the database is
+away (restarting, failing over), a registry request answers 503 with Retry-After, which
+every client retries, rather than a 500 that reads as a bug.
 """
 
+import logging
+
+from django.db import InterfaceError, OperationalError
 from django.urls import get_resolver, resolve
 
-from .errors import Unsupported
-from .views import error_response
+from .errors import Unavailable, Unsupported
+from .views import error_response, token_error
+
+log = logging.getLogger(__name__)
+RETRY_AFTER = {"Retry-After": "5"}
 
 
 def registry_fast_path(get_response):
@@ -26,7 +34,18 @@ def registry_fast_path(get_response):
         if path.startswith("/v2/") or path == "/token":
             match = resolve(path)
             request.resolver_match = match
-            response = match.func(request, *match.args, **match.kwargs)
+            try:
+                response = match.func(request, *match.args, **match.kwargs)
+            except (OperationalError, InterfaceError) as error:
+                log.warning("database unavailable: %s %s: %s", request.method, path, error)
+                if path == "/token":
+                    return token_error(
+                        503, "temporarily_unavailable", "try again in a moment", RETRY_AFTER
+                    )
+                return error_response(
+                    request, Unavailable("the registry's database is unavailable; try again",
+                                         headers=RETRY_AFTER)
+                )  # fmt: skip
             response.headers.setdefault("X-Content-Type-Options", "nosniff")
             return response
         return get_response(request)

@@ -41,7 +41,9 @@ def test_kept_counts_follow_every_kind_of_change(as_alice):
     assert kept() == recounted()
     services.set_visibility(repository=entry.repository, private=True)
     assert kept() == recounted()
-    services.set_verified(publisher=Publisher.objects.get(namespace_record__name="acme"), verified=True)
+    services.set_verified(
+        publisher=Publisher.objects.get(namespace_record__name="acme"), verified=True
+    )
     assert kept() == recounted()
     CatalogEntry.objects.filter(name="acme/one").update(platforms=" linux/s390x ")
     CatalogEntry.objects.filter(name="acme/one").update(is_signed=True)  # a signature arrived

@@ -279,3 +279,87 @@ def test_concurrent_pushes_of_one_blob_through_both_servers_store_it_once(cluste
     for i, web in enumerate([b, a, b, a]):
         _, body = cluster.request(web, "GET", f"/v2/alice/same{i}/blobs/{digest_of(data)}")
         assert body == data
+
+
+@contextlib.contextmanager
+def database_down(database_url: str):
+    """What a PostgreSQL restart does to Berth: every connection to its database is cut,
+    and new ones are refused until the server is back. (Done to the test's own database, so
+    that the machine's server and everything else on it keep running.)"""
+    import urllib.parse
+
+    import psycopg
+
+    name = urllib.parse.urlsplit(database_url).path.lstrip("/")
+    admin = urllib.parse.urlsplit(database_url)._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        )
+        try:
+            yield
+        finally:
+            connection.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+def test_postgresql_restarted_mid_push_loses_nothing(cluster):
+    """The client gets an error while the database is away (never a half-written blob), the
+    upload goes on afterwards from what was stored, and what was stored before is intact."""
+    a, b = cluster.webs
+    before = os.urandom(3 * MIB)
+    response, _ = cluster.request(
+        a, "POST", f"/v2/alice/restart/blobs/uploads/?digest={digest_of(before)}", before
+    )
+    assert response.status == 201
+    data = os.urandom(12 * MIB)
+    response, _ = cluster.request(a, "POST", "/v2/alice/restart/blobs/uploads/")
+    location = response.getheader("Location")
+    half = 6 * MIB
+    response, _ = cluster.request(
+        a, "PATCH", location, data[:half], {"Content-Range": f"0-{half - 1}"}
+    )
+    assert response.status == 202
+    with database_down(cluster.env["DATABASE_URL"]):
+        for web in (a, b):
+            headers = {"Content-Range": f"{half}-{len(data) - 1}"}
+            try:
+                response, body = cluster.request(web, "PATCH", location, data[half:], headers)
+                assert response.status == 503, body  # an error the client retries
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # answered (an error) before the body was sent: as good
+            response, body = cluster.request(
+                web, "GET", f"/v2/alice/restart/blobs/{digest_of(data)}"
+            )
+            assert response.status == 503
+            assert response.getheader("Retry-After") == "5"
+            assert json.loads(body)["errors"][0]["code"] == "UNAVAILABLE"
+            response, body = cluster.request(web, "GET", "/api/v1/repositories/alice/restart")
+            assert response.status == 503
+            assert json.loads(body)["error"]["code"] == "unavailable"
+            response, body = cluster.request(web, "GET", "/r/alice/restart")
+            assert response.status == 503
+            assert b"unavailable for a moment" in body
+    deadline = time.monotonic() + 30
+    while True:  # the session's lease taken by the failed request runs out
+        response, _ = cluster.request(b, "GET", location)
+        assert response.status == 204
+        offset = int(response.getheader("Range").split("-")[1]) + 1
+        headers = {"Content-Range": f"{offset}-{len(data) - 1}"}
+        try:
+            response, body = cluster.request(b, "PATCH", location, data[offset:], headers)
+        except (BrokenPipeError, ConnectionResetError):
+            response = None
+        if (response and response.status == 202) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert response.status == 202, body
+    response, _ = cluster.request(a, "PUT", f"{location}?digest={digest_of(data)}")
+    assert response.status == 201
+    for web in (a, b):
+        _, body = cluster.request(web, "GET", f"/v2/alice/restart/blobs/{digest_of(data)}")
+        assert body == data
+        _, body = cluster.request(web, "GET", f"/v2/alice/restart/blobs/{digest_of(before)}")
+        assert body == before
