@@ -94,7 +94,7 @@ def prefork_worker(settings, tmp_path):
             pytest.fail(reason)
         pytest.skip(reason)
     queue = f"berth-scan-test-{secrets.token_hex(4)}"
-    location = settings.STORAGES["blobs"]["OPTIONS"]["location"]
+    blobs = settings.STORAGES["blobs"]  # the test's own: a directory, or a bucket on S3
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "gallery.settings",
@@ -102,7 +102,8 @@ def prefork_worker(settings, tmp_path):
         "BERTH_DATA_DIR": str(tmp_path / "worker"),
         # The blobs this test stores are sealed with its master key: the worker reads them.
         "BERTH_MASTER_KEY_FILE": settings.BERTH_MASTER_KEY_FILE,
-        "BERTH_BLOB_STORAGE_OPTIONS": json.dumps({"location": location}),
+        "BERTH_BLOB_STORAGE_BACKEND": blobs["BACKEND"],
+        "BERTH_BLOB_STORAGE_OPTIONS": json.dumps(blobs["OPTIONS"]),
         "BERTH_CELERY_QUEUE": queue,
         "CELERY_TASK_ALWAYS_EAGER": "false",
     }
