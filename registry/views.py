@@ -280,18 +280,23 @@ def put_manifest(request, name: str, reference: str):
     identity = auth.authorize(request, name, PULL_PUSH)
     repository = services.repository_for_push(name=name, user_id=identity.user_id)
     limit = settings.BERTH_MANIFEST_MAX_BYTES
+    # `?tag=` with a digest reference: tags pointed at the manifest in the same request.
+    tags = request.GET.getlist("tag") if digests.looks_like_digest(reference) else []
     stored, parsed = services.commit_manifest(
         repository=repository,
         reference=reference,
         body=b"".join(body_chunks(request, limit=limit, too_large=ManifestTooLarge)),
         content_type=request.content_type or "",
         actor=auth.actor_of(request),
+        tags=tags,
     )
     metrics.PUSHES.inc()
     response = HttpResponse(status=201)
     response["Location"] = f"/v2/{name}/manifests/{stored.digest}"
     response["Docker-Content-Digest"] = stored.digest
     response["Content-Length"] = "0"
+    if tags:
+        response["OCI-Tag"] = ", ".join(stored.tag_names)
     if parsed.subject:
         response["OCI-Subject"] = str(parsed.subject.digest)
     return response
