@@ -385,6 +385,30 @@ BERTH_GC_UNTAGGED = env_str("BERTH_GC_UNTAGGED", "keep").strip().lower()
 if BERTH_GC_UNTAGGED not in {"keep", "reclaim"}:
     raise ImproperlyConfigured(f"BERTH_GC_UNTAGGED={BERTH_GC_UNTAGGED!r} is not keep or reclaim")
 
+# Other registries (registry.upstream: the pull-through cache's upstreams and replication's
+# destinations): timeouts in seconds, retries of a failed request (backoff with jitter), the
+# longest Retry-After waited for (longer ones fail at once), and the hosts a registry may
+# redirect to besides its own ("*.example.com" for subdomains, "*" for any): the blob
+# stores and CDNs the big registries hand their blobs out from.
+BERTH_UPSTREAM_CONNECT_TIMEOUT = env_float("BERTH_UPSTREAM_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+BERTH_UPSTREAM_READ_TIMEOUT = env_float("BERTH_UPSTREAM_READ_TIMEOUT", 30.0, minimum=0.1)
+BERTH_UPSTREAM_RETRIES = env_int("BERTH_UPSTREAM_RETRIES", 2)
+BERTH_UPSTREAM_RETRY_AFTER_MAX = env_float("BERTH_UPSTREAM_RETRY_AFTER_MAX", 10.0)
+BERTH_UPSTREAM_REDIRECT_HOSTS = env_list(
+    "BERTH_UPSTREAM_REDIRECT_HOSTS",
+    [
+        "*.docker.com", "*.docker.io", "*.cloudflarestorage.com",  # Docker Hub
+        "pkg-containers.githubusercontent.com",  # ghcr.io
+        "*.quay.io", "*.quay.io.s3.amazonaws.com",  # quay.io
+        "storage.googleapis.com", "*.storage.googleapis.com",  # gcr.io, *.pkg.dev
+        "*.amazonaws.com",  # ECR's S3 buckets
+        "*.data.mcr.microsoft.com", "*.blob.core.windows.net",  # mcr.microsoft.com, ACR
+    ],
+)  # fmt: skip
+# Encrypts the credentials rules keep for other registries (registry.upstream.vault); several
+# keys, comma-separated, the first current. Empty: a key derived from SECRET_KEY.
+BERTH_CREDENTIALS_KEY = env_secret("BERTH_CREDENTIALS_KEY") or ""
+
 # Docker token authentication. The registry and its token service run in one process, so
 # tokens are signed with a shared secret (HS256) that never leaves the server.
 BERTH_TOKEN_KEY = _token_key or generated_secret(DATA_DIR / "token_key")

@@ -14,7 +14,7 @@ from gallery.celery import app as celery_app
 from tests.factories import UserFactory
 from tests.oci import RegistryClient
 
-pytest_plugins = ["tests.live"]
+pytest_plugins = ["tests.live", "tests.peers"]
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 ON_S3 = os.environ.get("BERTH_TEST_BLOBS", "").lower() == "s3"
