@@ -405,6 +405,15 @@ BERTH_UPSTREAM_REDIRECT_HOSTS = env_list(
         "*.data.mcr.microsoft.com", "*.blob.core.windows.net",  # mcr.microsoft.com, ACR
     ],
 )  # fmt: skip
+# The pull-through cache (registry.cache): a cached tag is checked with its upstream when it
+# was last checked longer ago than FRESHNESS; the periodic sync (every SYNC_INTERVAL, on the
+# beat) refreshes tags pulled within SYNC_WINDOW; tags and manifests nobody pulled within
+# EXPIRE go; a request waits at most FETCH_WAIT for a blob another request is fetching.
+BERTH_CACHE_FRESHNESS_SECONDS = env_int("BERTH_CACHE_FRESHNESS_SECONDS", 600)
+BERTH_CACHE_SYNC_INTERVAL = env_int("BERTH_CACHE_SYNC_INTERVAL", 3600, minimum=60)
+BERTH_CACHE_SYNC_WINDOW = env_int("BERTH_CACHE_SYNC_WINDOW", 7 * 86400, minimum=60)
+BERTH_CACHE_EXPIRE_SECONDS = env_int("BERTH_CACHE_EXPIRE_SECONDS", 30 * 86400, minimum=3600)
+BERTH_CACHE_FETCH_WAIT = env_float("BERTH_CACHE_FETCH_WAIT", 300.0, minimum=1.0)
 # Encrypts the credentials rules keep for other registries (registry.upstream.vault); several
 # keys, comma-separated, the first current. Empty: a key derived from SECRET_KEY.
 BERTH_CREDENTIALS_KEY = env_secret("BERTH_CREDENTIALS_KEY") or ""
@@ -569,6 +578,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(BERTH_GC_INTERVAL),
     },
     "purge-uploads": {"task": "registry.storage.tasks.purge_uploads", "schedule": 600.0},
+    "sync-cache": {
+        "task": "registry.cache.tasks.sync_recent",
+        "schedule": float(BERTH_CACHE_SYNC_INTERVAL),
+    },
+    "expire-cache": {"task": "registry.cache.tasks.expire_unused", "schedule": 3600.0},
 }
 
 # -- auth, i18n, misc ---------------------------------------------------------------------------

@@ -264,8 +264,8 @@ class Collection(models.Model):
         return f"collection {self.started_at:%Y-%m-%d %H:%M} ({self.blobs} blobs)"
 
 
-# Access (members, tokens, robots, policies, audit) and vulnerability scanning keep their
-# tables in this app; their models live with them.
+# Access (members, tokens, robots, policies, audit), the pull-through cache, replication and
+# vulnerability scanning keep their tables in this app; their models live with them.
 from .access.models import (  # noqa: E402, F401
     AccessToken,
     AccountState,
@@ -276,6 +276,13 @@ from .access.models import (  # noqa: E402, F401
     Robot,
     RobotPermission,
     Role,
+)
+from .cache.models import (  # noqa: E402, F401
+    BlobFetch,
+    CachedManifest,
+    CachedRepository,
+    CachedTag,
+    CacheRule,
 )
 from .scanning.models import (  # noqa: E402, F401
     Advisory,

@@ -19,6 +19,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from . import bodies, digests, mediatypes, names, pulls, quotas, services
 from .access import auth, clients, limits, policy, ratelimit, tokens
+from .cache import rules as cache_rules
+from .cache import services as cache
+from .cache import views as cache_views
 from .errors import (
     DigestInvalid,
     ManifestTooLarge,
@@ -255,7 +258,12 @@ def manifest(request, name: str, reference: str):
         )
         return HttpResponse(status=202)
     identity = auth.authorize(request, name, PULL)
-    found = services.find_manifest(name=name, reference=reference)
+    rule = cache_rules.rule_for(name)
+    if rule is not None:  # a pull-through cache: fresh, fetched or stale (registry.cache)
+        served = cache.manifest(rule=rule, name=name, reference=reference)
+        found = served.manifest
+    else:
+        found = services.find_manifest(name=name, reference=reference)
     quota = {}
     if request.method == "GET":  # a HEAD is a client checking, not a pull
         tag = "" if digests.looks_like_digest(reference) else reference
@@ -273,6 +281,8 @@ def manifest(request, name: str, reference: str):
     response["ETag"] = f'"{found.digest}"'
     for key, value in quota.items():
         response[key] = value
+    if rule is not None:
+        cache_views.mark(response, served)
     return response
 
 
@@ -305,12 +315,17 @@ def put_manifest(request, name: str, reference: str):
 @registry_view("GET")
 def tags_list(request, name: str):
     auth.authorize(request, name, PULL)
-    repository = services.get_repository(name=name)
     n = page_size(request, settings.BERTH_TAGS_PAGE_MAX)
     limit = settings.BERTH_TAGS_PAGE_MAX if n is None else n
-    tags, more = services.list_tags(
-        repository=repository, n=limit, last=request.GET.get("last", "")
-    )
+    last = request.GET.get("last", "")
+    rule = cache_rules.rule_for(name)
+    upstream_tags = cache.tags(rule=rule, name=name) if rule is not None else None
+    if upstream_tags is not None:  # a cached repository lists its upstream's tags
+        following = [tag for tag in upstream_tags if tag > last]
+        tags, more = following[:limit], len(following) > limit
+    else:
+        repository = services.get_repository(name=name)
+        tags, more = services.list_tags(repository=repository, n=limit, last=last)
     return paginated(request, {"name": name, "tags": tags}, tags, more, limit)
 
 
@@ -344,6 +359,9 @@ def blob(request, name: str, digest: str):
         return HttpResponse(status=202)
     auth.authorize(request, name, PULL)
     parsed = digests.parse(digest)
+    rule = cache_rules.rule_for(name)
+    if rule is not None:
+        return cache_views.blob(request, rule, name, parsed)
     found = services.find_blob(repository=services.get_repository(name=name), digest=parsed)
     return blob_response(request, found)
 
