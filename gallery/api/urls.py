@@ -3,7 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import access, imports, views, vulnerabilities
+from . import access, cache, imports, views, vulnerabilities
 
 app_name = "api"
 urlpatterns = [
@@ -68,6 +68,8 @@ urlpatterns = [
     path("v1/tokens", access.TokenList.as_view(), name="tokens"),
     path("v1/tokens/<int:token_id>", access.TokenDetail.as_view(), name="token"),
     path("v1/audit", access.AuditLog.as_view(), name="audit"),
+    path("v1/cache-rules", cache.CacheRuleList.as_view(), name="cache-rules"),
+    path("v1/cache-rules/<int:rule_id>", cache.CacheRuleDetail.as_view(), name="cache-rule"),
     path("v1/publishers", views.PublisherList.as_view(), name="publishers"),
     path("v1/publishers/<str:namespace>", views.PublisherDetail.as_view(), name="publisher"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -91,10 +91,14 @@ def check_rule(
     username: str = "",
     password: str = "",
     allow_private_networks: bool = False,
+    existing: CacheRule | None = None,
 ) -> dict[str, list[str]]:
-    """What is wrong with a rule, per field (empty: nothing)."""
+    """What is wrong with a rule, per field (empty: nothing). `existing`: the rule being
+    changed (its prefix never changes)."""
     errors: dict[str, list[str]] = {}
-    if not names.is_valid_name(prefix) or len(prefix) > 200:
+    if existing is not None:
+        pass
+    elif not names.is_valid_name(prefix) or len(prefix) > 200:
         errors["prefix"] = ["Use one or more lowercase name components, e.g. hub or mirror/hub."]
     else:
         first = names.namespace_of(prefix + "/x")
@@ -162,7 +166,7 @@ def create_rule(
             namespace=fields["namespace"],
             username=username,
             allow_private_networks=allow_private_networks,
-            created_by=actor if getattr(actor, "_meta", None) else None,
+            created_by_id=getattr(actor, "pk", None),
         )
         if password:
             rule.password_sealed = vault.seal(password, f"cache-rule:{rule.pk}")
@@ -175,6 +179,40 @@ def create_rule(
             detail={"upstream": rule.upstream, "namespace": rule.namespace},
         )
         transaction.on_commit(rules.forget)
+    rules.forget()
+    return rule
+
+
+def change_rule(
+    *,
+    rule: CacheRule,
+    upstream_url: str,
+    namespace: str = "",
+    username: str = "",
+    password: str | None = None,
+    allow_private_networks: bool = False,
+) -> CacheRule:
+    """Point a rule elsewhere or change its account (`password` None: keep it). Cached
+    content stays: it is checked against the new upstream as tags come due."""
+    errors = check_rule(
+        prefix=rule.prefix,
+        upstream_url=upstream_url,
+        namespace=namespace,
+        username=username,
+        password=password or "",
+        allow_private_networks=allow_private_networks,
+        existing=rule,
+    )
+    if errors:
+        raise ValidationError(errors)
+    rule.upstream, rule.namespace = upstream_url.rstrip("/"), namespace.strip("/")
+    rule.username, rule.allow_private_networks = username, allow_private_networks
+    if password is not None:
+        rule.password_sealed = vault.seal(password, f"cache-rule:{rule.pk}")
+    if not username:
+        rule.password_sealed = ""
+    rule.save()
+    transaction.on_commit(rules.forget)
     rules.forget()
     return rule
 

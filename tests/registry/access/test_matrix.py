@@ -107,7 +107,16 @@ COVERED = {
     "api:robot-token", "api:tokens", "api:token", "api:audit", "api:schema", "api:docs",
     "api:imports", "api:import",
     "api:image-vulnerabilities", "api:image-rescan", "api:image-sbom",
+    "api:cache-rules", "api:cache-rule",
 }  # fmt: skip
+# Site-wide endpoints for staff only: (method, path, status for staff). Every other caller
+# gets 401 (anonymous, refused credentials) or 403.
+STAFF_ONLY = [
+    Endpoint("GET", "/api/v1/cache-rules", ADMIN, 200),
+    Endpoint("POST", "/api/v1/cache-rules", ADMIN, 201),
+    Endpoint("GET", "/api/v1/cache-rules/{rule}", ADMIN, 200),
+    Endpoint("DELETE", "/api/v1/cache-rules/{rule}", ADMIN, 204),
+]
 
 
 @dataclass
@@ -332,3 +341,38 @@ def test_every_route_is_in_the_matrix():
     walk(get_resolver().url_patterns)
     ours = {n for n in names if n.startswith(("registry:", "api:"))}
     assert ours <= COVERED, f"routes missing from the matrix: {sorted(ours - COVERED)}"
+
+
+def test_staff_only_endpoints_answer_staff_and_nobody_else(world):
+    from registry.cache import services as cache
+
+    UserFactory(username="sam", is_staff=True)
+    rule = cache.create_rule(
+        prefix="hub", upstream_url="http://127.0.0.1:9", allow_private_networks=True
+    )
+    body = {"prefix": "mirror", "upstream": "http://127.0.0.1:9", "allow_private_networks": True}
+    callers = {
+        **{caller: client_for(caller, world) for caller in CALLERS},
+        "staff": Client(headers={"Authorization": basic("sam", PASSWORD)}),
+    }
+    wrong = []
+    for endpoint in STAFF_ONLY:
+        path = endpoint.path.format(rule=rule.pk)
+        for caller, client in callers.items():
+            with transaction.atomic():
+                if endpoint.method == "POST":
+                    response = client.post(path, json.dumps(body), content_type="application/json")
+                else:
+                    response = getattr(client, endpoint.method.lower())(path)
+                transaction.set_rollback(True)
+            if caller == "staff":
+                want = endpoint.ok
+            elif caller == "anonymous" or RIGHTS[caller]["public"] is None:
+                want = 401
+            else:
+                want = 403
+            if response.status_code != want:
+                wrong.append(
+                    f"{endpoint.method} {path} as {caller}: {response.status_code}, not {want}"
+                )
+    assert not wrong, "\n".join(wrong)
