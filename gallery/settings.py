@@ -414,6 +414,13 @@ BERTH_CACHE_SYNC_INTERVAL = env_int("BERTH_CACHE_SYNC_INTERVAL", 3600, minimum=6
 BERTH_CACHE_SYNC_WINDOW = env_int("BERTH_CACHE_SYNC_WINDOW", 7 * 86400, minimum=60)
 BERTH_CACHE_EXPIRE_SECONDS = env_int("BERTH_CACHE_EXPIRE_SECONDS", 30 * 86400, minimum=3600)
 BERTH_CACHE_FETCH_WAIT = env_float("BERTH_CACHE_FETCH_WAIT", 300.0, minimum=1.0)
+# Replication (registry.replication): every repository of every rule is checked every
+# INTERVAL seconds (on the beat) besides after each push and delete; a failing run is retried
+# RETRIES times with backoff; a run holds its repository for LEASE seconds at a time
+# (renewed while it works: a run that died frees it after that long).
+BERTH_REPLICATION_INTERVAL = env_int("BERTH_REPLICATION_INTERVAL", 3600, minimum=60)
+BERTH_REPLICATION_RETRIES = env_int("BERTH_REPLICATION_RETRIES", 8)
+BERTH_REPLICATION_LEASE_SECONDS = env_int("BERTH_REPLICATION_LEASE_SECONDS", 300, minimum=2)
 # Encrypts the credentials rules keep for other registries (registry.upstream.vault); several
 # keys, comma-separated, the first current. Empty: a key derived from SECRET_KEY.
 BERTH_CREDENTIALS_KEY = env_secret("BERTH_CREDENTIALS_KEY") or ""
@@ -583,6 +590,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(BERTH_CACHE_SYNC_INTERVAL),
     },
     "expire-cache": {"task": "registry.cache.tasks.expire_unused", "schedule": 3600.0},
+    "replicate-all": {
+        "task": "registry.replication.tasks.replicate_all",
+        "schedule": float(BERTH_REPLICATION_INTERVAL),
+    },
 }
 
 # -- auth, i18n, misc ---------------------------------------------------------------------------

@@ -284,6 +284,11 @@ from .cache.models import (  # noqa: E402, F401
     CachedTag,
     CacheRule,
 )
+from .replication.models import (  # noqa: E402, F401
+    ReplicatedTag,
+    ReplicationRule,
+    ReplicationState,
+)
 from .scanning.models import (  # noqa: E402, F401
     Advisory,
     AdvisoryImport,

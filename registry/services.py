@@ -60,7 +60,10 @@ class RegistryEvent:
 # Registry subsystems told of every event, after commit, before the configurable hook: each is
 # the dotted path of a callable taking a RegistryEvent. Explicit and in one place (no signals):
 # a subsystem that wants to hear of pushes adds its listener here.
-SUBSYSTEMS = ("registry.scanning.tasks.on_registry_event",)
+SUBSYSTEMS = (
+    "registry.scanning.tasks.on_registry_event",
+    "registry.replication.tasks.on_registry_event",
+)
 
 
 @cache

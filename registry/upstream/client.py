@@ -601,7 +601,10 @@ class Registry:
         body = response.read(ERROR_BODY_MAX)
         if response.status in (200, 202, 204):
             return True
-        unsupported = response.status == 400 and "UNSUPPORTED" in _message_of(body)
+        # Registries that delete manifests by digest only answer 405, 400 UNSUPPORTED, or
+        # (distribution 2.8) 400 for a tag they took for a bad digest.
+        by_tag = not digests.looks_like_digest(reference)
+        unsupported = response.status == 400 and (by_tag or "UNSUPPORTED" in _message_of(body))
         if response.status == 405 or unsupported:
             return False
         raise self._error_after_read(response, path)
