@@ -3,7 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import access, cache, imports, views, vulnerabilities
+from . import access, cache, imports, replication, views, vulnerabilities
 
 app_name = "api"
 urlpatterns = [
@@ -70,6 +70,32 @@ urlpatterns = [
     path("v1/audit", access.AuditLog.as_view(), name="audit"),
     path("v1/cache-rules", cache.CacheRuleList.as_view(), name="cache-rules"),
     path("v1/cache-rules/<int:rule_id>", cache.CacheRuleDetail.as_view(), name="cache-rule"),
+    path("v1/replication-rules", replication.RuleList.as_view(), name="replication-rules"),
+    path(
+        "v1/replication-rules/<int:rule_id>",
+        replication.RuleDetail.as_view(),
+        name="replication-rule",
+    ),
+    path(
+        "v1/replication-rules/<int:rule_id>/status",
+        replication.RuleStatus.as_view(),
+        name="replication-rule-status",
+    ),
+    path(
+        "v1/replication-rules/<int:rule_id>/replicate",
+        replication.ReplicateNow.as_view(),
+        name="replication-rule-replicate",
+    ),
+    path(
+        "v1/replication-rules/<int:rule_id>/accept",
+        replication.Accept.as_view(),
+        name="replication-rule-accept",
+    ),
+    path(
+        "v1/replication-rules/<int:rule_id>/decline",
+        replication.Decline.as_view(),
+        name="replication-rule-decline",
+    ),
     path("v1/publishers", views.PublisherList.as_view(), name="publishers"),
     path("v1/publishers/<str:namespace>", views.PublisherDetail.as_view(), name="publisher"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -47,7 +47,9 @@ def replicate_repository(self, rule_id: int, name: str) -> str:
     try:
         outcome = services.replicate(rule_id=rule_id, name=name)
     except services.ReplicationFailed as failed:
-        if failed.transient and self.request.retries < settings.BERTH_REPLICATION_RETRIES:
+        # Eager (no broker): no retrying in the request; the schedule catches up.
+        retry = failed.transient and not self.request.is_eager
+        if retry and self.request.retries < settings.BERTH_REPLICATION_RETRIES:
             if failed.retry_after is not None:
                 countdown = failed.retry_after
             else:
