@@ -277,6 +277,8 @@ class Fault:
     drop_after: int | None = None
     stall: float = 0.0
     redirect: str | None = None
+    stall_request_after: int | None = None  # read this much of the request body, then stall
+    started: threading.Event = field(default_factory=threading.Event)  # it applied once
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -353,6 +355,8 @@ class FaultProxy:
                     method, path, _ = proxy.requests[-1]
                     proxy.requests[-1] = (method, path, self.headers.get("Authorization", ""))
                 length = int(self.headers.get("Content-Length") or 0)
+                if fault and fault.stall_request_after is None:
+                    fault.started.set()
                 if fault and fault.delay:
                     time.sleep(fault.delay)
                 if fault and (fault.status or fault.redirect):
@@ -389,13 +393,20 @@ class FaultProxy:
                 for key, value in headers.items():
                     upstream.putheader(key, value)
                 upstream.endheaders()
-                remaining = length
+                remaining, forwarded = length, 0
                 while remaining > 0:
-                    data = self.rfile.read(min(remaining, 1 << 20))
+                    data = self.rfile.read(min(remaining, 64 * 1024))
                     if not data:
                         break
                     upstream.send(data)
                     remaining -= len(data)
+                    forwarded += len(data)
+                    cut = fault.stall_request_after if fault else None
+                    if cut is not None and forwarded >= cut:
+                        fault.started.set()
+                        time.sleep(fault.stall)
+                        self.close_connection = True
+                        return
                 answer = upstream.getresponse()
                 self.send_response(answer.status)
                 for key, value in answer.getheaders():
@@ -447,12 +458,13 @@ class Pushed:
     blobs: dict[str, bytes]  # digest -> content (config and layers)
 
 
-def _request(url: str, method: str, path: str, body=b"", headers=None, token: str = ""):
+def _request(url: str, method: str, path: str, body=b"", headers=None, auth: str = ""):
+    """One request; `auth` is an Authorization header's value."""
     parts = urllib.parse.urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
     headers = dict(headers or {})
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
+    if auth:
+        headers["Authorization"] = auth
     connection.request(method, path, body=body, headers=headers)
     response = connection.getresponse()
     data = response.read()
@@ -460,27 +472,27 @@ def _request(url: str, method: str, path: str, body=b"", headers=None, token: st
     return response, data
 
 
-def push_blob(url: str, repository: str, data: bytes, token: str = "") -> str:
+def push_blob(url: str, repository: str, data: bytes, auth: str = "") -> str:
     digest = sha256(data)
-    response, body = _request(url, "POST", f"/v2/{repository}/blobs/uploads/", token=token)
+    response, body = _request(url, "POST", f"/v2/{repository}/blobs/uploads/", auth=auth)
     assert response.status == 202, (response.status, body)
     location = urllib.parse.urlsplit(response.getheader("Location"))
     path = location.path + "?" + (location.query + "&" if location.query else "")
     path += urllib.parse.urlencode({"digest": digest})
     headers = {"Content-Type": "application/octet-stream"}
-    response, body = _request(url, "PUT", path, data, headers, token=token)
+    response, body = _request(url, "PUT", path, data, headers, auth=auth)
     assert response.status == 201, (response.status, body)
     return digest
 
 
-def push_manifest(url, repository, reference, body: bytes, media_type, token: str = "") -> str:
+def push_manifest(url, repository, reference, body: bytes, media_type, auth: str = "") -> str:
     response, answer = _request(
         url,
         "PUT",
         f"/v2/{repository}/manifests/{reference}",
         body,
         {"Content-Type": media_type},
-        token=token,
+        auth=auth,
     )
     assert response.status == 201, (response.status, answer)
     return response.getheader("Docker-Content-Digest") or sha256(body)
@@ -510,13 +522,13 @@ def push_image(
     tag: str | None,
     layers: list[bytes],
     architecture: str = "amd64",
-    token: str = "",
+    auth: str = "",
     **fields,
 ) -> Pushed:
     body, blobs = image(layers, architecture, **fields)
     for data in blobs.values():
-        push_blob(url, repository, data, token)
-    digest = push_manifest(url, repository, tag or sha256(body), body, OCI_MANIFEST, token)
+        push_blob(url, repository, data, auth)
+    digest = push_manifest(url, repository, tag or sha256(body), body, OCI_MANIFEST, auth)
     return Pushed(digest, body, OCI_MANIFEST, blobs)
 
 
