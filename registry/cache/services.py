@@ -463,8 +463,12 @@ def open_blob(*, rule: CacheRule, name: str, digest: Digest, head: bool = False)
             if stored is not None:
                 # Stored for another repository: linked here once the upstream says it has
                 # it (with that size) for this one.
-                if registry.head_blob(upstream_name, str(digest)) == stored.size:
-                    return _link(rule, name, stored)
+                size = registry.head_blob(upstream_name, str(digest))
+                if size != stored.size:
+                    raise upstream.DigestMismatch(
+                        f"the upstream says {digest} has {size} bytes, not {stored.size}"
+                    )
+                return _link(rule, name, stored)
             elif head:
                 return Remote(str(digest), registry.head_blob(upstream_name, str(digest)))
             else:
