@@ -161,10 +161,11 @@ def skopeo_pull(reference: str, workdir: Path) -> float:
     return elapsed
 
 
-def curl_pull(target: Target, repository: str, digest: str, size: int) -> float:
-    """MB/s of one blob GET into /dev/null."""
+def curl_pull(target: Target, repository: str, digest: str, size: int, push=False) -> float:
+    """MB/s of one blob GET into /dev/null (`push`: with a push token, for a repository
+    that has blobs and no manifest yet)."""
     argv = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}"]
-    for key, value in auth(target, repository).items():
+    for key, value in auth(target, repository, push=push).items():
         argv += ["-H", f"{key}: {value}"]
     done = subprocess.run(
         [*argv, f"{target.url}/v2/{repository}/blobs/{digest}"], capture_output=True, text=True
@@ -192,12 +193,18 @@ def manage(workdir: Path, berth: Target, *args: str) -> str:
 SET_UP = """
 from django.contrib.auth import get_user_model
 from registry.cache import services as cache
-from registry.models import Namespace
-from registry.replication import services as replication
-root = get_user_model().objects.create_superuser({name!r}, password={password!r})
+get_user_model().objects.create_superuser({name!r}, password={password!r})
 cache.create_rule(prefix="hub", upstream_url={url!r}, allow_private_networks=True)
-rule = replication.create_rule(namespace=Namespace.objects.get(name="bench"), actor=root,
-    url={url!r}, destination_namespace="replica", allow_private_networks=True)
+"""
+# Made once the repository is pushed: no push event starts a copy before the timed run.
+REPLICATION_RULE = """
+from django.contrib.auth import get_user_model
+from registry.models import Namespace
+from registry.replication import services
+rule = services.create_rule(
+    namespace=Namespace.objects.get(name="bench"), actor=get_user_model().objects.get(
+    username={name!r}), filter="repl", url={url!r}, destination_namespace="replica",
+    allow_private_networks=True)
 print(rule.pk)
 """
 
@@ -215,15 +222,8 @@ def measure(args, workdir: Path, berth: Target, reference: Target) -> dict[str, 
     def add(key: str, value: float) -> None:
         samples.setdefault(key, []).append(value)
 
-    rule_id = int(
-        manage(
-            workdir,
-            berth,
-            "shell",
-            "-c",
-            SET_UP.format(name=STAFF[0], password=STAFF[1], url=reference.url),
-        ).split()[-1]
-    )
+    set_up = SET_UP.format(name=STAFF[0], password=STAFF[1], url=reference.url)
+    manage(workdir, berth, "shell", "-c", set_up)
     layers = [LargeBlob(workdir / f"layer{i}", args.layer_mib * MIB) for i in range(4)]
     big = LargeBlob(workdir / "big", args.blob_mib * MIB)
     for n in range(args.rounds):
@@ -248,7 +248,7 @@ def measure(args, workdir: Path, berth: Target, reference: Target) -> dict[str, 
             log(f"  {key}: {samples[key][-1]:,.0f} MB/s")
         # Warm: the cache serves what it stored; beside it, the same pushed to Berth.
         push_image(berth, f"bench/local{n}", "1", layers)
-        push_file(berth, f"bench/rawlocal{n}", big.path, big.digest)
+        push_file(berth, f"bench/rawlocal{n}", big.path, big.digest)  # provisional: no manifest
         local = f"{berth.url.removeprefix('http://')}/bench/local{n}:1"
         for key, source in (("warm", cached), ("local", local), ("reference", direct)):
             add(f"pull_{key}", size / skopeo_pull(source, workdir) / MB)
@@ -258,7 +258,8 @@ def measure(args, workdir: Path, berth: Target, reference: Target) -> dict[str, 
             (berth, f"bench/rawlocal{n}", "blob_local"),
             (reference, f"library/raw{n}", "blob_reference"),
         ):
-            add(key, curl_pull(target, repository, big.digest, big.size))
+            push = repository.startswith("bench/")
+            add(key, curl_pull(target, repository, big.digest, big.size, push=push))
             log(f"  {key}: {samples[key][-1]:,.0f} MB/s")
     if not args.no_load:
         log("manifest GET (wrk)")
@@ -273,11 +274,11 @@ def measure(args, workdir: Path, berth: Target, reference: Target) -> dict[str, 
                 rate, _ = wrk(url, headers, seconds=args.seconds, connections=32)
                 add(key, rate)
             log(f"  {key}: {median(samples[key]):,.0f} req/s")
-    replicate(args, workdir, berth, reference, rule_id, add)
+    replicate(args, workdir, berth, reference, add)
     return samples
 
 
-def replicate(args, workdir, berth, reference, rule_id, add) -> None:
+def replicate(args, workdir, berth, reference, add) -> None:
     count = 20
     log(f"replication: {count} tags, {args.replication_mib} MiB in all")
     layer = LargeBlob(workdir / "replicated", args.replication_mib * MIB // count)
@@ -286,6 +287,8 @@ def replicate(args, workdir, berth, reference, rule_id, add) -> None:
         layer.vary(9000 + i)
         pushed += push_image(berth, "bench/repl", f"v{i + 1:02d}", [layer])
     add("replicated_bytes", pushed)
+    rule = REPLICATION_RULE.format(name=STAFF[0], url=reference.url)
+    rule_id = int(manage(workdir, berth, "shell", "-c", rule).split()[-1])
     began = time.perf_counter()
     manage(workdir, berth, "replicate", "--rule", str(rule_id), "--repository", "bench/repl")
     add("replication", time.perf_counter() - began)
