@@ -135,6 +135,6 @@ def on_registry_event(event) -> None:
         "namespace", "target"
     )
     for rule in rules:
-        if rule.ready and (rule.matches(event.repository) or event.action == "delete"):
+        if rule.ready and rule.matches(event.repository):
             services.mark_changed(rule, event.repository)
             enqueue(rule.pk, event.repository)
