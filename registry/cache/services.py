@@ -586,6 +586,31 @@ class Download:
         _release(self.digest, self.token)
         self.response.close()
 
+    def stream(self, start: int = 0, end: int | None = None) -> _Stream:
+        """`chunks(start, end)` as a response body that, closed before it was read (the
+        client left before the first byte), still gives the fetch back."""
+        return _Stream(self, start, end)
+
+
+class _Stream:
+    def __init__(self, download: Download, start: int, end: int | None) -> None:
+        self.download, self.start, self.end = download, start, end
+        self.pieces: Iterator[bytes] | None = None
+
+    def __iter__(self) -> _Stream:
+        return self
+
+    def __next__(self) -> bytes:
+        if self.pieces is None:  # the first byte is asked for: the fetch streams
+            self.pieces = self.download.chunks(self.start, self.end)
+        return next(self.pieces)
+
+    def close(self) -> None:
+        if self.pieces is None:
+            self.download.close()
+        else:
+            self.pieces.close()
+
 
 def _within(data: bytes, position: int, start: int, end: int | None) -> bytes:
     """The part of `data` (at `position` in the blob) inside [start, end]."""

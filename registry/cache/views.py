@@ -45,7 +45,7 @@ def blob(request, rule, name: str, digest):
         raise
     start, end = byte_range or (0, None)
     response = StreamingHttpResponse(
-        found.chunks(start, end),
+        found.stream(start, end),
         status=206 if byte_range else 200,
         headers=headers,
         content_type=mediatypes.OCTET_STREAM,

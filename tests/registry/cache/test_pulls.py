@@ -222,6 +222,16 @@ def test_a_client_that_goes_away_mid_blob_still_leaves_it_stored(rule, pulled, p
     assert blobs.verify(Blob.objects.get(digest=sha256(layer)))
 
 
+def test_a_client_that_leaves_before_the_first_byte_gives_the_fetch_back(rule, pulled, anonymous):
+    name, _ = pulled
+    get(anonymous, f"/v2/{name}/manifests/1.0")
+    layer = sha256(b"first layer")
+    anonymous.get(f"/v2/{name}/blobs/{layer}").close()
+    assert not BlobFetch.objects.exists()
+    response, body = get(anonymous, f"/v2/{name}/blobs/{layer}")
+    assert (response["Berth-Cache"], body) == ("miss", b"first layer")
+
+
 def test_a_range_on_a_miss_gets_its_range_and_the_whole_blob_is_stored(rule, pulled, anonymous):
     name, _ = pulled
     get(anonymous, f"/v2/{name}/manifests/1.0")
