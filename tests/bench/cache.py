@@ -226,6 +226,14 @@ def measure(args, workdir: Path, berth: Target, reference: Target) -> dict[str, 
     manage(workdir, berth, "shell", "-c", set_up)
     layers = [LargeBlob(workdir / f"layer{i}", args.layer_mib * MIB) for i in range(4)]
     big = LargeBlob(workdir / "big", args.blob_mib * MIB)
+    # Warm-up, untimed: each gunicorn worker's first request loads the URLconf and opens its
+    # connections, a fixed cost paid once per process, not per pull.
+    small = LargeBlob(workdir / "small", MIB)
+    small.vary(1)
+    push_image(reference, "library/warmup", "1", [small])
+    for _ in range(2):
+        skopeo_pull(f"{berth.url.removeprefix('http://')}/hub/library/warmup:1", workdir)
+        skopeo_pull(f"{reference.url.removeprefix('http://')}/library/warmup:1", workdir)
     for n in range(args.rounds):
         log(f"round {n + 1} of {args.rounds}")
         for i, layer in enumerate(layers):
