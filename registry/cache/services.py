@@ -242,10 +242,17 @@ def password_of(rule: CacheRule) -> str:
 
 
 def registry_of(rule: CacheRule, *, policy: upstream.RetryPolicy | None = None):
+    """The rule's upstream. A password no configured key opens (BERTH_CREDENTIALS_KEY
+    changed) is logged and not sent: the upstream then refuses, and pulls go stale."""
+    try:
+        password = password_of(rule) if rule.password_sealed else ""
+    except vault.VaultError as error:
+        log.error("cache rule %s: its password cannot be read: %s", rule.prefix, error)
+        password = ""
     return upstream.Registry(
         rule.upstream,
         username=rule.username,
-        password=password_of(rule) if rule.password_sealed else "",
+        password=password,
         allow_private_networks=rule.allow_private_networks,
         policy=policy or upstream.RetryPolicy.default(),
     )
