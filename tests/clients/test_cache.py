@@ -144,7 +144,8 @@ def test_concurrent_misses_of_one_blob_fetch_it_once(live_registry, cache_rule, 
     layer = secrets.token_bytes(8_000_000)
     push_image(peer.url, name, "1.0", [layer])
     url = f"{live_registry.url}/v2/{prefix}/{name}"
-    urllib.request.urlopen(f"{url}/manifests/1.0", timeout=30).read()  # noqa: S310 (our URL)
+    with urllib.request.urlopen(f"{url}/manifests/1.0", timeout=30) as answer:  # noqa: S310
+        answer.read()
     proxy.inject(Fault(path=f"/blobs/{sha256(layer)}", delay=1.5))
     bodies: list[bytes] = []
 
@@ -174,4 +175,5 @@ def test_a_pull_of_a_cached_repository_is_refused_for_a_push(live_registry, cach
     )
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)  # noqa: S310
+    refused.value.close()
     assert refused.value.code == 403
