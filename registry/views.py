@@ -259,11 +259,14 @@ def manifest(request, name: str, reference: str):
         return HttpResponse(status=202)
     identity = auth.authorize(request, name, PULL)
     rule = cache_rules.rule_for(name)
+    if rule is None:
+        try:
+            found = services.find_manifest(name=name, reference=reference)
+        except NameUnknown:
+            rule = cached_after_all(name)
     if rule is not None:  # a pull-through cache: fresh, fetched or stale (registry.cache)
         served = cache.manifest(rule=rule, name=name, reference=reference)
         found = served.manifest
-    else:
-        found = services.find_manifest(name=name, reference=reference)
     quota = {}
     if request.method == "GET":  # a HEAD is a client checking, not a pull
         tag = "" if digests.looks_like_digest(reference) else reference
@@ -319,6 +322,8 @@ def tags_list(request, name: str):
     limit = settings.BERTH_TAGS_PAGE_MAX if n is None else n
     last = request.GET.get("last", "")
     rule = cache_rules.rule_for(name)
+    if rule is None and services.Repository.objects.filter(name=name).first() is None:
+        rule = cached_after_all(name)
     upstream_tags = cache.tags(rule=rule, name=name) if rule is not None else None
     if upstream_tags is not None:  # a cached repository lists its upstream's tags
         following = [tag for tag in upstream_tags if tag > last]
@@ -360,10 +365,24 @@ def blob(request, name: str, digest: str):
     auth.authorize(request, name, PULL)
     parsed = digests.parse(digest)
     rule = cache_rules.rule_for(name)
+    if rule is None:
+        try:
+            repository = services.get_repository(name=name)
+        except NameUnknown:
+            rule = cached_after_all(name)
     if rule is not None:
         return cache_views.blob(request, rule, name, parsed)
-    found = services.find_blob(repository=services.get_repository(name=name), digest=parsed)
+    found = services.find_blob(repository=repository, digest=parsed)
     return blob_response(request, found)
+
+
+def cached_after_all(name: str):
+    """A repository that does not exist: under a cache rule made a moment ago in another
+    process, it is the cache's to fetch; otherwise NAME_UNKNOWN."""
+    rule = cache_rules.rule_for(name, fresh=True)
+    if rule is None:
+        raise NameUnknown(detail={"name": name})
+    return rule
 
 
 def blob_response(request, found):

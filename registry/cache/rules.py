@@ -1,8 +1,8 @@
 """Which repository names are a pull-through cache: `rule_for(name)`, asked on every pull.
 
 The rules are few and change rarely: each process keeps them in memory and reads them
-again every RELOAD_SECONDS (and at once after it changed one itself), so that the pull path
-pays no query for them.
+again every RELOAD_SECONDS (at once after it changed one itself, and when asked about a
+repository that does not exist), so that the pull path pays no query for them.
 """
 
 from __future__ import annotations
@@ -30,8 +30,13 @@ def _rules() -> tuple[CacheRule, ...]:
     return _state["rules"]
 
 
-def rule_for(name: str) -> CacheRule | None:
-    """The rule whose prefix `name` is under (`hub/library/alpine` for `hub`), or None."""
+def rule_for(name: str, *, fresh: bool = False) -> CacheRule | None:
+    """The rule whose prefix `name` is under (`hub/library/alpine` for `hub`), or None.
+
+    `fresh`: read the rules from the database now. Asked when a repository does not exist,
+    so that the first pulls under a rule just made (in another process) find it at once."""
+    if fresh:
+        forget()
     for rule in _rules():
         if name.startswith(rule.prefix) and name[len(rule.prefix) : len(rule.prefix) + 1] == "/":
             return rule

@@ -2,9 +2,12 @@
 proxy that injects faults: misses, hits, freshness, stale copies, faults that must store
 nothing, multi-arch indexes kept sparse, read-only repositories."""
 
+import inspect
 import json
 
 import pytest
+from django.core.signals import request_finished
+from django.db import close_old_connections
 
 from registry.cache import services as cache
 from registry.models import (
@@ -36,6 +39,22 @@ def pulled(peer):
     upstream = unique("library")
     image = push_image(peer.url, upstream, "1.0", [b"first layer", b"second layer"])
     return f"hub/{upstream}", image
+
+
+def close(response) -> None:
+    """What a WSGI server does when its client leaves: close the response. (Django's test
+    client wraps a streamed body in a generator that, once started, closes the response
+    itself with its request_finished signal kept from closing the test's database
+    connection; before it started, that is done here.)"""
+    body = response._iterator  # the test client's wrapper generator
+    if inspect.getgeneratorstate(body) != inspect.GEN_CREATED:
+        body.close()
+        return
+    request_finished.disconnect(close_old_connections)
+    try:
+        response.close()
+    finally:
+        request_finished.connect(close_old_connections)
 
 
 def get(client, path, **headers):
@@ -217,8 +236,8 @@ def test_a_client_that_goes_away_mid_blob_still_leaves_it_stored(rule, pulled, p
     push_image(proxy.url, name[4:], "big", [layer])
     get(anonymous, f"/v2/{name}/manifests/big")
     response = anonymous.get(f"/v2/{name}/blobs/{sha256(layer)}")
-    next(iter(response.streaming_content))
-    response.close()
+    next(response.streaming_content)
+    close(response)
     assert blobs.verify(Blob.objects.get(digest=sha256(layer)))
 
 
@@ -226,7 +245,7 @@ def test_a_client_that_leaves_before_the_first_byte_gives_the_fetch_back(rule, p
     name, _ = pulled
     get(anonymous, f"/v2/{name}/manifests/1.0")
     layer = sha256(b"first layer")
-    anonymous.get(f"/v2/{name}/blobs/{layer}").close()
+    close(anonymous.get(f"/v2/{name}/blobs/{layer}"))
     assert not BlobFetch.objects.exists()
     response, body = get(anonymous, f"/v2/{name}/blobs/{layer}")
     assert (response["Berth-Cache"], body) == ("miss", b"first layer")
