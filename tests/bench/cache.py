@@ -396,7 +396,11 @@ def main(argv=None) -> int:
         try:
             with contextlib.ExitStack() as stack:
                 reference = stack.enter_context(start_reference(workdir))
-                berth = stack.enter_context(start_berth(workdir, admin_url, name="Berth"))
+                # Thousands of anonymous manifest GETs from one address: no pull limit.
+                unlimited = {"BERTH_RATELIMIT_ANONYMOUS_PULLS": "0"}
+                berth = stack.enter_context(
+                    start_berth(workdir, admin_url, name="Berth", env_extra=unlimited)
+                )
                 samples = measure(args, workdir, berth, reference)
         except (BenchError, OSError) as error:
             log(f"bench: could not run: {error}")
