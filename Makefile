@@ -51,8 +51,9 @@ fmt: install-test ## format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install-test ## benchmarks: registry vs the reference, gallery search, vulnerability scanning
+bench: install-test ## benchmarks: registry, cache and replication vs the reference, search, scanning
 	$(BIN)/python tests/bench/run.py
+	$(BIN)/python tests/bench/cache.py
 	$(BIN)/python tests/bench/gallery.py
 	$(BIN)/python tests/bench/scanning.py
 	$(BIN)/python tests/bench/imports.py

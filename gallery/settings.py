@@ -332,6 +332,10 @@ BERTH_UPLOAD_TTL = env_int("BERTH_UPLOAD_TTL", 24 * 3600, minimum=60)
 # a request that died (a killed process) blocks its session at most this many seconds.
 BERTH_UPLOAD_LEASE_SECONDS = env_int("BERTH_UPLOAD_LEASE_SECONDS", 60, minimum=2)
 BERTH_MANIFEST_MAX_BYTES = env_int("BERTH_MANIFEST_MAX_BYTES", 4 * 1024 * 1024, minimum=4096)
+# The spec's optional sparse-manifest workflow: accept manifests and indexes that reference
+# blobs or child manifests the repository does not hold (yet). Off: MANIFEST_BLOB_UNKNOWN.
+# The pull-through cache keeps sparse manifests whatever this says.
+BERTH_SPARSE_MANIFESTS = env_bool("BERTH_SPARSE_MANIFESTS", False)
 BERTH_TAGS_PAGE_MAX = env_int("BERTH_TAGS_PAGE_MAX", 1000, minimum=1)
 BERTH_CATALOG_PAGE_MAX = env_int("BERTH_CATALOG_PAGE_MAX", 1000, minimum=1)
 BERTH_NEW_REPOSITORIES_PRIVATE = env_bool("BERTH_NEW_REPOSITORIES_PRIVATE", False)
@@ -384,6 +388,46 @@ BERTH_GC_INTERVAL = env_int("BERTH_GC_INTERVAL", 6 * 3600, minimum=60)
 BERTH_GC_UNTAGGED = env_str("BERTH_GC_UNTAGGED", "keep").strip().lower()
 if BERTH_GC_UNTAGGED not in {"keep", "reclaim"}:
     raise ImproperlyConfigured(f"BERTH_GC_UNTAGGED={BERTH_GC_UNTAGGED!r} is not keep or reclaim")
+
+# Other registries (registry.upstream: the pull-through cache's upstreams and replication's
+# destinations): timeouts in seconds, retries of a failed request (backoff with jitter), the
+# longest Retry-After waited for (longer ones fail at once), and the hosts a registry may
+# redirect to besides its own ("*.example.com" for subdomains, "*" for any): the blob
+# stores and CDNs the big registries hand their blobs out from.
+BERTH_UPSTREAM_CONNECT_TIMEOUT = env_float("BERTH_UPSTREAM_CONNECT_TIMEOUT", 5.0, minimum=0.1)
+BERTH_UPSTREAM_READ_TIMEOUT = env_float("BERTH_UPSTREAM_READ_TIMEOUT", 30.0, minimum=0.1)
+BERTH_UPSTREAM_RETRIES = env_int("BERTH_UPSTREAM_RETRIES", 2)
+BERTH_UPSTREAM_RETRY_AFTER_MAX = env_float("BERTH_UPSTREAM_RETRY_AFTER_MAX", 10.0)
+BERTH_UPSTREAM_REDIRECT_HOSTS = env_list(
+    "BERTH_UPSTREAM_REDIRECT_HOSTS",
+    [
+        "*.docker.com", "*.docker.io", "*.cloudflarestorage.com",  # Docker Hub
+        "pkg-containers.githubusercontent.com",  # ghcr.io
+        "*.quay.io", "*.quay.io.s3.amazonaws.com",  # quay.io
+        "storage.googleapis.com", "*.storage.googleapis.com",  # gcr.io, *.pkg.dev
+        "*.amazonaws.com",  # ECR's S3 buckets
+        "*.data.mcr.microsoft.com", "*.blob.core.windows.net",  # mcr.microsoft.com, ACR
+    ],
+)  # fmt: skip
+# The pull-through cache (registry.cache): a cached tag is checked with its upstream when it
+# was last checked longer ago than FRESHNESS; the periodic sync (every SYNC_INTERVAL, on the
+# beat) refreshes tags pulled within SYNC_WINDOW; tags and manifests nobody pulled within
+# EXPIRE go; a request waits at most FETCH_WAIT for a blob another request is fetching.
+BERTH_CACHE_FRESHNESS_SECONDS = env_int("BERTH_CACHE_FRESHNESS_SECONDS", 600)
+BERTH_CACHE_SYNC_INTERVAL = env_int("BERTH_CACHE_SYNC_INTERVAL", 3600, minimum=60)
+BERTH_CACHE_SYNC_WINDOW = env_int("BERTH_CACHE_SYNC_WINDOW", 7 * 86400, minimum=60)
+BERTH_CACHE_EXPIRE_SECONDS = env_int("BERTH_CACHE_EXPIRE_SECONDS", 30 * 86400, minimum=3600)
+BERTH_CACHE_FETCH_WAIT = env_float("BERTH_CACHE_FETCH_WAIT", 300.0, minimum=1.0)
+# Replication (registry.replication): every repository of every rule is checked every
+# INTERVAL seconds (on the beat) besides after each push and delete; a failing run is retried
+# RETRIES times with backoff; a run holds its repository for LEASE seconds at a time
+# (renewed while it works: a run that died frees it after that long).
+BERTH_REPLICATION_INTERVAL = env_int("BERTH_REPLICATION_INTERVAL", 3600, minimum=60)
+BERTH_REPLICATION_RETRIES = env_int("BERTH_REPLICATION_RETRIES", 8)
+BERTH_REPLICATION_LEASE_SECONDS = env_int("BERTH_REPLICATION_LEASE_SECONDS", 300, minimum=2)
+# Encrypts the credentials rules keep for other registries (registry.upstream.vault); several
+# keys, comma-separated, the first current. Empty: a key derived from SECRET_KEY.
+BERTH_CREDENTIALS_KEY = env_secret("BERTH_CREDENTIALS_KEY") or ""
 
 # Docker token authentication. The registry and its token service run in one process, so
 # tokens are signed with a shared secret (HS256) that never leaves the server.
@@ -552,6 +596,15 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(BERTH_GC_INTERVAL),
     },
     "purge-uploads": {"task": "registry.storage.tasks.purge_uploads", "schedule": 600.0},
+    "sync-cache": {
+        "task": "registry.cache.tasks.sync_recent",
+        "schedule": float(BERTH_CACHE_SYNC_INTERVAL),
+    },
+    "expire-cache": {"task": "registry.cache.tasks.expire_unused", "schedule": 3600.0},
+    "replicate-all": {
+        "task": "registry.replication.tasks.replicate_all",
+        "schedule": float(BERTH_REPLICATION_INTERVAL),
+    },
 }
 
 # -- auth, i18n, misc ---------------------------------------------------------------------------

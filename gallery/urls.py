@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 
 from registry import urls as registry_urls  # noqa: F401 - registers the "repo" converter
 
-from . import accounts, organizations, seo, views
+from . import accounts, organizations, replication, seo, views
 from .publishing import pages as publishing
 from .publishing import settings as publishing_settings
 from .publishing import uploads
@@ -62,6 +62,11 @@ urlpatterns = [
         "u/<str:namespace>/-/settings",
         organizations.namespace_settings,
         name="namespace-settings",
+    ),
+    path(
+        "u/<str:namespace>/-/replication",
+        replication.replication,
+        name="namespace-replication",
     ),
     path("organizations/new", organizations.new_organization, name="new-organization"),
     path("settings/tokens", organizations.tokens, name="tokens"),

@@ -13,6 +13,7 @@ from django.views.defaults import server_error as default_server_error
 
 from registry import names
 from registry.access import policy
+from registry.cache import services as cache
 from registry.errors import ManifestUnknown
 from registry.models import Namespace
 
@@ -90,6 +91,7 @@ def _repository_context(request, entry: CatalogEntry, tab: str, *, side: bool = 
         "card_url": "" if entry.is_private else request.build_absolute_uri(card),
         "text": services.text_of(entry),
         "can_edit": policy.PUSH in policy.permitted_actions(request.user, entry.name),
+        "origin": cache.origin_of(entry.pk),  # a pull-through cache's upstream, or ""
     }
     if side and latest is not None:
         context["latest_scan"] = vulnerabilities.latest_overview(entry, latest)

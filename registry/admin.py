@@ -1,9 +1,13 @@
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 
 from . import services
+from .cache import services as cache
 from .models import (
     Advisory,
     Blob,
+    CacheRule,
     Collection,
     ImageScan,
     Manifest,
@@ -117,3 +121,69 @@ class CollectionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class CacheRuleForm(forms.ModelForm):
+    password = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Stored encrypted; sent to the upstream and its token realm only. Leave "
+        "empty to keep the current one.",
+    )
+
+    class Meta:
+        model = CacheRule
+        fields = ["prefix", "upstream", "namespace", "username", "allow_private_networks"]
+
+    def clean(self):
+        values = super().clean()
+        errors = cache.check_rule(
+            prefix=values.get("prefix") or (self.instance.prefix if self.instance.pk else ""),
+            upstream_url=values.get("upstream", ""),
+            namespace=values.get("namespace", ""),
+            username=values.get("username", ""),
+            password=values.get("password", ""),
+            allow_private_networks=values.get("allow_private_networks", False),
+            existing=self.instance if self.instance.pk else None,
+        )
+        if errors:
+            raise ValidationError(errors)
+        return values
+
+
+@admin.register(CacheRule)
+class CacheRuleAdmin(admin.ModelAdmin):
+    """Pull-through cache rules (registry.cache): prefix/… in Berth caches an upstream."""
+
+    form = CacheRuleForm
+    list_display = ["prefix", "upstream", "namespace", "username", "allow_private_networks"]
+    search_fields = ["prefix", "upstream"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["prefix", "created_at"] if obj else ["created_at"]
+
+    def save_model(self, request, obj, form, change):
+        values = form.cleaned_data
+        if change:
+            cache.change_rule(
+                rule=obj,
+                upstream_url=obj.upstream,
+                namespace=obj.namespace,
+                username=obj.username,
+                password=values.get("password") or None,
+                allow_private_networks=obj.allow_private_networks,
+            )
+            return
+        created = cache.create_rule(
+            prefix=obj.prefix,
+            upstream_url=obj.upstream,
+            namespace=obj.namespace,
+            username=obj.username,
+            password=values.get("password", ""),
+            allow_private_networks=obj.allow_private_networks,
+            actor=request.user,
+        )
+        obj.pk = obj.id = created.pk
+
+    def delete_model(self, request, obj):
+        cache.delete_rule(rule=obj, actor=request.user)

@@ -30,7 +30,11 @@ class RegistryConfig(AppConfig):
             sender=settings.AUTH_USER_MODEL,
             dispatch_uid="registry.revoke_on_user_delete",
         )
+        from .ops import metrics
+        from .replication import services as replication
         from .scanning import tasks  # noqa: F401 - registers the Celery tasks with any worker
+
+        metrics.register_lag("replication", replication.lag_seconds)
 
         setting_changed.connect(_forget_keys, dispatch_uid="registry.forget_keys")
 

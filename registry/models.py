@@ -164,6 +164,29 @@ class Manifest(models.Model):
         return f"{self.repository_id}@{self.digest}"
 
 
+class PendingReference(models.Model):
+    """A descriptor of a sparse manifest (the spec's optional sparse-manifest workflow): a
+    blob or child manifest the repository did not hold when the manifest arrived. When it
+    arrives, the manifest's `blobs` or `children` gain it (so that garbage collection sees
+    it referenced) and this row goes."""
+
+    manifest = models.ForeignKey(
+        Manifest, on_delete=models.CASCADE, related_name="pending_references"
+    )
+    digest = models.CharField(max_length=135, db_index=True)
+    is_manifest = models.BooleanField(default=False)  # a child of an index, else a blob
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["manifest", "digest", "is_manifest"], name="pending_reference_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.manifest_id} waits for {self.digest}"
+
+
 class Tag(models.Model):
     repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="tags")
     name = models.CharField(max_length=128)
@@ -241,8 +264,8 @@ class Collection(models.Model):
         return f"collection {self.started_at:%Y-%m-%d %H:%M} ({self.blobs} blobs)"
 
 
-# Access (members, tokens, robots, policies, audit) and vulnerability scanning keep their
-# tables in this app; their models live with them.
+# Access (members, tokens, robots, policies, audit), the pull-through cache, replication and
+# vulnerability scanning keep their tables in this app; their models live with them.
 from .access.models import (  # noqa: E402, F401
     AccessToken,
     AccountState,
@@ -253,6 +276,18 @@ from .access.models import (  # noqa: E402, F401
     Robot,
     RobotPermission,
     Role,
+)
+from .cache.models import (  # noqa: E402, F401
+    BlobFetch,
+    CachedManifest,
+    CachedRepository,
+    CachedTag,
+    CacheRule,
+)
+from .replication.models import (  # noqa: E402, F401
+    ReplicatedTag,
+    ReplicationRule,
+    ReplicationState,
 )
 from .scanning.models import (  # noqa: E402, F401
     Advisory,

@@ -90,8 +90,26 @@ def access_of(name: str) -> tuple[bool, bool]:
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [name])
-        row = cursor.fetchone() or (True, True, False)
+        row = cursor.fetchone()
+    if row is None or row[0] or row[1]:
+        # Nobody may pull it: missing, private or provisional, one path for all three
+        # (whether a cache rule made elsewhere a moment ago covers the name included).
+        cached = _not_cached_yet(name)
+        if row is None:
+            row = cached or (True, True, False)
     return not row[0] and not row[1], bool(row[2])
+
+
+def _not_cached_yet(name: str) -> tuple[bool, bool, bool] | None:
+    """A repository of a pull-through cache that nobody pulled yet: it will exist as soon
+    as someone pulls it, with its namespace's visibility and network rules."""
+    from .access import namespaces
+    from .cache import rules
+
+    if rules.rule_for(name, fresh=True) is None:
+        return None
+    private = namespaces.new_repository_private(name)
+    return private, False, namespaces.restricted_by_namespace(name)
 
 
 def is_public(name: str) -> bool:

@@ -9,7 +9,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -33,9 +33,11 @@ from .errors import (
     ManifestUnknown,
     NameInvalid,
     NameUnknown,
+    RegistryError,
     RepositoryExists,
+    Unsupported,
 )
-from .models import Blob, Manifest, Repository, RepositoryBlob, Tag, Upload
+from .models import Blob, Manifest, PendingReference, Repository, RepositoryBlob, Tag, Upload
 from .storage import blobs, locks, uploads
 
 log = logging.getLogger(__name__)
@@ -58,7 +60,10 @@ class RegistryEvent:
 # Registry subsystems told of every event, after commit, before the configurable hook: each is
 # the dotted path of a callable taking a RegistryEvent. Explicit and in one place (no signals):
 # a subsystem that wants to hear of pushes adds its listener here.
-SUBSYSTEMS = ("registry.scanning.tasks.on_registry_event",)
+SUBSYSTEMS = (
+    "registry.scanning.tasks.on_registry_event",
+    "registry.replication.tasks.on_registry_event",
+)
 
 
 @cache
@@ -358,6 +363,10 @@ def find_manifest(*, name: str, reference: str) -> Manifest:
     return manifest
 
 
+# Tags one manifest PUT may set with `?tag=` (the spec asks for at least 10; more: 414).
+TAGS_PER_PUT_MAX = 100
+
+
 def commit_manifest(
     *,
     repository: Repository,
@@ -365,8 +374,18 @@ def commit_manifest(
     body: bytes,
     content_type: str,
     actor: audit.Actor | None = None,
+    tags: Sequence[str] = (),
+    sparse: bool | None = None,
+    action: str = "push",
 ) -> tuple[Manifest, manifests.Manifest]:
-    """Validate and store a manifest, then point the tag (if `reference` is one) at it."""
+    """Validate and store a manifest, then point the tag (if `reference` is one) at it.
+
+    `tags`: with a digest `reference`, the tags to point at it as well (the spec's `?tag=`
+    parameters). `sparse`: accept descriptors of blobs and child manifests the repository
+    does not hold yet (the spec's sparse-manifest workflow; BERTH_SPARSE_MANIFESTS unless
+    said). `action` names the event the registry's subsystems hear: "push", or "cache" for
+    content the pull-through cache stored (not in the audit log, not scanned on push).
+    """
     parsed = manifests.parse(body, content_type)
     if digests.looks_like_digest(reference):
         expected = digests.parse(reference)
@@ -376,16 +395,25 @@ def commit_manifest(
                 "the manifest's content does not match the digest in the URL",
                 detail={"digest": str(expected)},
             )
-        tag = None
+        new_tags = list(dict.fromkeys(tags))
     elif names.is_valid_tag(reference):
-        digest, tag = digests.compute(body), reference
+        digest, new_tags = digests.compute(body), [reference]
     else:
         raise ManifestInvalid("invalid tag", detail={"tag": reference[:200]})
+    if len(new_tags) > TAGS_PER_PUT_MAX:
+        raise Unsupported(
+            f"at most {TAGS_PER_PUT_MAX} tags per request", status=414, detail={"tags": len(tags)}
+        )
+    for tag in new_tags:
+        if not names.is_valid_tag(tag):
+            raise ManifestInvalid("invalid tag", detail={"tag": tag[:200]})
+    if sparse is None:
+        sparse = settings.BERTH_SPARSE_MANIFESTS
 
     # Under the repository's lock, which garbage collection takes to unlink blobs from the
     # repository or delete its manifests: what was checked is still there when recorded.
     with locks.repository_lock(repository.pk):
-        _check_references(repository, parsed)
+        missing = _check_references(repository, parsed, sparse=sparse)
         manifest, created = Manifest.objects.get_or_create(
             repository=repository,
             digest=str(digest),
@@ -399,25 +427,35 @@ def commit_manifest(
         )
         if created:
             manifest.blobs.set(
-                Blob.objects.filter(digest__in=[str(d.digest) for d in parsed.required_blobs])
+                Blob.objects.filter(
+                    repositoryblob__repository=repository,
+                    digest__in=[str(d.digest) for d in parsed.required_blobs],
+                )
             )
             manifest.children.set(
                 Manifest.objects.filter(
                     repository=repository, digest__in=[str(d.digest) for d in parsed.manifests]
                 )
             )
-        if tag is not None:
+            PendingReference.objects.bulk_create(
+                [
+                    PendingReference(manifest=manifest, digest=d, is_manifest=is_manifest)
+                    for d, is_manifest in missing
+                ]
+            )
+            _complete_parents(repository, manifest)
+        for tag in new_tags:
             Tag.objects.update_or_create(
                 repository=repository, name=tag, defaults={"manifest": manifest}
             )
-        if repository.pushed_at is None:
+        if repository.pushed_at is None and action == "push":
             audit.record(
                 "repository.created",
                 actor=actor,
                 namespace=repository.namespace,
                 target=repository.name,
             )
-        if tag is not None:
+        for tag in new_tags if action == "push" else ():
             audit.record(
                 "tag.pushed",
                 actor=actor,
@@ -434,16 +472,34 @@ def commit_manifest(
             repository.is_private = private
         repository.pushed_at = timezone.now()
         Repository.objects.filter(pk=repository.pk).update(pushed_at=repository.pushed_at)
-        notify(
-            RegistryEvent(
-                "push", repository.pk, repository.name, reference=tag or "", digest=str(digest)
+        for tag in new_tags or [""]:
+            notify(
+                RegistryEvent(
+                    action, repository.pk, repository.name, reference=tag, digest=str(digest)
+                )
             )
-        )
+    manifest.tag_names = new_tags
     return manifest, parsed
 
 
-def _check_references(repository: Repository, parsed: manifests.Manifest) -> None:
-    """Every blob and child manifest must already be in the repository."""
+def _complete_parents(repository: Repository, manifest: Manifest) -> None:
+    """A child manifest that sparse indexes of the repository were waiting for: theirs now."""
+    waiting = PendingReference.objects.filter(
+        manifest__repository=repository, digest=manifest.digest, is_manifest=True
+    )
+    found = list(waiting.select_related("manifest"))
+    for pending in found:
+        pending.manifest.children.add(manifest)
+    if found:
+        PendingReference.objects.filter(pk__in=[pending.pk for pending in found]).delete()
+
+
+def _check_references(
+    repository: Repository, parsed: manifests.Manifest, *, sparse: bool = False
+) -> list[tuple[str, bool]]:
+    """Every blob and child manifest must already be in the repository, unless `sparse`:
+    then the missing ones are returned, as (digest, is a manifest). A blob held with
+    another size than its descriptor says is refused either way."""
     required = parsed.required_blobs
     if parsed.config and parsed.config.digest == digests.EMPTY_JSON:
         _ensure_empty_blob(repository)
@@ -453,10 +509,13 @@ def _check_references(repository: Repository, parsed: manifests.Manifest) -> Non
             digest__in=[str(d.digest) for d in required],
         ).values_list("digest", "size")
     )
-    errors = []
+    errors: list[RegistryError] = []
+    missing: list[tuple[str, bool]] = []
     for descriptor in required:
         size = held.get(str(descriptor.digest))
-        if size is None:
+        if size is None and sparse:
+            missing.append((str(descriptor.digest), False))
+        elif size is None:
             errors.append(ManifestBlobUnknown(detail={"digest": str(descriptor.digest)}))
         elif size != descriptor.size:
             errors.append(
@@ -471,16 +530,20 @@ def _check_references(repository: Repository, parsed: manifests.Manifest) -> Non
                 repository=repository, digest__in=[str(d.digest) for d in parsed.manifests]
             ).values_list("digest", flat=True)
         )
-        errors += [
-            ManifestBlobUnknown(
-                "manifest references a manifest unknown to the repository",
-                detail={"digest": str(d.digest)},
-            )
-            for d in parsed.manifests
-            if str(d.digest) not in present
-        ]
+        absent = [str(d.digest) for d in parsed.manifests if str(d.digest) not in present]
+        if sparse:
+            missing += [(digest, True) for digest in dict.fromkeys(absent)]
+        else:
+            errors += [
+                ManifestBlobUnknown(
+                    "manifest references a manifest unknown to the repository",
+                    detail={"digest": digest},
+                )
+                for digest in absent
+            ]
     if errors:
         raise ErrorList(errors)
+    return list(dict.fromkeys(missing))
 
 
 def _ensure_empty_blob(repository: Repository) -> None:

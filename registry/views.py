@@ -19,6 +19,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from . import bodies, digests, mediatypes, names, pulls, quotas, services
 from .access import auth, clients, limits, policy, ratelimit, tokens
+from .cache import rules as cache_rules
+from .cache import services as cache
+from .cache import views as cache_views
 from .errors import (
     DigestInvalid,
     ManifestTooLarge,
@@ -255,7 +258,15 @@ def manifest(request, name: str, reference: str):
         )
         return HttpResponse(status=202)
     identity = auth.authorize(request, name, PULL)
-    found = services.find_manifest(name=name, reference=reference)
+    rule = cache_rules.rule_for(name)
+    if rule is None:
+        try:
+            found = services.find_manifest(name=name, reference=reference)
+        except NameUnknown:
+            rule = cached_after_all(name)
+    if rule is not None:  # a pull-through cache: fresh, fetched or stale (registry.cache)
+        served = cache.manifest(rule=rule, name=name, reference=reference)
+        found = served.manifest
     quota = {}
     if request.method == "GET":  # a HEAD is a client checking, not a pull
         tag = "" if digests.looks_like_digest(reference) else reference
@@ -273,6 +284,8 @@ def manifest(request, name: str, reference: str):
     response["ETag"] = f'"{found.digest}"'
     for key, value in quota.items():
         response[key] = value
+    if rule is not None:
+        cache_views.mark(response, served)
     return response
 
 
@@ -280,18 +293,23 @@ def put_manifest(request, name: str, reference: str):
     identity = auth.authorize(request, name, PULL_PUSH)
     repository = services.repository_for_push(name=name, user_id=identity.user_id)
     limit = settings.BERTH_MANIFEST_MAX_BYTES
+    # `?tag=` with a digest reference: tags pointed at the manifest in the same request.
+    tags = request.GET.getlist("tag") if digests.looks_like_digest(reference) else []
     stored, parsed = services.commit_manifest(
         repository=repository,
         reference=reference,
         body=b"".join(body_chunks(request, limit=limit, too_large=ManifestTooLarge)),
         content_type=request.content_type or "",
         actor=auth.actor_of(request),
+        tags=tags,
     )
     metrics.PUSHES.inc()
     response = HttpResponse(status=201)
     response["Location"] = f"/v2/{name}/manifests/{stored.digest}"
     response["Docker-Content-Digest"] = stored.digest
     response["Content-Length"] = "0"
+    if tags:
+        response["OCI-Tag"] = ", ".join(stored.tag_names)
     if parsed.subject:
         response["OCI-Subject"] = str(parsed.subject.digest)
     return response
@@ -300,12 +318,19 @@ def put_manifest(request, name: str, reference: str):
 @registry_view("GET")
 def tags_list(request, name: str):
     auth.authorize(request, name, PULL)
-    repository = services.get_repository(name=name)
     n = page_size(request, settings.BERTH_TAGS_PAGE_MAX)
     limit = settings.BERTH_TAGS_PAGE_MAX if n is None else n
-    tags, more = services.list_tags(
-        repository=repository, n=limit, last=request.GET.get("last", "")
-    )
+    last = request.GET.get("last", "")
+    rule = cache_rules.rule_for(name)
+    if rule is None and services.Repository.objects.filter(name=name).first() is None:
+        rule = cached_after_all(name)
+    upstream_tags = cache.tags(rule=rule, name=name) if rule is not None else None
+    if upstream_tags is not None:  # a cached repository lists its upstream's tags
+        following = [tag for tag in upstream_tags if tag > last]
+        tags, more = following[:limit], len(following) > limit
+    else:
+        repository = services.get_repository(name=name)
+        tags, more = services.list_tags(repository=repository, n=limit, last=last)
     return paginated(request, {"name": name, "tags": tags}, tags, more, limit)
 
 
@@ -339,8 +364,25 @@ def blob(request, name: str, digest: str):
         return HttpResponse(status=202)
     auth.authorize(request, name, PULL)
     parsed = digests.parse(digest)
-    found = services.find_blob(repository=services.get_repository(name=name), digest=parsed)
+    rule = cache_rules.rule_for(name)
+    if rule is None:
+        try:
+            repository = services.get_repository(name=name)
+        except NameUnknown:
+            rule = cached_after_all(name)
+    if rule is not None:
+        return cache_views.blob(request, rule, name, parsed)
+    found = services.find_blob(repository=repository, digest=parsed)
     return blob_response(request, found)
+
+
+def cached_after_all(name: str):
+    """A repository that does not exist: under a cache rule made a moment ago in another
+    process, it is the cache's to fetch; otherwise NAME_UNKNOWN."""
+    rule = cache_rules.rule_for(name, fresh=True)
+    if rule is None:
+        raise NameUnknown(detail={"name": name})
+    return rule
 
 
 def blob_response(request, found):

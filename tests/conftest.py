@@ -14,7 +14,7 @@ from gallery.celery import app as celery_app
 from tests.factories import UserFactory
 from tests.oci import RegistryClient
 
-pytest_plugins = ["tests.live"]
+pytest_plugins = ["tests.live", "tests.peers"]
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 ON_S3 = os.environ.get("BERTH_TEST_BLOBS", "").lower() == "s3"
@@ -100,12 +100,16 @@ def _isolated_storage(request, settings, tmp_path):
     celery_app.conf.task_always_eager = True
     from registry import pulls
     from registry.access import auth
+    from registry.cache import rules
 
     auth.forget_credentials()
     pulls.discard()
+    rules.forget()  # cache rules of an earlier test were rolled back with it
     # A private in-process cache: clearing a shared Redis would flush other users' data.
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     cache.clear()
+    yield
+    pulls.discard()  # counts of a rolled-back test's repositories must not be written at exit
 
 
 @pytest.fixture

@@ -43,6 +43,12 @@ from django.contrib.auth import get_user_model
 for username, password in json.loads(os.environ["BERTH_CLIENT_TEST_USERS"]).items():
     get_user_model().objects.create_user(username, password=password)
 """
+CREATE_STAFF = """
+import json, os
+from django.contrib.auth import get_user_model
+for username, password in json.loads(os.environ["BERTH_CLIENT_TEST_USERS"]).items():
+    get_user_model().objects.create_superuser(username, password=password, is_staff=True)
+"""
 
 
 @dataclass(frozen=True)
@@ -190,24 +196,31 @@ def celery_worker(env: dict[str, str], log: Path) -> Iterator[None]:
             worker.wait()
 
 
-@pytest.fixture(scope="session")
-def live_registry(tmp_path_factory) -> Iterator[LiveRegistry]:
-    """Berth under gunicorn (2 workers) with two users, alice and bob, and nothing else."""
-    data_dir = tmp_path_factory.mktemp("berth-data")
+@contextlib.contextmanager
+def berth_server(
+    data_dir: Path,
+    accounts: list[Account],
+    *,
+    staff: Account | None = None,
+    env_extra: dict[str, str] | None = None,
+    worker: bool = True,
+) -> Iterator[LiveRegistry]:
+    """A Berth of its own under gunicorn (2 workers): a data directory, a fresh PostgreSQL
+    database when DATABASE_URL is set, the `accounts` (the first two are its alice and bob),
+    `staff` as a superuser, and (with REDIS_URL and `worker`) a Celery worker."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env |= {
         "BERTH_DATA_DIR": str(data_dir),
         "DJANGO_SETTINGS_MODULE": "gallery.settings",
         "GUNICORN_WORKERS": "2",
         "GUNICORN_ACCESS_LOG": "-",
-        # A queue of this session's own: no other worker on a shared Redis takes its tasks.
+        # A queue of this server's own: no other worker on a shared Redis takes its tasks.
         "BERTH_CELERY_QUEUE": f"berth-test-{secrets.token_hex(6)}",
         "BERTH_CACHE_PREFIX": f"berth-test-{secrets.token_hex(6)}",
         # Pull counts reach the catalog within seconds (the default interval is 10 s).
         "BERTH_PULL_FLUSH_SECONDS": "1",
+        **(env_extra or {}),
     }
-    alice = Account("alice", secrets.token_urlsafe(16))
-    bob = Account("bob", secrets.token_urlsafe(16))
     admin_url = os.environ.get("DATABASE_URL", "")
     with (
         fresh_database(admin_url, "berth_clients")
@@ -217,18 +230,31 @@ def live_registry(tmp_path_factory) -> Iterator[LiveRegistry]:
         if database_url:
             env["DATABASE_URL"] = database_url
         manage(env, "migrate", "--noinput")
-        users = json.dumps({alice.username: alice.password, bob.username: bob.password})
+        users = json.dumps({account.username: account.password for account in accounts})
         manage(env | {"BERTH_CLIENT_TEST_USERS": users}, "shell", "-c", CREATE_USERS)
+        if staff is not None:
+            users = json.dumps({staff.username: staff.password})
+            manage(env | {"BERTH_CLIENT_TEST_USERS": users}, "shell", "-c", CREATE_STAFF)
         port, log = free_port(), data_dir / "gunicorn.log"
-        with serve(env, port, log), celery_worker(env, data_dir / "celery.log"):
+        tasks = celery_worker(env, data_dir / "celery.log") if worker else contextlib.nullcontext()
+        with serve(env, port, log), tasks:
             yield LiveRegistry(
                 url=f"http://127.0.0.1:{port}",
                 host=f"127.0.0.1:{port}",
-                alice=alice,
-                bob=bob,
+                alice=accounts[0],
+                bob=accounts[1],
                 log=log,
                 env=env,
             )
+
+
+@pytest.fixture(scope="session")
+def live_registry(tmp_path_factory) -> Iterator[LiveRegistry]:
+    """Berth under gunicorn (2 workers) with two users, alice and bob, and nothing else."""
+    alice = Account("alice", secrets.token_urlsafe(16))
+    bob = Account("bob", secrets.token_urlsafe(16))
+    with berth_server(tmp_path_factory.mktemp("berth-data"), [alice, bob]) as server:
+        yield server
 
 
 @pytest.hookimpl(wrapper=True)

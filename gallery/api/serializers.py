@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from registry import names
+from registry.cache import services as cache
 
 from ..models import ABOUT_MAX, DESCRIPTION_MAX, ArtifactType, CatalogEntry
 
@@ -97,9 +98,22 @@ class RepositoryDetailSerializer(RepositorySerializer):
     visibility = serializers.SerializerMethodField(
         help_text="public or private; present only for those who may change it."
     )
+    origin = serializers.SerializerMethodField(
+        help_text="For a pull-through cache (read-only): the upstream repository it caches."
+    )
 
     class Meta(RepositorySerializer.Meta):
-        fields = [*RepositorySerializer.Meta.fields, "about", "usage", "links", "visibility"]
+        fields = [
+            *RepositorySerializer.Meta.fields,
+            "about",
+            "usage",
+            "links",
+            "visibility",
+            "origin",
+        ]
+
+    def get_origin(self, entry) -> str | None:
+        return cache.origin_of(entry.pk) or None
 
     def get_about(self, entry) -> TextSerializer:
         text = self.context["text"]

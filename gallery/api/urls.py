@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import access, imports, schema, views, vulnerabilities  # noqa: F401 (schema extensions)
+from . import access, cache, imports, replication, schema, views, vulnerabilities  # noqa: F401
 
 app_name = "api"
 urlpatterns = [
@@ -67,6 +67,34 @@ urlpatterns = [
     path("v1/tokens", access.TokenList.as_view(), name="tokens"),
     path("v1/tokens/<int:token_id>", access.TokenDetail.as_view(), name="token"),
     path("v1/audit", access.AuditLog.as_view(), name="audit"),
+    path("v1/cache-rules", cache.CacheRuleList.as_view(), name="cache-rules"),
+    path("v1/cache-rules/<int:rule_id>", cache.CacheRuleDetail.as_view(), name="cache-rule"),
+    path("v1/replication-rules", replication.RuleList.as_view(), name="replication-rules"),
+    path(
+        "v1/replication-rules/<int:rule_id>",
+        replication.RuleDetail.as_view(),
+        name="replication-rule",
+    ),
+    path(
+        "v1/replication-rules/<int:rule_id>/status",
+        replication.RuleStatus.as_view(),
+        name="replication-rule-status",
+    ),
+    path(
+        "v1/replication-rules/<int:rule_id>/replicate",
+        replication.ReplicateNow.as_view(),
+        name="replication-rule-replicate",
+    ),
+    path(
+        "v1/replication-rules/<int:rule_id>/accept",
+        replication.Accept.as_view(),
+        name="replication-rule-accept",
+    ),
+    path(
+        "v1/replication-rules/<int:rule_id>/decline",
+        replication.Decline.as_view(),
+        name="replication-rule-decline",
+    ),
     path("v1/publishers", views.PublisherList.as_view(), name="publishers"),
     path("v1/publishers/<str:namespace>", views.PublisherDetail.as_view(), name="publisher"),
     path("schema/", views.ApiSchema.as_view(), name="schema"),

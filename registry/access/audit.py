@@ -34,6 +34,12 @@ ACTIONS = {
     "repository.policy": "Policy changed",
     "tag.pushed": "Tag pushed",
     "tag.deleted": "Tag deleted",
+    "cache.rule_created": "Cache rule created",
+    "cache.rule_deleted": "Cache rule deleted",
+    "replication.rule_created": "Replication rule created",
+    "replication.rule_deleted": "Replication rule deleted",
+    "replication.accepted": "Replication accepted",
+    "replication.declined": "Replication declined",
 }
 
 

@@ -233,6 +233,8 @@ def scope_for(name: str, actions: frozenset[str]) -> str:
 def authorize(request, name: str, actions: frozenset[str]) -> Identity:
     """The caller's identity if it may do `actions` on repository `name`; raise otherwise."""
     identity = identify(request)
+    if actions - {policy.PULL} and policy.is_cached(name):
+        raise Denied("this repository is a pull-through cache of another registry: read-only")
     granted = identity.access.get(("repository", name), frozenset())
     if identity.kind == "token" and actions <= granted:
         networks = identity.networks.get(name)

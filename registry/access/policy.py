@@ -165,7 +165,17 @@ def permitted_actions(user, name: str, *, public: bool = False) -> frozenset[str
         scoped |= {ADMIN}
     if public and rights.scopes is not None and PULL not in rights.scopes:
         scoped |= {PULL}  # anyone may pull a public repository, with or without the scope
+    if scoped - {PULL} and is_cached(name):
+        scoped &= {PULL}  # a pull-through cache's repositories are read-only to everyone
     return frozenset(scoped)
+
+
+def is_cached(name: str) -> bool:
+    """Is `name` under a pull-through cache rule (registry.cache)? Such repositories hold
+    an upstream's content: nobody pushes, deletes or administers them."""
+    from registry.cache import rules
+
+    return rules.rule_for(name) is not None
 
 
 def is_public(repository) -> bool:

@@ -41,6 +41,13 @@ PULLS = Counter("berth_pulls_total", "Manifest GETs (pulls)")
 PUSHES = Counter("berth_pushes_total", "Manifests pushed")
 BLOB_UPLOADS = Counter("berth_blob_uploads_total", "Blobs uploaded and verified")
 BLOB_UPLOAD_BYTES = Counter("berth_blob_upload_bytes_total", "Bytes of blobs uploaded")
+CACHE = Counter(
+    "berth_cache_requests_total",
+    "Pulls of cached repositories, by what the cache did (hit, revalidated, miss, stale, "
+    "linked, failed)",
+    ["kind", "result"],
+)
+CACHE_BYTES = Counter("berth_cache_fetched_bytes_total", "Blob bytes fetched from upstreams")
 
 _lags: dict[str, Callable[[], float | None]] = {}
 

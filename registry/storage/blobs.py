@@ -18,7 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from ..digests import Digest
-from ..models import Blob, Repository, RepositoryBlob
+from ..models import Blob, PendingReference, Repository, RepositoryBlob
 from . import crypto, keys, locks
 from .stores import blob_store
 
@@ -76,10 +76,21 @@ def commit(
 
 
 def link(repository: Repository, blob: Blob) -> None:
-    """Record (or renew) that `repository` holds `blob`; call under the blob's lock."""
+    """Record (or renew) that `repository` holds `blob`; call under the blob's lock.
+
+    Sparse manifests of the repository that were waiting for the blob reference it from
+    now on (`PendingReference`), so that garbage collection keeps it for them."""
     RepositoryBlob.objects.update_or_create(
         repository=repository, blob=blob, defaults={"linked_at": timezone.now()}
     )
+    waiting = PendingReference.objects.filter(
+        manifest__repository=repository, digest=blob.digest, is_manifest=False
+    )
+    found = list(waiting.select_related("manifest"))
+    for pending in found:
+        pending.manifest.blobs.add(blob)
+    if found:
+        PendingReference.objects.filter(pk__in=[pending.pk for pending in found]).delete()
 
 
 class _Bytes:

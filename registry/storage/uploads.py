@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -275,8 +276,22 @@ class _Parts:
 # -- monolithic uploads -------------------------------------------------------------------------
 
 
-def write_blob(*, repository: Repository, digest: Digest, chunks: Iterable, lease=None) -> Blob:
-    """A whole blob in one stream, verified against `digest` before it is committed."""
+@dataclass
+class Staged:
+    """Verified bytes, staged, ready for `blobs.commit` (or `discard()`)."""
+
+    place: _StagedFile | _StagedObject
+    size: int
+    sealed_key: bytes | None
+    key_id: str
+
+    def discard(self) -> None:
+        self.place.discard()
+
+
+def stage(*, digest: Digest, chunks: Iterable, lease=None) -> Staged:
+    """A whole blob in one stream, hashed, sealed and staged; DigestInvalid (and nothing
+    left behind) unless it matches `digest`. Nothing is visible until committed."""
     codec, sealed_key, key_id = blobs.new_sealing()
     store = blob_store()
     feed = _Feed(digest.hasher(), lease)
@@ -288,7 +303,7 @@ def write_blob(*, repository: Repository, digest: Digest, chunks: Iterable, leas
             size = feed.run(chunks, sealer)
             parts.write(sealer.final_chunk())
             _check(feed.hasher, digest)
-            staged = parts.finish(complete=False)
+            place = parts.finish(complete=False)
         except BaseException:
             parts.abort()
             raise
@@ -308,19 +323,92 @@ def write_blob(*, repository: Repository, digest: Digest, chunks: Iterable, leas
         except BaseException:
             discard(path)
             raise
-        staged = _StagedFile(path)
+        place = _StagedFile(path)
+    return Staged(place, size, sealed_key, key_id)
+
+
+def commit_staged(*, repository: Repository, digest: Digest, staged: Staged) -> Blob:
+    """Make staged, verified bytes visible under `digest` (blobs.commit); discarded if that
+    fails."""
     try:
         return blobs.commit(
             repository=repository,
             digest=digest,
-            size=size,
-            staged=staged,
-            sealed_key=sealed_key,
-            key_id=key_id,
+            size=staged.size,
+            staged=staged.place,
+            sealed_key=staged.sealed_key,
+            key_id=staged.key_id,
         )
     except BaseException:
         staged.discard()
         raise
+
+
+def write_blob(*, repository: Repository, digest: Digest, chunks: Iterable, lease=None) -> Blob:
+    """A whole blob in one stream, verified against `digest` before it is committed."""
+    staged = stage(digest=digest, chunks=chunks, lease=lease)
+    return commit_staged(repository=repository, digest=digest, staged=staged)
+
+
+class Stager:
+    """`stage()` fed piece by piece from the caller's thread: the hashing, sealing and
+    writing run in a thread of their own (they release the GIL), so that a caller passing
+    bytes on (the pull-through cache, streaming to its client) is not slowed by them.
+
+    `write(data)` hands a piece over (at most DEPTH wait); `finish()` waits for the stage
+    and returns it (DigestInvalid if the bytes do not match); `abort()` drops everything.
+    No database work happens in the thread: the caller commits.
+    """
+
+    DEPTH = 8
+    _END, _ABORT = object(), object()
+
+    class Aborted(Exception):
+        pass
+
+    def __init__(self, digest: Digest) -> None:
+        self._queue: queue.Queue = queue.Queue(self.DEPTH)
+        self._done = _stagers.submit(stage, digest=digest, chunks=self._pieces())
+
+    def _pieces(self):
+        while True:
+            data = self._queue.get()
+            if data is self._END:
+                return
+            if data is self._ABORT:
+                raise self.Aborted()
+            yield data
+
+    def _put(self, item) -> None:
+        while True:
+            if self._done.done():
+                self._done.result()  # the stage failed: raise its error here
+                raise self.Aborted()
+            try:
+                self._queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def write(self, data: bytes) -> None:
+        self._put(data)
+
+    def finish(self) -> Staged:
+        self._put(self._END)
+        return self._done.result()
+
+    def abort(self) -> None:
+        if self._done.done():
+            with contextlib.suppress(BaseException):
+                self._done.result().discard()
+            return
+        with contextlib.suppress(BaseException):
+            self._put(self._ABORT)
+        with contextlib.suppress(BaseException):
+            self._done.result().discard()
+
+
+_stagers = ThreadPoolExecutor(max_workers=32, thread_name_prefix="berth-stager")
 
 
 def _check(hasher, digest: Digest) -> None:

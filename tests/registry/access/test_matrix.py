@@ -107,7 +107,18 @@ COVERED = {
     "api:robot-token", "api:tokens", "api:token", "api:audit", "api:schema", "api:docs",
     "api:imports", "api:import",
     "api:image-vulnerabilities", "api:image-rescan", "api:image-sbom",
+    "api:cache-rules", "api:cache-rule", "api:replication-rules", "api:replication-rule",
+    "api:replication-rule-status", "api:replication-rule-replicate",
+    "api:replication-rule-accept", "api:replication-rule-decline",
 }  # fmt: skip
+# Site-wide endpoints for staff only: (method, path, status for staff). Every other caller
+# gets 401 (anonymous, refused credentials) or 403.
+STAFF_ONLY = [
+    Endpoint("GET", "/api/v1/cache-rules", ADMIN, 200),
+    Endpoint("POST", "/api/v1/cache-rules", ADMIN, 201),
+    Endpoint("GET", "/api/v1/cache-rules/{rule}", ADMIN, 200),
+    Endpoint("DELETE", "/api/v1/cache-rules/{rule}", ADMIN, 204),
+]
 
 
 @dataclass
@@ -332,3 +343,89 @@ def test_every_route_is_in_the_matrix():
     walk(get_resolver().url_patterns)
     ours = {n for n in names if n.startswith(("registry:", "api:"))}
     assert ours <= COVERED, f"routes missing from the matrix: {sorted(ours - COVERED)}"
+
+
+def test_staff_only_endpoints_answer_staff_and_nobody_else(world):
+    from registry.cache import services as cache
+
+    UserFactory(username="sam", is_staff=True)
+    rule = cache.create_rule(
+        prefix="hub", upstream_url="http://127.0.0.1:9", allow_private_networks=True
+    )
+    body = {"prefix": "mirror", "upstream": "http://127.0.0.1:9", "allow_private_networks": True}
+    callers = {
+        **{caller: client_for(caller, world) for caller in CALLERS},
+        "staff": Client(headers={"Authorization": basic("sam", PASSWORD)}),
+    }
+    wrong = []
+    for endpoint in STAFF_ONLY:
+        path = endpoint.path.format(rule=rule.pk)
+        for caller, client in callers.items():
+            with transaction.atomic():
+                if endpoint.method == "POST":
+                    response = client.post(path, json.dumps(body), content_type="application/json")
+                else:
+                    response = getattr(client, endpoint.method.lower())(path)
+                transaction.set_rollback(True)
+            if caller == "staff":
+                want = endpoint.ok
+            elif caller == "anonymous" or RIGHTS[caller]["public"] is None:
+                want = 401
+            else:
+                want = 403
+            if response.status_code != want:
+                wrong.append(
+                    f"{endpoint.method} {path} as {caller}: {response.status_code}, not {want}"
+                )
+    assert not wrong, "\n".join(wrong)
+
+
+# A namespace's replication rules: its owners and admins manage them, the target publisher's
+# admins answer them, nobody else sees them. {endpoint: {caller: status}}, the rest 404.
+ADMINS = {"admin": None, "owner": None, "outside-network": None}  # None: the endpoint's own
+REFUSED = {"anonymous": 401, "expired-token": 401, "revoked-token": 401, "malformed": 401}
+NO_API_WRITE = {"robot": 403, "scopeless-token": 403}
+READERS = {**ADMINS, "scopeless-token": 200}  # the owner's read-only token sees it
+WRITERS = {**ADMINS, **NO_API_WRITE}
+ANSWERERS = {"outsider": None, "admin": 403, "owner": 403, "outside-network": 403, **NO_API_WRITE}
+RULES = "/api/v1/replication-rules"
+REPLICATION = [
+    (Endpoint("GET", RULES, ADMIN, 200), {c: 200 for c in CALLERS}),
+    (Endpoint("POST", RULES, ADMIN, 201), {**{c: 403 for c in CALLERS}, **ADMINS}),
+    (Endpoint("GET", RULES + "/{rule}", ADMIN, 200), READERS),
+    (Endpoint("GET", RULES + "/{rule}/status", ADMIN, 200), READERS),
+    (Endpoint("POST", RULES + "/{rule}/replicate", ADMIN, 202), WRITERS),
+    (Endpoint("DELETE", RULES + "/{rule}", ADMIN, 204), WRITERS),
+    (Endpoint("POST", RULES + "/{incoming}/accept", ADMIN, 200), ANSWERERS),
+    (Endpoint("POST", RULES + "/{incoming}/decline", ADMIN, 200), ANSWERERS),
+]
+
+
+def test_replication_rules_answer_their_namespace_admins_and_target_only(world, settings):
+    from registry.models import Namespace
+    from registry.replication import services
+
+    settings.BERTH_UPSTREAM_RETRIES = 0  # "replicate now" meets a registry that is not there
+    acme = Namespace.objects.get(name="acme")
+    olga = acme.owner
+    rule = services.create_rule(namespace=acme, actor=olga, url="https://registry.invalid")
+    incoming = services.create_rule(namespace=acme, actor=olga, target="bob")
+    body = {"namespace": "acme", "url": "https://registry.invalid"}
+    wrong = []
+    for endpoint, table in REPLICATION:
+        path = endpoint.path.format(rule=rule.pk, incoming=incoming.pk)
+        for caller in CALLERS:
+            client = client_for(caller, world)
+            with transaction.atomic():
+                if endpoint.method == "POST":
+                    response = client.post(path, json.dumps(body), content_type="application/json")
+                else:
+                    response = getattr(client, endpoint.method.lower())(path)
+                transaction.set_rollback(True)
+            want = REFUSED.get(caller) or table.get(caller, 404)
+            want = endpoint.ok if want is None else want
+            if response.status_code != want:
+                wrong.append(
+                    f"{endpoint.method} {path} as {caller}: {response.status_code}, not {want}"
+                )
+    assert not wrong, "\n".join(wrong)
