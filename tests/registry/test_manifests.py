@@ -42,7 +42,8 @@ def test_unknown_tag_is_manifest_unknown_and_unknown_repository_is_name_unknown(
     assert error_codes(as_alice.get("/v2/alice/none/manifests/v1")) == ["NAME_UNKNOWN"]
 
 
-def test_each_missing_blob_is_reported_as_manifest_blob_unknown(as_alice):
+def test_each_missing_blob_is_reported_as_manifest_blob_unknown(as_alice, settings):
+    settings.BERTH_SPARSE_MANIFESTS = False  # the strict mode; sparse manifests are the default
     missing = [sha256(b"config"), sha256(b"layer")]
     manifest = image_manifest((missing[0], 6), [(missing[1], 5)])
     response = as_alice.push_manifest("alice/app", "v1", manifest)
@@ -128,7 +129,8 @@ def test_docker_schema2_manifest_and_manifest_list(as_alice):
     )
 
 
-def test_index_with_a_missing_child_is_rejected(as_alice):
+def test_index_with_a_missing_child_is_rejected(as_alice, settings):
+    settings.BERTH_SPARSE_MANIFESTS = False
     index = {
         "schemaVersion": 2,
         "mediaType": mediatypes.OCI_INDEX,
