@@ -32,9 +32,11 @@ class RegistryConfig(AppConfig):
         )
         from .ops import metrics
         from .replication import services as replication
+        from .scanning import services as scanning
         from .scanning import tasks  # noqa: F401 - registers the Celery tasks with any worker
 
         metrics.register_lag("replication", replication.lag_seconds)
+        metrics.register_lag("scan", scanning.lag_seconds)
 
         setting_changed.connect(_forget_keys, dispatch_uid="registry.forget_keys")
 

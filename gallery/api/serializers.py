@@ -458,6 +458,16 @@ class FindingQuerySerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class AttachedSbomSerializer(serializers.Serializer):
+    """The descriptor of an SBOM attached to an image as an OCI referrer."""
+
+    mediaType = serializers.CharField(help_text="the referrer's manifest media type (OCI)")
+    digest = serializers.CharField(help_text="the referrer manifest's digest")
+    size = serializers.IntegerField()
+    artifactType = serializers.CharField(help_text="application/vnd.cyclonedx+json")
+    subject = serializers.CharField(help_text="the image's digest")
+
+
 class SbomSerializer(serializers.Serializer):
     """A CycloneDX 1.6 document (only its outline here: the specification has the rest)."""
 

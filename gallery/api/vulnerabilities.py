@@ -189,3 +189,48 @@ class ImageSbom(APIView):
         filename = f"{entry.name.replace('/', '_')}_{digest.partition(':')[2][:12]}.cdx.json"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: api.AttachedSbomSerializer,
+            201: api.AttachedSbomSerializer,
+            401: ERROR,
+            403: ERROR,
+            404: ERROR,
+            409: ERROR,
+            429: ERROR,
+        },
+        operation_id="image_sbom_attach",
+        summary="Attach the SBOM to the image as an OCI referrer (those who may push)",
+        description="Pushes the SBOM into the repository as an OCI artifact whose subject is the "
+        "image, so that any client finds it through the referrers API (`oras discover`). 201 "
+        "with the referrer's descriptor and a Location; 200 with the one attached since the "
+        "image's newest scan, if there is one. 409 not_scanned before a finished scan, "
+        "409 not_an_image for an artifact; limited like rescans (BERTH_RATELIMIT_RESCANS).",
+    )
+    def post(self, request, name: str, digest: str):
+        entry, digest = _image(request, name, digest)
+        require(request, name, policy.PUSH, public=not entry.is_private)
+        try:
+            stored, created = services.attach_sbom(user=request.user, entry=entry, reference=digest)
+        except ManifestUnknown:
+            raise exceptions.NotFound(NO_IMAGE) from None
+        except services.NotAnImage:
+            raise NotAnImage() from None
+        except services.NotScanned:
+            raise NotScanned() from None
+        except ratelimit.Throttled as throttled:
+            raise exceptions.Throttled(wait=throttled.retry_after) from None
+        body = {
+            "mediaType": stored.media_type,
+            "digest": stored.digest,
+            "size": stored.size,
+            "artifactType": stored.artifact_type,
+            "subject": digest,
+        }
+        response = Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        response["Location"] = request.build_absolute_uri(
+            f"/v2/{entry.name}/manifests/{stored.digest}"
+        )
+        return response

@@ -44,6 +44,10 @@ class NotAnImage(Exception):
     scan and no software bill of materials."""
 
 
+class NotScanned(Exception):
+    """The image has no finished scan: its software bill of materials comes from the scan."""
+
+
 def status_name(status: str) -> str:
     """A scan status as pages and the API name it ("" is an image never queued)."""
     return status or "not_scanned"
@@ -254,6 +258,39 @@ def rescan(*, user, entry: CatalogEntry, reference: str) -> scanning.ImageReport
     with transaction.atomic():  # every platform queued before any task starts
         tasks.queue_manifest(manifest, force=True)
     return scanning.image_vulnerabilities(repository=repository, reference=reference)
+
+
+def attach_sbom(*, user, entry: CatalogEntry, reference: str):
+    """Push the image's SBOM into its repository as an OCI referrer, so that any client finds
+    it through the referrers API (`oras discover`, `cosign download sbom`); for someone who
+    may push to the repository. Returns (manifest, created).
+
+    Asking again returns the SBOM attached since the image's newest scan finished instead of
+    pushing another; after a new scan a new SBOM is attached beside the old one (each is a
+    record of what a scan found). Raises ManifestUnknown, NotAnImage, NotScanned, or
+    ratelimit.Throttled (the rescans' limit: both are writes on demand).
+    """
+    repository = entry.repository
+    manifest = scanning.manifest_for(repository, reference)
+    report = scanning.image_vulnerabilities(repository=repository, reference=reference)
+    if not report.platforms:
+        raise NotAnImage(reference)
+    finished = [p.scanned_at for p in report.platforms if p.status == ScanStatus.DONE]
+    if not finished or None in finished:
+        raise NotScanned(reference)
+    attached = (
+        repository.manifests.filter(
+            subject_digest=manifest.digest,
+            artifact_type=scanning.SBOM_ARTIFACT_TYPE,
+            created_at__gte=max(finished),
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    if attached is not None:
+        return attached, False
+    RESCANS.take(f"user:{user.pk}")
+    return scanning.attach_sbom(repository=repository, reference=manifest.digest), True
 
 
 # -- comparing two tags -------------------------------------------------------------------------

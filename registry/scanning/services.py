@@ -18,13 +18,13 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import OperationalError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from registry import digests, manifests, mediatypes, storage
@@ -636,6 +636,36 @@ def attach_sbom(*, repository: Repository, reference: str) -> Manifest:
         content_type=mediatypes.OCI_MANIFEST,
     )
     return stored
+
+
+def lag_seconds() -> float:
+    """How long the oldest scan queued or under way has waited (for /metrics); 0 when none."""
+    oldest = ImageScan.objects.filter(
+        status__in=(ScanStatus.QUEUED, ScanStatus.SCANNING)
+    ).aggregate(oldest=Min("queued_at"))["oldest"]
+    return 0.0 if oldest is None else max((timezone.now() - oldest).total_seconds(), 0.0)
+
+
+def unscanned_manifests() -> Iterator[Manifest]:
+    """One stored manifest per image digest with no current scan (never scanned, pushed
+    before scanning existed, failed, or scanned by an older scanner), indexes included: what
+    `manage.py scan_images --all` queues. Pull-through cache repositories are left out: their
+    layers arrive only as clients pull them, so a scan would fail on the ones not pulled."""
+    current = ImageScan.objects.filter(
+        status__in=(ScanStatus.DONE, ScanStatus.QUEUED, ScanStatus.SCANNING),
+        scanner_version__gte=SCANNER_VERSION,
+    ).values("digest")
+    seen: set[str] = set()
+    candidates = (
+        Manifest.objects.exclude(digest__in=current)
+        .filter(subject_digest="", repository__cached__isnull=True)
+        .only("pk", "digest", "repository_id", "media_type", "body")
+        .order_by("pk")
+    )
+    for manifest in candidates.iterator(chunk_size=500):
+        if manifest.digest not in seen:
+            seen.add(manifest.digest)
+            yield manifest
 
 
 def pending_scans() -> list[ImageScan]:

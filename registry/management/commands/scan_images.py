@@ -1,6 +1,7 @@
 import json
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from registry.errors import RegistryError
 from registry.models import Manifest, Repository
@@ -9,8 +10,10 @@ from registry.scanning import services, tasks
 
 class Command(BaseCommand):
     help = (
-        "Scan images: NAME:TAG or NAME@DIGEST (again with --force), or --pending (scans whose "
-        "task was lost). --report prints an image's scan status and findings as JSON."
+        "Scan images: NAME:TAG or NAME@DIGEST (again with --force), --pending (scans whose "
+        "task was lost), or --all (every stored image without a current scan: pushed before "
+        "scanning was on, failed, or read by an older scanner). --report prints an image's "
+        "scan status and findings as JSON."
     )
 
     def add_arguments(self, parser):
@@ -18,10 +21,20 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true", help="scan even if scanned already")
         parser.add_argument("--pending", action="store_true", help="requeue lost scans")
         parser.add_argument(
+            "--all", action="store_true", dest="every", help="queue every image not scanned"
+        )
+        parser.add_argument(
             "--report", action="store_true", help="print status and findings, scan nothing"
         )
 
-    def handle(self, *args, references, force, pending, report, **options):
+    def handle(self, *args, references, force, pending, every, report, **options):
+        if every:
+            queued = 0
+            for manifest in services.unscanned_manifests():
+                with transaction.atomic():
+                    queued += len(tasks.queue_manifest(manifest))
+            self.stdout.write(f"{queued} image scans queued")
+            tasks.wait_for_background(timeout=None)
         if pending:
             for scan in services.pending_scans():
                 manifest = Manifest.objects.filter(digest=scan.digest).first()

@@ -301,6 +301,41 @@ def test_an_artifact_has_no_sbom(api, chart):
     assert response.json()["error"]["code"] == "not_found"
 
 
+# -- POST …/sbom: attaching it as a referrer ----------------------------------------------------
+
+
+def test_a_publisher_attaches_the_sbom_as_a_referrer_any_client_finds(api, scanned, alice):
+    response = as_user("alice").post(image(scanned.old, "sbom"))
+    assert response.status_code == 201, response.content
+    attached = response.json()
+    assert attached["artifactType"] == CYCLONEDX
+    assert attached["subject"] == scanned.old
+    assert response["Location"].endswith(f"/v2/alice/app/manifests/{attached['digest']}")
+    referrers = api.get(f"/v2/alice/app/referrers/{scanned.old}").json()["manifests"]
+    assert [(r["digest"], r["artifactType"]) for r in referrers] == [
+        (attached["digest"], CYCLONEDX)
+    ]
+    # Asked again before a new scan: the same referrer, nothing pushed twice.
+    again = as_user("alice").post(image(scanned.old, "sbom"))
+    assert (again.status_code, again.json()["digest"]) == (200, attached["digest"])
+
+
+def test_attaching_needs_the_right_to_push_and_a_finished_scan(api, scanned, bob):
+    assert api.post(image(scanned.old, "sbom")).status_code == 401
+    assert as_user("bob").post(image(scanned.old, "sbom")).status_code == 403
+    ImageScan.objects.filter(digest=scanned.new).update(status="queued")
+    response = as_user("alice").post(image(scanned.new, "sbom"))
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "not_scanned"
+    assert api.get(f"/v2/alice/app/referrers/{scanned.old}").json()["manifests"] == []
+
+
+def test_an_artifact_gets_no_sbom_attached(chart, alice):
+    response = as_user("alice").post(image(chart, "sbom", "alice/chart"))
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "not_an_image"
+
+
 # -- the schema ---------------------------------------------------------------------------------
 
 

@@ -51,6 +51,8 @@ def test_collections_and_the_queue_are_read_when_scraped(as_alice):
     assert value(text, "berth_gc_reclaimed_bytes_total") == len(b"garbage")
     assert "berth_task_queue_depth" in text
     assert "# TYPE berth_lag_seconds gauge" in text
+    assert 'berth_lag_seconds{subsystem="scan"} 0.0' in text
+    assert 'berth_lag_seconds{subsystem="replication"} 0.0' in text
 
 
 def test_metrics_are_not_shown_to_the_internet():

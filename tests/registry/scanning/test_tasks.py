@@ -55,6 +55,43 @@ def test_without_scan_on_push_nothing_is_queued(as_alice, settings):
     assert not ImageScan.objects.filter(digest=digest).exists()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_scan_images_all_scans_what_was_pushed_while_scanning_was_off(as_alice, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.BERTH_SCAN_ON_PUSH = False
+    status = (dpkg_entry("coreutils", "9.1-1")).encode()
+    layer = gz(tar(File("etc/os-release", DEBIAN_OS_RELEASE), File("var/lib/dpkg/status", status)))
+    digest = push_layers(as_alice, "alice/app", "1.0", [layer])
+    out = StringIO()
+    call_command("scan_images", "--all", stdout=out)
+    assert "1 image scans queued" in out.getvalue()
+    scan = ImageScan.objects.get(digest=digest)
+    assert (scan.status, scan.packages.count()) == ("done", 1)
+    out = StringIO()
+    call_command("scan_images", "--all", stdout=out)  # nothing left to do
+    assert "0 image scans queued" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_the_scan_lag_is_the_age_of_the_oldest_waiting_scan():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from registry.scanning import services
+
+    assert services.lag_seconds() == 0.0
+    for letter, status in (("a", "queued"), ("b", "done")):
+        ImageScan.objects.create(digest="sha256:" + letter * 64, status=status)
+    ImageScan.objects.filter(status="queued").update(
+        queued_at=timezone.now() - timedelta(minutes=2)
+    )
+    assert 119 < services.lag_seconds() < 180
+
+
 # -- a real worker, killed mid-scan -------------------------------------------------------------
 
 
