@@ -104,20 +104,26 @@ def authenticate_credentials(request, username: str, password: str):
 
 def _token_user(username: str, secret: str, address: str):
     """The owner of a live access token, carrying it (`berth_token`): its scopes limit
-    every decision about this caller (registry.access.policy)."""
-    LOGINS.check(f"address:{address}", f"username:{username.lower()}")
+    every decision about this caller (registry.access.policy).
+
+    Only the address's failures count here, not the username's: a token carries 256 random
+    bits that no one guesses, so the per-username limit (which exists for passwords) would
+    only let anyone who knows a username lock its CI and robots out by failing on purpose.
+    """
+    LOGINS.check(f"address:{address}")
     token = credentials.verify(username, secret, address=address)
     if token is None:
-        _failed(username, address)
+        _failed(username, address, per_username=False)
         return None
     user = token.user
     user.berth_token = token
     return user
 
 
-def _failed(username: str, address: str) -> None:
+def _failed(username: str, address: str, *, per_username: bool = True) -> None:
     """A failed sign-in: counted against the limits, and in the audit log."""
-    LOGINS.hit(f"address:{address}", f"username:{username.lower()}")
+    keys = [f"address:{address}"] + ([f"username:{username.lower()}"] if per_username else [])
+    LOGINS.hit(*keys)
     audit.record(
         "signin.failed",
         address=address,

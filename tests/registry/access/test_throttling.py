@@ -52,6 +52,35 @@ def test_the_right_password_is_refused_too_while_throttled(alice):
     assert response.status_code == 429
 
 
+def test_failing_on_purpose_does_not_lock_out_the_users_access_tokens(alice):
+    """Anyone knowing a username can exhaust its password attempts; its CI keeps working."""
+    from registry.access import credentials
+
+    _, secret = credentials.create_token(user=alice, name="ci", scopes=["pull", "push"])
+    for i in range(3):
+        fail_on_v2(address=f"10.0.0.{i}")
+    assert fail_on_v2(address="10.9.9.9").status_code == 429  # the password: locked
+    ci = Client(REMOTE_ADDR="10.5.5.5")
+    assert ci.get("/v2/", headers={"Authorization": basic("alice", secret)}).status_code == 200
+    response = ci.get(
+        "/token",
+        {"service": "berth", "scope": "repository:alice/app:pull"},
+        headers={"Authorization": basic("alice", secret)},
+    )
+    assert response.status_code == 200, response.content
+
+
+def test_wrong_tokens_are_throttled_per_address(alice):
+    wrong = "berth_" + "a" * 12 + "_" + "b" * 43
+    client = Client(REMOTE_ADDR="10.0.0.7")
+    answers = [
+        client.get("/v2/", headers={"Authorization": basic("alice", wrong)}).status_code
+        for _ in range(4)
+    ]
+    assert answers == [401, 401, 401, 429]
+    assert fail_on_v2(address="10.0.0.8").status_code == 401  # alice's name is not counted
+
+
 def test_throttled_attempts_cost_no_password_hash(alice, monkeypatch):
     for _ in range(3):
         fail_on_v2()
