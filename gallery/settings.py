@@ -309,8 +309,31 @@ if BLOB_STORAGE_BACKEND == "django.core.files.storage.FileSystemStorage":
     BLOB_STORAGE_OPTIONS.setdefault("location", str(DATA_DIR / "blobs"))
     BLOB_STORAGE_OPTIONS.setdefault("file_permissions_mode", 0o644)
 
+# Uploaded media (logos), the "default" storage: the local disk (MEDIA_ROOT), or, with blobs in
+# S3 (BERTH_S3_BUCKET), the same bucket under "<BERTH_S3_PREFIX>media/", served through
+# Berth's /media/ view (gallery.publishing.media). BERTH_MEDIA_STORAGE_BACKEND and
+# BERTH_MEDIA_STORAGE_OPTIONS (a JSON object) replace either.
+if BLOB_STORAGE_BACKEND == "storages.backends.s3.S3Storage":
+    _media_prefix = "/".join(
+        p for p in (BLOB_STORAGE_OPTIONS.get("location", "").strip("/"), "media") if p
+    )
+    MEDIA_STORAGE_BACKEND = "gallery.publishing.media.BucketMedia"
+    MEDIA_STORAGE_OPTIONS = {**BLOB_STORAGE_OPTIONS, "location": _media_prefix}
+else:
+    MEDIA_STORAGE_BACKEND = "django.core.files.storage.FileSystemStorage"
+    MEDIA_STORAGE_OPTIONS = {}
+MEDIA_STORAGE_BACKEND = env_str("BERTH_MEDIA_STORAGE_BACKEND", MEDIA_STORAGE_BACKEND)
+try:
+    MEDIA_STORAGE_OPTIONS = json.loads(env_str("BERTH_MEDIA_STORAGE_OPTIONS", "") or "null") or (
+        MEDIA_STORAGE_OPTIONS
+    )
+except json.JSONDecodeError as exc:
+    raise ImproperlyConfigured(f"BERTH_MEDIA_STORAGE_OPTIONS is not JSON: {exc}") from None
+if not isinstance(MEDIA_STORAGE_OPTIONS, dict):
+    raise ImproperlyConfigured("BERTH_MEDIA_STORAGE_OPTIONS must be a JSON object")
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {"BACKEND": MEDIA_STORAGE_BACKEND, "OPTIONS": MEDIA_STORAGE_OPTIONS},
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"

@@ -133,6 +133,31 @@ def test_a_logo_is_uploaded_shown_and_served_with_long_caching(alice, app):
     served.close()
 
 
+def test_with_blobs_in_a_bucket_logos_go_there_and_are_served_by_berth(
+    alice, app, request, settings
+):
+    """Scaled out, web servers share no disk: logos live in the object store too."""
+    server = request.getfixturevalue("moto")
+    options = server.storage_options(server.new_bucket())
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "gallery.publishing.media.BucketMedia",
+            "OPTIONS": {**options, "location": "media"},
+        },
+    }
+    client = signed_in(alice)
+    client.post("/r/alice/app/-/logo", {"logo": SimpleUploadedFile("l.png", image_bytes("PNG"))})
+    entry = CatalogEntry.objects.get(name="alice/app")
+    assert entry.logo.url.startswith("/media/logos/")  # one origin: the CSP's img-src 'self'
+    listed = server.client().list_objects_v2(Bucket=options["bucket_name"])
+    assert [o["Key"] for o in listed["Contents"]] == [f"media/{entry.logo.name}"]
+    served = Client().get(entry.logo.url)
+    assert served.status_code == 200
+    assert b"".join(served.streaming_content).startswith(b"\x89PNG")
+    assert "immutable" in served["Cache-Control"]
+
+
 def test_deleting_a_repository_asks_for_its_name(alice, app):
     client = signed_in(alice)
     client.post("/r/alice/app/-/delete", {"confirm": "wrong"})
