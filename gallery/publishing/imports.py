@@ -72,6 +72,9 @@ def append(*, archive: ArchiveImport, start: int, chunks: Iterable[bytes]) -> Ar
     if start != archive.received:
         raise UploadError("The chunk does not start where the upload stands.", archive.received)
     path = staging(archive)
+    if not path.exists():  # another server's disk: BERTH_UPLOAD_DIR is not shared
+        log.error("import %s: %s is missing; BERTH_UPLOAD_DIR must be shared", archive.pk, path)
+        raise UploadError("This server cannot find the upload; start it again.", archive.received)
     written = 0
     with open(path, "r+b") as handle:
         handle.truncate(archive.received)  # bytes past the offset are from a broken request

@@ -220,6 +220,29 @@ def test_a_dropped_upload_resumes_where_it_stood(repo, alice):
     assert client.get(url).json()["state"] == "done"
 
 
+def test_a_chunk_reaching_a_server_without_the_staged_upload_is_a_clear_409(repo, alice):
+    """Scaled out without a shared BERTH_UPLOAD_DIR: an error the person can act on."""
+    data, _ = make.docker_save()
+    client = Client()
+    client.force_login(alice)
+    started = client.post(
+        "/r/alice/app/-/imports",
+        {"filename": "a.tar", "size": len(data)},
+        content_type="application/json",
+    ).json()
+    archive = ArchiveImport.objects.get(pk=started["id"])
+    imports.staging(archive).unlink()  # as seen from another server's disk
+    response = client.generic(
+        "PATCH",
+        started["url"],
+        data,
+        content_type="application/octet-stream",
+        HTTP_CONTENT_RANGE=f"bytes 0-{len(data) - 1}/{len(data)}",
+    )
+    assert response.status_code == 409
+    assert "start it again" in response.json()["error"]
+
+
 def test_only_publishers_may_upload(repo, bob):
     client = Client()
     client.force_login(bob)
