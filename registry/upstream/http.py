@@ -6,7 +6,7 @@ name is never resolved a second time: no DNS rebinding between the check and the
 connection), with TLS verified against the host name. A redirect is followed (GET and HEAD
 only) when it stays on http(s), never goes from https to http, and leads to the host it
 came from or to one of BERTH_UPSTREAM_REDIRECT_HOSTS; the Authorization header never
-follows a redirect to another host (pre-signed URLs carry their own).
+follows a redirect to another host or port (pre-signed URLs carry their own).
 """
 
 from __future__ import annotations
@@ -276,7 +276,7 @@ def request(
                 f"a redirect to {host} is not followed: it is not the registry's host nor in "
                 "BERTH_UPSTREAM_REDIRECT_HOSTS"
             )
-        if host != split(url)[1]:
+        if split(target)[1:3] != split(url)[1:3]:  # another host or port: another server
             headers.pop("Authorization", None)
         url = target
     raise Refused(f"more than {MAX_REDIRECTS} redirects")
