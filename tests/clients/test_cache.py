@@ -177,3 +177,33 @@ def test_a_pull_of_a_cached_repository_is_refused_for_a_push(live_registry, cach
         urllib.request.urlopen(request, timeout=10)  # noqa: S310
     refused.value.close()
     assert refused.value.code == 403
+
+
+def test_oras_pulls_an_artifact_through_the_cache(
+    live_registry, cache_rule, peer, tmp_path, monkeypatch
+):
+    """An OCI artifact (a policy file) pushed upstream with oras comes through the cache to
+    an anonymous oras client byte for byte, and a second pull stays in Berth."""
+    import oras.client
+
+    prefix, proxy = cache_rule
+    monkeypatch.setenv("HOME", str(tmp_path))  # oras keeps ~/.docker/config.json
+    policy = tmp_path / "policy.rego"
+    policy.write_text(f"package berth\n# {secrets.token_hex(8)}\n")
+    config = tmp_path / "config.json"
+    config.write_text("{}")
+    name = unique("policies")
+    oras.client.OrasClient(insecure=True).push(
+        f"{peer.host}/{name}:v1",
+        files=[f"{policy}:application/vnd.berth.test.file.v1+text"],
+        manifest_config=f"{config}:application/vnd.berth.test.config.v1+json",
+        disable_path_validation=True,
+    )
+    visitor = oras.client.OrasClient(insecure=True)
+    target = f"{live_registry.host}/{prefix}/{name}:v1"
+    first = visitor.pull(target, outdir=str(tmp_path / "first"))
+    assert [Path(path).read_bytes() for path in first] == [policy.read_bytes()]
+    fetched = proxy.count("GET", f"/v2/{name}/blobs/")
+    second = visitor.pull(target, outdir=str(tmp_path / "second"))
+    assert [Path(path).read_bytes() for path in second] == [policy.read_bytes()]
+    assert proxy.count("GET", f"/v2/{name}/blobs/") == fetched
