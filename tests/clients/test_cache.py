@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clients.cli import run
+from tests.clients.cli import layout_blob, run
 from tests.conftest import require_tool
 from tests.live import CREATE_STAFF, Account, manage
 from tests.peers import Fault, FaultProxy, push_image, sha256, unique
@@ -207,3 +207,16 @@ def test_oras_pulls_an_artifact_through_the_cache(
     second = visitor.pull(target, outdir=str(tmp_path / "second"))
     assert [Path(path).read_bytes() for path in second] == [policy.read_bytes()]
     assert proxy.count("GET", f"/v2/{name}/blobs/") == fetched
+
+
+def test_docker_manifest_inspect_reads_a_cached_image(
+    live_registry, cache_rule, peer, build_image, client_env
+):
+    """The docker CLI (no engine: the manifest commands) resolves a tag through the cache."""
+    require_tool("docker")
+    prefix, _ = cache_rule
+    name = unique("library")
+    image = upstream_image(client_env, build_image, peer, name, "2.0")
+    reference = f"{live_registry.host}/{prefix}/{name}:2.0"
+    result = run(["docker", "manifest", "inspect", "--insecure", reference], env=client_env)
+    assert json.loads(result.stdout) == json.loads(layout_blob(image.layout, image.digest))
