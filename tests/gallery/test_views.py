@@ -241,6 +241,11 @@ def test_an_index_with_thousands_of_children_renders_a_small_tags_page(as_alice)
     assert response.status_code == 200
     assert len(response.content) < 200_000
     assert "and 1992 more platforms in this index" in html
+    # The scan summaries a Tags tab reads sum a bounded number of platforms.
+    from registry.scanning import services as scanning
+
+    summaries = scanning.tag_summaries(repository=Repository.objects.get(name="alice/huge"))
+    assert len(summaries["v1"]) == scanning.TAG_PLATFORMS_SUMMED
 
 
 def test_signing_out_by_get_offers_the_button(alice):

@@ -64,7 +64,10 @@ def test_the_tags_tab_shows_each_platform_of_an_index(scanned_index):
 
 
 def test_the_tags_tab_reads_the_summaries_of_a_page_at_once(scanned, as_alice):
+    from registry.scanning import services as scanning
+
     def queries() -> int:
+        scanning._IMAGES_MEMO.clear()  # as a fresh process: the manifests are read, in one go
         with CaptureQueriesContext(connection) as captured:
             html_of(Client().get("/r/alice/app/-/tags"))
         return len(captured)
