@@ -130,13 +130,14 @@ def repository_tags(request, name: str):
     attach_commands(page, host=request.get_host(), name=entry.name)
     services.attach_attachments(entry, page)
     vulnerabilities.attach_to_images(entry, page)
-    context = _repository_context(request, entry, "tags")
+    context = _repository_context(request, entry, "tags", side=False)
     context.update(
         page=page,
         query=query,
         sort=sort,
         tag_sorts=TAG_SORTS,
         can_delete=policy.DELETE in policy.permitted_actions(request.user, entry.name),
+        database_updated_at=vulnerabilities.database_updated_at(),
     )
     return render(request, "gallery/repository.html", context)
 
