@@ -13,7 +13,7 @@ from tests.browser.conftest import DESKTOP
 from tests.browser.publish import real_clients, wait_for_page
 from tests.clients.cli import run
 from tests.conftest import require_tool
-from tests.live import Account, berth_setup, free_port, live_registry_at, serve
+from tests.live import Account, berth_setup, celery_worker, free_port, live_registry_at, serve
 
 pytestmark = pytest.mark.browser
 PULLS = 20
@@ -63,19 +63,17 @@ def test_downloads_waiting_in_a_web_process_survive_its_restart(browser, tmp_pat
     require_tool("umoci", "skopeo")
     accounts = [Account(name, secrets.token_urlsafe(16)) for name in ("alice", "bob")]
     hourly = {"BERTH_PULL_FLUSH_SECONDS": "3600"}
-    data_dir = tmp_path / "data"
+    data_dir, port = tmp_path / "data", free_port()
     data_dir.mkdir()
     with (
         berth_setup(data_dir, accounts, env_extra=hourly) as env,
-        real_clients(live_registry_at(0, accounts, data_dir / "x", env), tmp_path) as clients,
+        celery_worker(env, data_dir / "celery.log"),  # with REDIS_URL; it outlives gunicorn
     ):
-        port = free_port()
         registry = live_registry_at(port, accounts, data_dir / "gunicorn.log", env)
-        clients.registry = registry
         context = browser.new_context(base_url=registry.url, viewport=DESKTOP)
         page = context.new_page()
         try:
-            with serve(env, port, registry.log):
+            with serve(env, port, registry.log), real_clients(registry, tmp_path) as clients:
                 reference = clients.push(clients.build(), "alice/restarted:v1")
                 wait_for_page(registry, "/r/alice/restarted", lambda html: "linux/amd64" in html)
                 pull(clients, reference, 7)
