@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import tarfile
 import urllib.request
 
@@ -122,12 +123,19 @@ def test_a_tags_tab_of_25_tags_is_not_a_6000_px_page(new_page, many_tags, size):
 
 @pytest.mark.parametrize("size", SIZES)
 def test_the_tags_table_stays_inside_its_column(new_page, many_tags, size):
-    """Nothing of a row (its Copy pull button last) hides under what is beside the table."""
+    """Nothing of a row (its Copy pull buttons last) hides under what is beside the table or
+    off the screen, an index's platforms opened too."""
     page = new_page(**SIZES[size])
     page.goto(f"/r/{many_tags}/-/tags")
+    page.get_by_text("2 platforms").first.click()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"tags-25-index-open-{size}.png", full_page=True)
     column = page.locator(".repo-main").bounding_box()
+    right = column["x"] + column["width"] + 0.5
     table = page.locator(".tag-table").bounding_box()
-    assert table["x"] + table["width"] <= column["x"] + column["width"] + 0.5
-    for button in page.get_by_role("button", name="Copy: docker pull").all():
+    assert table["x"] + table["width"] <= right
+    buttons = page.get_by_role("button", name=re.compile(r"^Copy(: docker)? pull"))
+    assert buttons.count() == TAGS + 2
+    for button in buttons.all():
         box = button.bounding_box()
-        assert box["x"] + box["width"] <= column["x"] + column["width"] + 0.5
+        assert box["x"] + box["width"] <= right
