@@ -65,7 +65,11 @@ def on_exit(server):
 
 
 def worker_exit(server, worker):
-    """A worker leaving (restart, max_requests, shutdown) writes its pending pull counts."""
+    """A worker leaving (restart, max_requests, shutdown) writes its pending pull counts,
+    then runs what its timers still wait for (without a broker, the catalog's refresh of
+    those counts and the indexing of its last pushes would leave with the process)."""
+    from gallery import tasks
     from registry import pulls
 
     pulls.flush()
+    tasks.finish_pending()

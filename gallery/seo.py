@@ -1,8 +1,8 @@
 """What search engines and link previews read: robots.txt, the sitemap, icons, social cards.
 
 The sitemap lists every public repository and publisher, through Django's sitemap
-framework (an index of pages of at most 50,000 URLs each). A repository's social card is a
-PNG drawn once per name and description and kept in the cache.
+framework (an index of pages of at most 50,000 URLs each). Repositories and publishers have
+social cards: PNGs drawn once per name and description and kept in the cache.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.views.decorators.cache import cache_control
 from PIL import Image, ImageDraw, ImageFont
 
+from . import services
 from .models import CatalogEntry, Publisher
 
 CARD_SIZE = (1200, 630)
@@ -89,7 +90,7 @@ def _font(size: int):
     return ImageFont.load_default(size=size)
 
 
-def draw_card(name: str, description: str) -> bytes:
+def draw_card(name: str, description: str, *, fallback: str = "A repository on Berth.") -> bytes:
     """A 1200 by 630 pixel link preview: the name, the description, the site's mark."""
     image = Image.new("RGB", CARD_SIZE, "#0b1324")
     draw = ImageDraw.Draw(image)
@@ -97,7 +98,7 @@ def draw_card(name: str, description: str) -> bytes:
     draw.text((80, 70), "Berth", font=_font(40), fill="#99f6e4")
     title = name if len(name) <= 40 else "…" + name[-39:]
     draw.text((80, 190), title, font=_font(76 if len(title) <= 24 else 56), fill="#ffffff")
-    lines = textwrap.wrap(description or "A repository on Berth.", width=52)[:4]
+    lines = textwrap.wrap(description or fallback, width=52)[:4]
     for i, line in enumerate(lines):
         draw.text((80, 330 + i * 54), line, font=_font(40), fill="#cbd5e1")
     output = io.BytesIO()
@@ -105,16 +106,29 @@ def draw_card(name: str, description: str) -> bytes:
     return output.getvalue()
 
 
+def _card_response(kind: str, name: str, description: str, fallback: str) -> HttpResponse:
+    source = f"{kind}\0{name}\0{description}"
+    key = "gallery:card:" + hashlib.sha256(source.encode()).hexdigest()
+    png = cache.get(key)
+    if png is None:
+        png = draw_card(name, description, fallback=fallback)
+        cache.set(key, png, CARD_SECONDS)
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = f"public, max-age={CARD_SECONDS}"
+    return response
+
+
 def card(request, name: str):
     """The social card of a public repository (private ones have none: 404 like the page)."""
     entry = CatalogEntry.objects.filter(name=name, is_private=False).first()
     if entry is None:
         return HttpResponse(status=404)
-    key = "gallery:card:" + hashlib.sha256(f"{name}\0{entry.description}".encode()).hexdigest()
-    png = cache.get(key)
-    if png is None:
-        png = draw_card(entry.name, entry.description)
-        cache.set(key, png, CARD_SECONDS)
-    response = HttpResponse(png, content_type="image/png")
-    response["Cache-Control"] = f"public, max-age={CARD_SECONDS}"
-    return response
+    return _card_response("repository", entry.name, entry.description, "A repository on Berth.")
+
+
+def publisher_card(request, namespace: str):
+    """The social card of a publisher: its namespace and bio (404 where its page is 404)."""
+    publisher = services.shown_publisher(namespace=namespace)
+    if publisher is None:
+        return HttpResponse(status=404)
+    return _card_response("publisher", publisher.namespace, publisher.bio, "A publisher on Berth.")

@@ -17,7 +17,7 @@ from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from registry import mediatypes
+from registry import mediatypes, names
 from registry import services as registry_services
 from registry.models import Blob, Manifest, Namespace, PullCount, Repository, Tag
 
@@ -49,6 +49,22 @@ def publisher_for(namespace: str) -> Publisher | None:
     if record is None:
         return None
     publisher, _ = Publisher.objects.get_or_create(namespace_record=record)
+    return publisher
+
+
+def shown_publisher(*, namespace: str) -> Publisher | None:
+    """The publisher `/u/<namespace>` shows (unsaved for an owned namespace without a profile
+    yet); None for a name nobody publishes under (reserved, or no such namespace)."""
+    if not names.is_valid_component(namespace):
+        return None
+    record = Namespace.objects.filter(name=namespace).first()
+    if record is None:
+        return None
+    publisher = Publisher.objects.filter(namespace_record=record).first()
+    if publisher is None:
+        if record.owner_id is None and record.kind == Namespace.Kind.USER:
+            return None  # reserved, and nobody has published there
+        publisher = Publisher(namespace_record=record)
     return publisher
 
 

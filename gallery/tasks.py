@@ -123,6 +123,23 @@ def schedule(name: str, task, repository_id: int) -> None:
     timer.start()
 
 
+def finish_pending(timeout: float = 10.0) -> None:
+    """Run at once what timers still wait for, and let background threads finish: a process
+    about to exit (gunicorn's worker_exit) would otherwise take with it the indexing of its
+    last pushes and the download counts it has just written (embedded mode)."""
+    with _timers_lock:
+        waiting = list(_timers.items())
+    for _, timer in waiting:
+        timer.cancel()
+        timer.join(timeout)  # one already running its task finishes it
+    for key, timer in waiting:
+        with _timers_lock:
+            never_ran = _timers.get(key) is timer  # _run_later forgets its key first
+        if never_ran:
+            timer.function(*timer.args)
+    wait_for_background(timeout)
+
+
 def _run_later(key: str, task, repository_id: int) -> None:
     with _timers_lock:
         _timers.pop(key, None)

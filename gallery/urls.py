@@ -55,6 +55,7 @@ urlpatterns = [
     path("-/preview", publishing.preview, name="markdown-preview"),
     path("media/<path:path>", publishing.media, name="media"),
     path("u/<str:namespace>", views.publisher, name="publisher"),
+    path("u/<str:namespace>/-/card.png", seo.publisher_card, name="publisher-card"),
     path("u/<str:namespace>/-/members", organizations.members, name="members"),
     path("u/<str:namespace>/-/robots", organizations.robots, name="robots"),
     path("u/<str:namespace>/-/audit", organizations.audit_log, name="namespace-audit"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q, Sum
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
 from django.views.defaults import bad_request as default_bad_request
 from django.views.defaults import page_not_found
@@ -130,13 +130,14 @@ def repository_tags(request, name: str):
     attach_commands(page, host=request.get_host(), name=entry.name)
     services.attach_attachments(entry, page)
     vulnerabilities.attach_to_images(entry, page)
-    context = _repository_context(request, entry, "tags")
+    context = _repository_context(request, entry, "tags", side=False)
     context.update(
         page=page,
         query=query,
         sort=sort,
         tag_sorts=TAG_SORTS,
         can_delete=policy.DELETE in policy.permitted_actions(request.user, entry.name),
+        database_updated_at=vulnerabilities.database_updated_at(),
     )
     return render(request, "gallery/repository.html", context)
 
@@ -183,15 +184,9 @@ def _image_page(request, entry, details, *, tag: str):
 def publisher(request, namespace: str):
     if namespace != namespace.lower() and names.is_valid_component(namespace.lower()):
         return redirect("publisher", namespace=namespace.lower(), permanent=True)
-    if not names.is_valid_component(namespace):
-        raise Http404("No such publisher")
-    record = get_object_or_404(Namespace, name=namespace)
-    publisher = Publisher.objects.filter(namespace_record=record).first()
+    publisher = services.shown_publisher(namespace=namespace)
     if publisher is None:
-        if record.owner_id is None and record.kind == Namespace.Kind.USER:
-            # reserved, and nobody has published there
-            raise Http404("No such publisher")
-        publisher = Publisher(namespace_record=record)
+        raise Http404("No such publisher")
     entries = (
         CatalogEntry.objects.visible_to(request.user)
         .listed()
@@ -207,6 +202,9 @@ def publisher(request, namespace: str):
             "publisher": publisher,
             "page": page,
             "downloads": entries.aggregate(total=Sum("downloads"))["total"] or 0,
+            "card_url": request.build_absolute_uri(
+                reverse("publisher-card", args=[publisher.namespace])
+            ),
         },
     )
 

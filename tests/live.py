@@ -208,6 +208,36 @@ def berth_server(
     """A Berth of its own under gunicorn (2 workers): a data directory, a fresh PostgreSQL
     database when DATABASE_URL is set, the `accounts` (the first two are its alice and bob),
     `staff` as a superuser, and (with REDIS_URL and `worker`) a Celery worker."""
+    with berth_setup(data_dir, accounts, staff=staff, env_extra=env_extra) as env:
+        port, log = free_port(), data_dir / "gunicorn.log"
+        tasks = celery_worker(env, data_dir / "celery.log") if worker else contextlib.nullcontext()
+        with serve(env, port, log), tasks:
+            yield live_registry_at(port, accounts, log, env)
+
+
+def live_registry_at(
+    port: int, accounts: list[Account], log: Path, env: dict[str, str]
+) -> LiveRegistry:
+    return LiveRegistry(
+        url=f"http://127.0.0.1:{port}",
+        host=f"127.0.0.1:{port}",
+        alice=accounts[0],
+        bob=accounts[1],
+        log=log,
+        env=env,
+    )
+
+
+@contextlib.contextmanager
+def berth_setup(
+    data_dir: Path,
+    accounts: list[Account],
+    *,
+    staff: Account | None = None,
+    env_extra: dict[str, str] | None = None,
+) -> Iterator[dict[str, str]]:
+    """What berth_server runs its server on, without the server: the environment of a
+    migrated database with the accounts (for a test that stops and starts the server)."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env |= {
         "BERTH_DATA_DIR": str(data_dir),
@@ -235,17 +265,7 @@ def berth_server(
         if staff is not None:
             users = json.dumps({staff.username: staff.password})
             manage(env | {"BERTH_CLIENT_TEST_USERS": users}, "shell", "-c", CREATE_STAFF)
-        port, log = free_port(), data_dir / "gunicorn.log"
-        tasks = celery_worker(env, data_dir / "celery.log") if worker else contextlib.nullcontext()
-        with serve(env, port, log), tasks:
-            yield LiveRegistry(
-                url=f"http://127.0.0.1:{port}",
-                host=f"127.0.0.1:{port}",
-                alice=accounts[0],
-                bob=accounts[1],
-                log=log,
-                env=env,
-            )
+        yield env
 
 
 @pytest.fixture(scope="session")

@@ -105,3 +105,21 @@ def test_heading_anchors_land_below_the_sticky_header(page, published):
     )
     header = page.evaluate("document.querySelector('.site-header').getBoundingClientRect().bottom")
     assert top >= header
+
+
+CARD_MOTION = """e => { const s = getComputedStyle(e);
+  return {transition: s.transitionDuration, animation: s.animationName, transform: s.transform} }"""
+
+
+def test_reduced_motion_turns_transitions_and_movement_off(new_page, published):
+    moving = new_page()
+    moving.goto("/search")
+    assert moving.locator(".card").first.evaluate(CARD_MOTION)["transition"] != "0s"  # the control
+    still = new_page(reduced_motion="reduce")
+    still.goto("/search")
+    card = still.locator(".card").first
+    card.hover()
+    motion = card.evaluate(CARD_MOTION)
+    assert set(motion["transition"].split(", ")) == {"0s"}
+    assert motion["animation"] == "none"
+    assert motion["transform"] == "none"  # hovering does not lift the card either

@@ -40,6 +40,12 @@ def test_visitor_searches_filters_by_architecture_reads_the_readme_and_copies_a_
     expect(readme.get_by_role("table")).to_be_visible()
     expect(readme.get_by_role("cell", name="LOG_LEVEL")).to_be_visible()
     expect(readme.locator("pre")).to_contain_text("podman run --rm -p 8080:8080")
+    pull = page.get_by_role("complementary", name=re.compile(r"^Pull"))
+    copy = pull.get_by_role("button").first
+    copy.click()
+    expect(copy).to_have_text("Copied")
+    expect(page.locator("#live-region")).to_have_text("Copied to the clipboard")
+    assert clipboard(page) == f"docker pull {host}/alice/webapp:1.0"
 
     tabs = page.get_by_role("navigation", name="Repository")
     tabs.get_by_role("link", name=re.compile(r"^Tags")).click()
@@ -54,13 +60,8 @@ def test_visitor_searches_filters_by_architecture_reads_the_readme_and_copies_a_
         child = image.locator("li").filter(has_text=f"linux/{architecture}")
         expect(child.locator("code")).to_have_attribute("title", digest)
 
-    pull = page.get_by_role("complementary", name=re.compile(r"^Pull"))
-    copy = pull.get_by_role("button").first
-    copy.click()
-    expect(copy).to_have_text("Copied")
-    expect(page.locator("#live-region")).to_have_text("Copied to the clipboard")
+    image.get_by_role("button", name=f"Copy: docker pull {host}/alice/webapp:1.0").click()
     assert clipboard(page) == f"docker pull {host}/alice/webapp:1.0"
-
     image.get_by_role("button", name="Copy pull command for linux/arm64").click()
     digest = published.platform_digests["arm64"]
     assert clipboard(page) == f"docker pull {host}/alice/webapp@{digest}"

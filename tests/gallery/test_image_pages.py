@@ -122,6 +122,36 @@ def test_search_permutations_are_not_indexed(web):
     assert b'name="robots"' not in Client().get("/search").content
 
 
+@pytest.mark.parametrize(
+    "query", ["sort=name", "name=1.", "page=2", "page=1", "sort=pushed&name=1&page=1"]
+)
+def test_tag_sorts_filters_and_pages_are_not_indexed_but_keep_the_canonical_link(web, query):
+    html = Client().get(f"/r/alice/web/-/tags?{query}").content.decode()
+    assert '<meta name="robots" content="noindex' in html
+    assert '<link rel="canonical" href="http://testserver/r/alice/web/-/tags">' in html
+
+
+def test_the_tags_tab_itself_is_indexed(web):
+    assert b'name="robots"' not in Client().get("/r/alice/web/-/tags").content
+    assert b'name="robots"' not in Client().get("/r/alice/web").content
+
+
+def test_publisher_pages_carry_a_generated_card_image(web):
+    html = Client().get("/u/alice").content.decode()
+    assert '<meta property="og:image" content="http://testserver/u/alice/-/card.png">' in html
+    assert '<meta name="twitter:card" content="summary_large_image">' in html
+    assert '<link rel="canonical" href="http://testserver/u/alice">' in html
+    card = Client().get("/u/alice/-/card.png")
+    assert card.status_code == 200
+    assert card["Content-Type"] == "image/png"
+    assert card.content.startswith(b"\x89PNG")
+
+
+def test_a_publisher_card_is_404_where_the_page_is(web):
+    assert Client().get("/u/nobody/-/card.png").status_code == 404
+    assert Client().get("/u/nobody").status_code == 404
+
+
 def test_robots_sitemap_and_icons(web):
     robots = Client().get("/robots.txt").content.decode()
     assert "Sitemap: http://testserver/sitemap.xml" in robots

@@ -43,3 +43,15 @@ def test_without_a_delay_the_task_runs_at_once(settings):
     task = FakeTask()
     tasks.schedule("fake", task, 3)
     assert task.calls == [("delay", 3)]
+
+
+def test_a_process_leaving_runs_what_its_timers_wait_for_once(settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.BERTH_INDEX_DELAY = 60
+    task = FakeTask()
+    tasks.schedule("fake-exit", task, 4)
+    tasks.schedule("fake-exit", task, 5)
+    tasks.finish_pending()
+    assert sorted(task.calls) == [("delay", 4), ("delay", 5)]
+    tasks.finish_pending()
+    assert len(task.calls) == 2
