@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from registry import services
-from registry.access import credentials, organizations
+from registry.access import credentials, organizations, sharing
 from registry.models import Role
 from tests.factories import PASSWORD, RepositoryFactory
 from tests.oci import basic
@@ -156,3 +156,33 @@ def test_a_refresh_token_made_from_an_access_token_keeps_its_scopes(alice):
     response = refresh(kept, "repository:alice/app:pull,push")
     issued = json.loads(response.content)["token"]
     assert start_upload("alice/app", issued) == 401
+
+
+def test_a_robots_cut_permissions_end_its_issued_push_token_at_once(acme, alice):
+    robot, secret = organizations.create_robot(
+        organization=acme,
+        name="ci",
+        permissions=[{"repository": "", "actions": ["pull", "push"]}],
+        actor=alice,
+    )
+    token = registry_token("acme+ci", secret, scope="repository:acme/app:pull,push")
+    assert start_upload("acme/app", token) == 202
+    organizations.set_robot_permissions(
+        robot=robot, permissions=[{"repository": "acme/app", "actions": ["pull"]}], actor=alice
+    )
+    assert start_upload("acme/app", token) == 401
+    assert pull("acme/app", token) == 200
+
+
+def test_a_withdrawn_grant_ends_the_granted_users_issued_token_at_once(alice, bob):
+    repository = RepositoryFactory(name="alice/app", owner=alice, is_private=True)
+    sharing.set_policy(
+        repository=repository,
+        grants=[{"principal": "bob", "actions": ["pull"]}],
+        networks=[],
+        actor=alice,
+    )
+    token = registry_token("bob", scope="repository:alice/app:pull")
+    assert pull("alice/app", token) == 200
+    sharing.set_policy(repository=repository, grants=[], networks=[], actor=alice)
+    assert pull("alice/app", token) == 401
