@@ -2,12 +2,14 @@
 when what they were issued from changes: through /token and /v2/, as a client sees it."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from registry import services
-from registry.access import credentials, organizations, sharing
+from registry.access import credentials, organizations, sharing, tokens
 from registry.models import Role
 from tests.factories import PASSWORD, RepositoryFactory
 from tests.oci import basic
@@ -186,3 +188,18 @@ def test_a_withdrawn_grant_ends_the_granted_users_issued_token_at_once(alice, bo
     assert pull("alice/app", token) == 200
     sharing.set_policy(repository=repository, grants=[], networks=[], actor=alice)
     assert pull("alice/app", token) == 401
+
+
+def test_a_registry_token_never_outlives_the_access_token_it_came_from(alice, settings):
+    settings.BERTH_TOKEN_TTL = 300
+    _, secret = credentials.create_token(
+        user=alice, name="ci", scopes=["pull"], expires_at=timezone.now() + timedelta(seconds=60)
+    )
+    response = Client().get(
+        "/token", {"service": "berth", "scope": "repository:alice/app:pull"},
+        headers={"Authorization": basic("alice", secret)},
+    )  # fmt: skip
+    body = json.loads(response.content)
+    assert 0 < body["expires_in"] <= 60
+    claims = tokens.verify_access_token(body["token"])
+    assert claims["exp"] - claims["iat"] <= 60
