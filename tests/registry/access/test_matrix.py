@@ -155,6 +155,13 @@ PAGES = [
         Endpoint("POST", "/r/{repo}/-/settings", ADMIN, 302, refused=403),
         {"form": "policy", "grants": "carol pull", "networks": ""},
     ),
+    (Endpoint("POST", "/r/{repo}/-/logo", PUSH, 302), {}),  # no file: "Choose an image file."
+    (
+        Endpoint(
+            "POST", "/r/{repo}/-/images/{manifest}/vulnerabilities/scan", PUSH, 302, refused=403
+        ),
+        {},
+    ),
     (Endpoint("POST", "/r/{repo}/-/delete", ADMIN, 302), {"confirm": "{repo}"}),
     (Endpoint("POST", "/r/{repo}/-/delete-reference", DELETE, 302), {"tag": "v1"}),
     (
@@ -545,8 +552,9 @@ def expected_on_page(endpoint: Endpoint, caller: str, repository: str) -> int:
         return 404
     if endpoint.needs in rights:
         return endpoint.ok
-    # A repository's settings are for its writers; a namespace's members page for members.
-    sees = PUSH if "{repo}" in endpoint.path else PULL
+    # A repository's settings are for its writers; its other pages and a namespace's
+    # members page for those who may pull.
+    sees = PUSH if endpoint.path.endswith("/-/settings") and "{repo}" in endpoint.path else PULL
     return endpoint.refused if sees in rights else 404
 
 
