@@ -3,7 +3,9 @@ kind of caller, against public, private, shared and missing repositories.
 
 One table (`RIGHTS`) says what each caller may do to each repository; the expected status of
 every request follows from it and from the endpoint's own table (`V2`, `API`, `PAGES`).
-`test_every_route_is_in_the_matrix` fails when a route is added without a row here.
+`test_every_route_is_in_the_matrix` fails when a registry or API route is added without a
+row here, `test_every_page_is_in_the_matrix_or_named_elsewhere` when a page is added
+without a row in PAGES or a place in PAGES_ELSEWHERE.
 """
 
 from __future__ import annotations
@@ -189,6 +191,20 @@ PAGES = [
     ),
     (Endpoint("POST", "/organizations/new", "", 302), {"name": "newco"}),
 ]
+# The site's other routes: read only, or changing only the caller's own account, or with
+# rows of their own elsewhere. A new route must be put in PAGES or here.
+PAGES_ELSEWHERE = {
+    "home", "search", "repository", "repository-usage", "repository-tags", "repository-tag",
+    "repository-image", "repository-image-vulnerabilities", "repository-compare",
+    "repository-card", "publisher", "namespace-audit", "media", "check-name",
+    "markdown-preview", "sitemap", "sitemap-section", "health", "ready", "metrics",
+    # the caller's own account
+    "account", "signup", "login", "logout", "password_change", "password_change_done",
+    "password_reset", "password_reset_done", "password_reset_confirm", "password_reset_complete",
+    # tests/gallery/publishing and tests/gallery/test_replication_pages.py
+    "new-repository", "repository-upload", "archive-imports", "archive-import",
+    "namespace-replication",
+}  # fmt: skip
 SIGNED_IN = {
     "outsider": "bob", "reader": "rita", "maintainer": "mia", "admin": "adam", "owner": "olga",
     "granted": "carol", "outside-network": "olga",
@@ -450,6 +466,25 @@ def test_every_route_is_in_the_matrix():
     walk(get_resolver().url_patterns)
     ours = {n for n in names if n.startswith(("registry:", "api:"))}
     assert ours <= COVERED, f"routes missing from the matrix: {sorted(ours - COVERED)}"
+
+
+def test_every_page_is_in_the_matrix_or_named_elsewhere():
+    from django.urls import resolve
+
+    names = set()
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            if hasattr(pattern, "url_patterns"):
+                walk(pattern.url_patterns, f"{pattern.namespace}:" if pattern.namespace else prefix)
+            elif pattern.name:
+                names.add(prefix + pattern.name)
+
+    walk(get_resolver().url_patterns)
+    pages = {n for n in names if not n.startswith(("registry:", "api:", "admin:"))}
+    digest = "sha256:" + "0" * 64
+    covered = {resolve(e.path.format(repo="acme/app", manifest=digest)).url_name for e, _ in PAGES}
+    assert pages <= covered | PAGES_ELSEWHERE, sorted(pages - covered - PAGES_ELSEWHERE)
 
 
 def test_staff_only_endpoints_answer_staff_and_nobody_else(world):
