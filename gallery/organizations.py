@@ -216,6 +216,21 @@ class RobotForm(forms.Form):
     )  # fmt: skip
 
 
+def permission_lines(text: str) -> list[dict]:
+    """`<repository> <actions>` per line (`*` for every repository of the organization),
+    as the API's permissions: [{"repository", "actions"}]."""
+    permissions = []
+    for line in text.splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2:
+            raise AccessError(f"“{line.strip()[:80]}”: write a repository (or *), then pull,push.")
+        repository = "" if parts[0] == "*" else parts[0]
+        permissions.append({"repository": repository, "actions": parts[1].split(",")})
+    return permissions
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def robots(request, namespace: str):
@@ -225,39 +240,16 @@ def robots(request, namespace: str):
     )
     created = None
     if request.method == "POST":
-        action = request.POST.get("action")
-        robot = record.robots.filter(name=request.POST.get("robot", "")).first()
         try:
-            if action == "create" and form.is_valid():
-                repository = form.cleaned_data["repository"].strip()
-                _, created = organizations.create_robot(
-                    organization=record,
-                    name=form.cleaned_data["name"],
-                    description=form.cleaned_data["description"],
-                    permissions=[
-                        {
-                            "repository": repository,
-                            "actions": form.cleaned_data["access"].split(","),
-                        }
-                    ],
-                    actor=request.user,
-                    address=clients.client_address(request),
-                )
-                form = RobotForm()
-            elif action == "delete" and robot is not None:
-                organizations.delete_robot(robot=robot, actor=_actor(request))
-                messages.success(request, f"Robot {robot.user.username} deleted.")
-                return redirect("robots", namespace=namespace)
-            elif action == "token" and robot is not None:
-                _, created = credentials.create_token(
-                    user=robot.user,
-                    name="robot",
-                    scopes=["pull", "push", "delete", "api-read"],
-                    actor=request.user,
-                    address=clients.client_address(request),
-                )
+            if request.POST.get("action") == "create":
+                created = _create_robot(request, record, form)
+                form = RobotForm() if created else form
+            else:
+                created = _change_robot(request, record)
+                if created is None:
+                    return redirect("robots", namespace=namespace)
         except AccessError as error:
-            form.add_error(None, str(error))
+            messages.error(request, str(error))
     context = _organization_context(request, record, "robots")
     context.update(
         form=form,
@@ -267,6 +259,69 @@ def robots(request, namespace: str):
         ),
     )
     return render(request, "gallery/organization_robots.html", context)
+
+
+def _create_robot(request, record, form) -> str | None:
+    if not form.is_valid():
+        return None
+    try:
+        _, secret = organizations.create_robot(
+            organization=record,
+            name=form.cleaned_data["name"],
+            description=form.cleaned_data["description"],
+            permissions=[
+                {
+                    "repository": form.cleaned_data["repository"].strip(),
+                    "actions": form.cleaned_data["access"].split(","),
+                }
+            ],
+            actor=request.user,
+            address=clients.client_address(request),
+        )
+    except AccessError as error:
+        form.add_error(None, str(error))
+        return None
+    return secret
+
+
+def _change_robot(request, record) -> str | None:
+    """One robot's form: a new token (its secret, shown once), or a deletion, a revoked
+    token or new permissions (None: done, the page is shown again)."""
+    action = request.POST.get("action")
+    robot = record.robots.select_related("user").filter(name=request.POST.get("robot", "")).first()
+    if robot is None:
+        raise Http404("No such robot")
+    address = clients.client_address(request)
+    if action == "token":
+        _, secret = credentials.create_token(
+            user=robot.user,
+            name="robot",
+            scopes=["pull", "push", "delete", "api-read"],
+            actor=request.user,
+            address=address,
+        )
+        return secret
+    if action == "delete":
+        organizations.delete_robot(robot=robot, actor=_actor(request))
+        messages.success(request, f"Robot {robot.user.username} deleted.")
+    elif action == "revoke":
+        token_id = request.POST.get("token", "")
+        token = robot.user.access_tokens.filter(pk=token_id).first() if token_id.isdigit() else None
+        if token is None:
+            raise Http404("No such token")
+        credentials.revoke(token=token, actor=request.user, address=address)
+        messages.success(request, f"A token of {robot.user.username} revoked.")
+    elif action == "permissions":
+        organizations.set_robot_permissions(
+            robot=robot,
+            permissions=permission_lines(request.POST.get("permissions", "")),
+            actor=request.user,
+            address=address,
+        )
+        messages.success(request, f"Permissions of {robot.user.username} saved.")
+    else:
+        raise AccessError("Unknown action.")
+    return None
 
 
 class NamespaceSettingsForm(forms.Form):

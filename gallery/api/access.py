@@ -484,6 +484,20 @@ class AuditQuerySerializer(serializers.Serializer):
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
     format = serializers.ChoiceField(choices=["json", "csv"], required=False, default="json")
+    limit = serializers.IntegerField(
+        required=False, default=AUDIT_LIMIT, min_value=1, max_value=AUDIT_LIMIT
+    )
+    offset = serializers.IntegerField(required=False, default=0, min_value=0)
+
+
+def _next_link(request, query: dict, pinned) -> str:
+    """The next page's URL, with `until` pinned to the first page's time so that events
+    recorded meanwhile do not shift the offsets (they wait for a new first page)."""
+    params = request.query_params.copy()
+    params["offset"] = str(query["offset"] + query["limit"])
+    params["limit"] = str(query["limit"])
+    params["until"] = pinned.isoformat()
+    return f'<{request.build_absolute_uri(request.path)}?{params.urlencode()}>; rel="next"'
 
 
 class AuditLog(APIView):
@@ -495,6 +509,14 @@ class AuditLog(APIView):
             OpenApiParameter("since", OpenApiTypes.DATETIME, description="ISO 8601 time"),
             OpenApiParameter("until", OpenApiTypes.DATETIME, description="ISO 8601 time"),
             OpenApiParameter("format", enum=["json", "csv"]),
+            OpenApiParameter(
+                "limit", OpenApiTypes.INT, description=f"events per page, 1 to {AUDIT_LIMIT}"
+            ),
+            OpenApiParameter(
+                "offset",
+                OpenApiTypes.INT,
+                description='events to skip; a `Link: <…>; rel="next"` header names the next page',
+            ),
         ],
         responses={
             (200, "application/json"): AuditSerializer(many=True),
@@ -506,10 +528,22 @@ class AuditLog(APIView):
         _signed_in(request)
         query = AuditQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        events = audit_events(request.user, query.validated_data)[:AUDIT_LIMIT]
-        if query.validated_data["format"] == "csv":
-            return csv_response(events)
-        return Response(AuditSerializer(events, many=True).data)
+        params = query.validated_data
+        pinned = params.get("until") or timezone.now()
+        start = params["offset"]
+        events = list(
+            audit_events(request.user, {**params, "until": pinned})[
+                start : start + params["limit"] + 1
+            ]
+        )
+        more, events = len(events) > params["limit"], events[: params["limit"]]
+        if params["format"] == "csv":
+            response = csv_response(events)
+        else:
+            response = Response(AuditSerializer(events, many=True).data)
+        if more:
+            response["Link"] = _next_link(request, params, pinned)
+        return response
 
 
 def csv_response(events) -> HttpResponse:

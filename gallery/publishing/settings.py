@@ -7,7 +7,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -85,7 +85,9 @@ def repository_settings(request, name: str):
         },
     )
     status, headers = 200, {}
-    if request.method == "POST" and which == "policy" and can_admin:
+    if request.method == "POST" and which == "policy" and not can_admin:
+        raise PermissionDenied("Only admins change a repository's policy.")
+    if request.method == "POST" and which == "policy":
         if policy_form.is_valid():
             try:
                 sharing.set_policy(

@@ -186,8 +186,9 @@ def identify(request) -> Identity:
 
 def user_of(identity: Identity):
     """The caller's active User row, or None (anonymous, or the account is gone or
-    disabled, or the access token a registry token came from was revoked). A Basic
-    caller's row was read with its credentials; a registry token's is read now."""
+    disabled, or the access token a registry token came from was revoked, or the password
+    it came from changed). A Basic caller's row was read with its credentials; a registry
+    token's is read now."""
     if identity.user is not None:
         return identity.user
     if identity.user_id is None:
@@ -199,6 +200,13 @@ def user_of(identity: Identity):
         if token is None or not credentials.is_live(token_id):
             return None
         user.berth_token = token
+    password = identity.claims.get("pwd")
+    if (
+        user is not None
+        and password is not None
+        and not hmac.compare_digest(str(password), tokens.password_fingerprint(user))
+    ):
+        return None
     identity.user = user
     return user
 

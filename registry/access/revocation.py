@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -50,7 +51,11 @@ def bump(user_id: int) -> None:
     state, created = AccountState.objects.get_or_create(user_id=user_id, defaults={"generation": 1})
     if not created:
         AccountState.objects.filter(pk=state.pk).update(generation=F("generation") + 1)
-    cache.delete(USER_KEY.format(user_id))
+    key = USER_KEY.format(user_id)
+    cache.delete(key)
+    # A request between this and the commit reads the old generation and caches it again;
+    # forget it once more when the new one is visible to everyone.
+    transaction.on_commit(lambda: cache.delete(key))
 
 
 def repository_changed(repository: Repository) -> None:

@@ -59,15 +59,25 @@ def parse_scopes(values: list[str]) -> list[Scope]:
 
 
 def issue_access_token(
-    *, subject: str, user_id: int | None, access: list[dict], token_id: int | None = None
+    *,
+    subject: str,
+    user_id: int | None,
+    access: list[dict],
+    token_id: int | None = None,
+    password: str | None = None,
+    not_after: datetime | None = None,
 ) -> tuple[str, int, int]:
     """Return (token, expires_in, issued_at).
 
     A token of a user carries the user's revocation generation (`gen`) and, when issued
-    from an access token, that token's id (`tok`): registry.access.revocation ends it early.
+    from an access token, that token's id (`tok`), or else the fingerprint of the password
+    it was issued from (`pwd`): registry.access.revocation ends it early. It never lives
+    past `not_after` (the access token's own expiry).
     """
     now = int(time.time())
     ttl = settings.BERTH_TOKEN_TTL
+    if not_after is not None:
+        ttl = max(min(ttl, int(not_after.timestamp()) - now), 1)
     claims = {
         "iss": settings.BERTH_TOKEN_ISSUER,
         "sub": subject,
@@ -85,6 +95,8 @@ def issue_access_token(
         claims["gen"] = revocation.generation(user_id)
     if token_id is not None:
         claims["tok"] = token_id
+    elif password is not None:
+        claims["pwd"] = password
     return jwt.encode(claims, settings.BERTH_TOKEN_KEY, algorithm=ALGORITHM), ttl, now
 
 
@@ -127,6 +139,8 @@ def token_response(*, user, access: list[dict], refresh: bool, oauth: bool) -> d
         user_id=user.pk if user else None,
         access=access,
         token_id=from_token.pk if from_token is not None else None,
+        password=password_fingerprint(user) if user is not None else None,
+        not_after=from_token.expires_at if from_token is not None else None,
     )
     body = {
         "token": access_token,

@@ -65,3 +65,30 @@ def test_manifest_inspect_with_the_stored_refresh_token_prints_the_pushed_manife
     assert login(live_registry, client_env, live_registry.alice).returncode == 0
     result = run(["docker", "manifest", "inspect", "--insecure", reference], env=client_env)
     assert json.loads(result.stdout) == json.loads(layout_blob(image.layout, image.digest))
+
+
+def test_login_with_an_access_token_then_manifest_inspect_of_a_private_image(
+    live_registry, client_env, build_image, push_image
+):
+    image = build_image()
+    reference = push_image(image, "alice/docker-token-private:v1")
+    name = "alice/docker-token-private"
+    status, body = live_registry.api(
+        "PATCH",
+        f"/api/v1/repositories/{name}",
+        {"visibility": "private"},
+        account=live_registry.alice,
+    )
+    assert status == 200, body
+    status, body = live_registry.api(
+        "POST", "/api/v1/tokens", {"name": "docker", "scopes": ["pull"]},
+        account=live_registry.alice,
+    )  # fmt: skip
+    assert status == 201, body
+    inspect = ["docker", "manifest", "inspect", "--insecure", reference]
+    assert run(inspect, env=client_env, check=False).returncode != 0  # private, not signed in
+    result = login(live_registry, client_env, live_registry.alice, password=body["token"])
+    assert result.returncode == 0, result.stderr
+    assert body["token"] not in Path(client_env["DOCKER_CONFIG"], "config.json").read_text()
+    result = run(inspect, env=client_env)
+    assert json.loads(result.stdout) == json.loads(layout_blob(image.layout, image.digest))

@@ -110,3 +110,37 @@ def test_artifact_pushed_with_an_image_as_subject_is_listed_by_the_referrers_api
     status, body = live_registry.get(f"/v2/alice/oras-subject/referrers/{image.digest}")
     assert status == 200
     assert [referrer["artifactType"] for referrer in json.loads(body)["manifests"]] == [CONFIG_TYPE]
+
+
+def test_push_and_pull_with_an_access_token_as_the_password(
+    live_registry, artifact, config, tmp_path, monkeypatch
+):
+    """A CI job: oras with basic auth and a token in place of the password."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    status, body = live_registry.api(
+        "POST", "/api/v1/tokens", {"name": "oras", "scopes": ["pull", "push"]},
+        account=live_registry.alice,
+    )  # fmt: skip
+    assert status == 201, body
+    client = oras.client.OrasClient(
+        hostname=live_registry.host, insecure=True, auth_backend="basic"
+    )
+    client.login("alice", body["token"], hostname=live_registry.host)
+    target = f"{live_registry.host}/alice/oras-token:v1"
+    response = client.push(
+        target,
+        files=[f"{artifact}:{FILE_TYPE}"],
+        manifest_config=f"{config}:{CONFIG_TYPE}",
+        disable_path_validation=True,
+    )
+    assert response.status_code == 201
+    status, _ = live_registry.api(
+        "PATCH", "/api/v1/repositories/alice/oras-token", {"visibility": "private"},
+        account=live_registry.alice,
+    )  # fmt: skip
+    assert status == 200
+    assert live_registry.get("/v2/alice/oras-token/manifests/v1")[0] == 401  # to the anonymous
+    pulled = client.pull(target, outdir=str(tmp_path / "pulled"))
+    assert [Path(path).read_bytes() for path in pulled] == [artifact.read_bytes()]
+    status, body = live_registry.api("GET", "/api/v1/tokens", account=live_registry.alice)
+    assert next(t for t in body if t["name"] == "oras")["last_used"]

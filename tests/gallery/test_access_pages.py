@@ -129,3 +129,89 @@ def test_maintainers_edit_texts_but_not_visibility(acme, alice):
         {"form": "catalog", "description": "d", "about": "", "usage": "", "is_private": "on"},
     )
     assert not Repository.objects.get(name="acme/app").is_private
+
+
+@pytest.fixture
+def robot(acme, alice):
+    robot, _ = organizations.create_robot(
+        organization=acme,
+        name="ci",
+        permissions=[{"repository": "", "actions": ["pull", "push"]}],
+        actor=alice,
+    )
+    return robot
+
+
+def test_one_robot_token_is_revoked_from_the_page(acme, alice, robot):
+    from registry.access import credentials
+
+    second, _ = credentials.create_token(user=robot.user, name="robot", scopes=["pull"])
+    first = robot.user.access_tokens.exclude(pk=second.pk).get()
+    page = signed_in(alice).get("/u/acme/-/robots").content.decode()
+    assert f'name="token" value="{first.pk}"' in page
+    response = signed_in(alice).post(
+        "/u/acme/-/robots", {"action": "revoke", "robot": "ci", "token": first.pk}
+    )
+    assert response.status_code == 302
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.revoked_at is not None
+    assert second.revoked_at is None
+    assert AuditEvent.objects.filter(action="token.revoked", actor="alice").exists()
+
+
+def test_another_users_token_cannot_be_revoked_through_a_robot(acme, alice, bob, robot):
+    from registry.access import credentials
+
+    token, _ = credentials.create_token(user=bob, name="mine", scopes=["pull"])
+    response = signed_in(alice).post(
+        "/u/acme/-/robots", {"action": "revoke", "robot": "ci", "token": token.pk}
+    )
+    assert response.status_code == 404
+    token.refresh_from_db()
+    assert token.revoked_at is None
+
+
+def test_a_robots_permissions_are_changed_from_the_page(acme, alice, robot):
+    response = signed_in(alice).post(
+        "/u/acme/-/robots",
+        {"action": "permissions", "robot": "ci", "permissions": "acme/app pull\n* pull,push"},
+    )
+    assert response.status_code == 302
+    assert sorted((p.repository, p.actions) for p in robot.permissions.all()) == [
+        ("", ["pull", "push"]),
+        ("acme/app", ["pull"]),
+    ]
+    assert AuditEvent.objects.filter(action="robot.changed", target="acme+ci").exists()
+
+
+def test_a_permission_outside_the_organization_is_refused_on_the_page(acme, alice, robot):
+    response = signed_in(alice).post(
+        "/u/acme/-/robots",
+        {"action": "permissions", "robot": "ci", "permissions": "bob/app pull"},
+    )
+    assert response.status_code == 200
+    assert "not a repository of acme" in response.content.decode()
+    assert [(p.repository, p.actions) for p in robot.permissions.all()] == [("", ["pull", "push"])]
+
+
+def test_the_robot_forms_need_the_csrf_token(acme, alice, robot):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    token = robot.user.access_tokens.get()
+    response = client.post(
+        "/u/acme/-/robots", {"action": "revoke", "robot": "ci", "token": token.pk}
+    )
+    assert response.status_code == 403
+    token.refresh_from_db()
+    assert token.revoked_at is None
+    page = client.get("/u/acme/-/robots").content.decode()
+    assert page.count('name="csrfmiddlewaretoken"') >= 4
+
+
+def test_readers_cannot_change_robots(acme, alice, bob, robot):
+    organizations.set_member(organization=acme, user=bob, role="reader", actor=alice)
+    response = signed_in(bob).post(
+        "/u/acme/-/robots", {"action": "permissions", "robot": "ci", "permissions": "* pull"}
+    )
+    assert response.status_code == 404

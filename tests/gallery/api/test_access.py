@@ -221,3 +221,32 @@ def test_pushes_and_deletes_are_audited(as_alice, alice):
     assert {"repository.created", "tag.pushed", "tag.deleted"} <= set(actions)
     assert AuditEvent.objects.filter(action="tag.pushed").get().actor == "alice"
     assert PASSWORD
+
+
+def test_the_audit_log_pages_with_limit_offset_and_a_next_link(alice):
+    for number in range(5):
+        audit.record("repository.created", actor=alice, namespace="alice", target=f"r{number}")
+    client = as_user("alice")
+    first = client.get("/api/v1/audit?namespace=alice&limit=2")
+    assert [e["target"] for e in first.json()] == ["r4", "r3"]
+    audit.record("repository.created", actor=alice, namespace="alice", target="later")
+    seen = [e["target"] for e in first.json()]
+    response = first
+    while "Link" in response:
+        link = response["Link"]
+        assert link.endswith('>; rel="next"')
+        response = client.get(link[1 : link.index(">")])
+        seen += [e["target"] for e in response.json()]
+    assert seen == ["r4", "r3", "r2", "r1", "r0"]  # what came later waits for a new first page
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=1001", "offset=-1", "limit=x"])
+def test_audit_paging_parameters_out_of_range_are_400(alice, query):
+    assert as_user("alice").get(f"/api/v1/audit?{query}").status_code == 400
+
+
+def test_the_last_audit_page_has_no_next_link(alice):
+    audit.record("repository.created", actor=alice, namespace="alice", target="r")
+    response = as_user("alice").get("/api/v1/audit?limit=1")
+    assert len(response.json()) == 1
+    assert "Link" not in response

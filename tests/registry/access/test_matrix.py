@@ -3,14 +3,16 @@ kind of caller, against public, private, shared and missing repositories.
 
 One table (`RIGHTS`) says what each caller may do to each repository; the expected status of
 every request follows from it and from the endpoint's own table (`V2`, `API`, `PAGES`).
-`test_every_route_is_in_the_matrix` fails when a route is added without a row here.
+`test_every_route_is_in_the_matrix` fails when a registry or API route is added without a
+row here, `test_every_page_is_in_the_matrix_or_named_elsewhere` when a page is added
+without a row in PAGES or a place in PAGES_ELSEWHERE.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
@@ -21,6 +23,7 @@ from django.urls import get_resolver
 from django.utils import timezone
 
 from gallery import services as gallery_services
+from registry import mediatypes
 from registry.access import auth, credentials, organizations, ratelimit, sharing
 from registry.models import Repository
 from tests.factories import PASSWORD, UserFactory
@@ -30,6 +33,7 @@ pytestmark = pytest.mark.django_db
 
 REPOSITORIES = ("public", "private", "shared", "fenced", "missing")
 PULL, PUSH, DELETE, ADMIN = "pull", "push", "delete", "admin"
+OWNER_ONLY = "owner only"  # deleting the organization
 MEMBER = {PULL, PUSH, DELETE}
 # What each caller may do to acme/<repository>. None: its credentials are refused outright.
 OWNER = MEMBER | {ADMIN}
@@ -67,6 +71,10 @@ class Endpoint:
     needs: str  # the right it needs
     ok: int  # its status when allowed
     content: bool = True  # needs the repository to exist (a missing one then answers 404)
+    body: bytes | None = None  # sent as is (else a JSON body for PATCH and PUT)
+    content_type: str = "application/octet-stream"
+    session: bool = False  # an upload session of the owner's: unknown to every other user
+    refused: int = 404  # pages: a caller who sees the repository but lacks the right
 
 
 V2 = [
@@ -76,6 +84,32 @@ V2 = [
     Endpoint("GET", "/v2/{repo}/blobs/{layer}", PULL, 200),
     Endpoint("GET", "/v2/{repo}/referrers/{manifest}", PULL, 200, content=False),
     Endpoint("POST", "/v2/{repo}/blobs/uploads/", PUSH, 202, content=False),
+    Endpoint(
+        "POST",
+        "/v2/{repo}/blobs/uploads/?mount={layer}&from=acme/public",
+        PUSH,
+        201,
+        content=False,
+    ),
+    Endpoint("PATCH", "/v2/{repo}/blobs/uploads/{upload}", PUSH, 202, body=b"", session=True),
+    Endpoint(
+        "PUT",
+        "/v2/{repo}/blobs/uploads/{upload}?digest={empty}",
+        PUSH,
+        201,
+        body=b"",
+        session=True,
+    ),
+    Endpoint("DELETE", "/v2/{repo}/blobs/uploads/{upload}", PUSH, 204, session=True),
+    Endpoint(
+        "PUT",
+        "/v2/{repo}/manifests/v2",
+        PUSH,
+        201,
+        content=False,
+        body=b"{manifest}",
+        content_type=mediatypes.OCI_MANIFEST,
+    ),  # into a missing repository too: its blobs are found in the caller's namespace
     Endpoint("DELETE", "/v2/{repo}/manifests/v1", DELETE, 202),
     Endpoint("DELETE", "/v2/{repo}/blobs/{layer}", DELETE, 202),
 ]
@@ -111,6 +145,72 @@ COVERED = {
     "api:replication-rule-status", "api:replication-rule-replicate",
     "api:replication-rule-accept", "api:replication-rule-decline",
 }  # fmt: skip
+# The pages that change something, with the form each sends. Pages take the session only:
+# a caller with Basic credentials or a token is anonymous there (sent to sign in, 302).
+# {repo} pages need the right on that repository; the others the caller's role in acme
+# (its rights on acme/private). Network rules fence pulls and pushes, not pages.
+# A caller who may not see the page gets 404 (as for a repository or organization that does
+# not exist), one who sees it but lacks the right `refused`.
+PAGES = [
+    (Endpoint("POST", "/r/{repo}/-/settings", PUSH, 302), {"description": "x", "about": ""}),
+    (
+        Endpoint("POST", "/r/{repo}/-/settings", ADMIN, 302, refused=403),
+        {"form": "policy", "grants": "carol pull", "networks": ""},
+    ),
+    (Endpoint("POST", "/r/{repo}/-/logo", PUSH, 302), {}),  # no file: "Choose an image file."
+    (
+        Endpoint(
+            "POST", "/r/{repo}/-/images/{manifest}/vulnerabilities/scan", PUSH, 302, refused=403
+        ),
+        {},
+    ),
+    (Endpoint("POST", "/r/{repo}/-/delete", ADMIN, 302), {"confirm": "{repo}"}),
+    (Endpoint("POST", "/r/{repo}/-/delete-reference", DELETE, 302), {"tag": "v1"}),
+    (
+        Endpoint("POST", "/u/acme/-/members", ADMIN, 302, refused=200),
+        {"action": "role", "username": "rita", "role": "maintainer"},
+    ),  # a reader or maintainer sees the members page, with "only owners and admins…"
+    (
+        Endpoint("POST", "/u/acme/-/members", ADMIN, 302, refused=200),
+        {"action": "remove", "username": "rita"},
+    ),
+    (Endpoint("POST", "/u/acme/-/robots", ADMIN, 200), {"action": "create", "name": "cd"}),
+    (Endpoint("POST", "/u/acme/-/robots", ADMIN, 302), {"action": "delete", "robot": "ci"}),
+    (
+        Endpoint("POST", "/u/acme/-/settings", ADMIN, 302),
+        {"default_visibility": "private", "networks": ""},
+    ),
+    (
+        Endpoint("POST", "/u/acme/-/settings", OWNER_ONLY, 302),
+        {"action": "delete", "confirm": "acme"},
+    ),
+    # Every signed-in caller's own: a token of their own, an organization of their own.
+    (
+        Endpoint("POST", "/settings/tokens", "", 200),
+        {"action": "create", "name": "t", "scopes": "pull"},
+    ),
+    (Endpoint("POST", "/organizations/new", "", 302), {"name": "newco"}),
+]
+# The site's other routes: read only, or changing only the caller's own account, or with
+# rows of their own elsewhere. A new route must be put in PAGES or here.
+PAGES_ELSEWHERE = {
+    "home", "search", "repository", "repository-usage", "repository-tags", "repository-tag",
+    "repository-image", "repository-image-vulnerabilities", "repository-compare",
+    "repository-card", "publisher", "namespace-audit", "media", "check-name",
+    "markdown-preview", "sitemap", "sitemap-section", "health", "ready", "metrics",
+    # the caller's own account
+    "account", "signup", "login", "logout", "password_change", "password_change_done",
+    "password_reset", "password_reset_done", "password_reset_confirm", "password_reset_complete",
+    # tests/gallery/publishing and tests/gallery/test_replication_pages.py
+    "new-repository", "repository-upload", "archive-imports", "archive-import",
+    "namespace-replication",
+}  # fmt: skip
+SIGNED_IN = {
+    "outsider": "bob", "reader": "rita", "maintainer": "mia", "admin": "adam", "owner": "olga",
+    "granted": "carol", "outside-network": "olga",
+}  # fmt: skip
+
+
 # Site-wide endpoints for staff only: (method, path, status for staff). Every other caller
 # gets 401 (anonymous, refused credentials) or 403.
 STAFF_ONLY = [
@@ -126,6 +226,8 @@ class World:
     layer: str
     manifest: str
     secrets: dict[str, str]
+    manifest_body: bytes = b""
+    uploads: dict[str, str] = field(default_factory=dict)  # repository -> the owner's session
 
 
 def basic(username: str, password: str) -> str:
@@ -144,9 +246,12 @@ def world(db) -> World:
     carol = UserFactory(username="carol")
     pusher = RegistryClient("olga")
     layer, manifest = "", ""
+    uploads = {"missing": "0" * 32}
     for name in ("public", "private", "shared", "fenced"):
-        manifest, _ = pusher.push_image(f"acme/{name}", "v1", layer=b"the one layer")
+        manifest, manifest_body = pusher.push_image(f"acme/{name}", "v1", layer=b"the one layer")
         layer = sha256(b"the one layer")
+        opened = pusher.request("POST", f"/v2/acme/{name}/blobs/uploads/")
+        uploads[name] = opened["Location"].rsplit("/", 1)[1]
     Repository.objects.filter(name__in=["acme/private", "acme/shared", "acme/fenced"]).update(
         is_private=True
     )
@@ -180,6 +285,8 @@ def world(db) -> World:
     return World(
         layer=layer,
         manifest=manifest,
+        manifest_body=manifest_body,
+        uploads=uploads,
         secrets={
             "robot": robot_secret,
             "scopeless": scopeless,
@@ -224,21 +331,37 @@ def expected(endpoint: Endpoint, caller: str, repository: str, *, api: bool) -> 
     if endpoint.needs in rights:
         if repository == "missing" and (endpoint.content or api):
             return 404
+        if endpoint.session and caller not in OWNERS_SESSIONS:
+            return 404  # BLOB_UPLOAD_UNKNOWN: another user's session
         return endpoint.ok
     if PULL not in rights:  # may not see it: it does not exist for this caller
         return 401 if anonymous and not api else 404
     return 401 if anonymous else 403
 
 
+OWNERS_SESSIONS = {"owner", "outside-network"}  # callers who are the session's user
+
+
 def fill(path: str, repository: str, world: World) -> str:
-    return path.format(repo=f"acme/{repository}", layer=world.layer, manifest=world.manifest)
+    return path.format(
+        repo=f"acme/{repository}",
+        layer=world.layer,
+        manifest=world.manifest,
+        upload=world.uploads.get(repository, ""),
+        empty=sha256(b""),
+    )
 
 
-def request(client: Client, endpoint: Endpoint, path: str):
+def request(client: Client, endpoint: Endpoint, path: str, world: World | None = None):
     """One request inside a savepoint that is rolled back: every case meets the same world."""
     method = endpoint.method.lower()
     with transaction.atomic():
-        if endpoint.method in ("PATCH", "PUT"):
+        if endpoint.body is not None:
+            body = endpoint.body
+            if body == b"{manifest}" and world is not None:
+                body = world.manifest_body
+            response = getattr(client, method)(path, body, content_type=endpoint.content_type)
+        elif endpoint.method in ("PATCH", "PUT"):
             body = (
                 {"description": "x"}
                 if endpoint.method == "PATCH"
@@ -273,7 +396,7 @@ def check(world, endpoints, *, api: bool) -> list[str]:
         for caller in CALLERS:
             for repository in REPOSITORIES:
                 path = fill(endpoint.path, repository, world)
-                status, content = request(client_for(caller, world), endpoint, path)
+                status, content = request(client_for(caller, world), endpoint, path, world)
                 want = expected(endpoint, caller, repository, api=api)
                 if api and caller in TOKENS and endpoint.method != "GET":
                     want = 403  # the token lacks api-write, whatever the repository
@@ -343,6 +466,25 @@ def test_every_route_is_in_the_matrix():
     walk(get_resolver().url_patterns)
     ours = {n for n in names if n.startswith(("registry:", "api:"))}
     assert ours <= COVERED, f"routes missing from the matrix: {sorted(ours - COVERED)}"
+
+
+def test_every_page_is_in_the_matrix_or_named_elsewhere():
+    from django.urls import resolve
+
+    names = set()
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            if hasattr(pattern, "url_patterns"):
+                walk(pattern.url_patterns, f"{pattern.namespace}:" if pattern.namespace else prefix)
+            elif pattern.name:
+                names.add(prefix + pattern.name)
+
+    walk(get_resolver().url_patterns)
+    pages = {n for n in names if not n.startswith(("registry:", "api:", "admin:"))}
+    digest = "sha256:" + "0" * 64
+    covered = {resolve(e.path.format(repo="acme/app", manifest=digest)).url_name for e, _ in PAGES}
+    assert pages <= covered | PAGES_ELSEWHERE, sorted(pages - covered - PAGES_ELSEWHERE)
 
 
 def test_staff_only_endpoints_answer_staff_and_nobody_else(world):
@@ -428,4 +570,51 @@ def test_replication_rules_answer_their_namespace_admins_and_target_only(world, 
                 wrong.append(
                     f"{endpoint.method} {path} as {caller}: {response.status_code}, not {want}"
                 )
+    assert not wrong, "\n".join(wrong)
+
+
+def expected_on_page(endpoint: Endpoint, caller: str, repository: str) -> int:
+    if caller not in SIGNED_IN:
+        return 302  # to the sign-in page
+    if not endpoint.needs:
+        return endpoint.ok
+    rights = RIGHTS[caller][repository if "{repo}" in endpoint.path else "private"]
+    rights = OWNER if rights == "refused" else rights
+    if endpoint.needs == OWNER_ONLY:
+        # Only owners delete it; an admin is sent back to the settings page with a message.
+        return endpoint.ok if ADMIN in rights else 404
+    if "{repo}" in endpoint.path and (repository == "missing" or PULL not in rights):
+        return 404
+    if endpoint.needs in rights:
+        return endpoint.ok
+    # A repository's settings are for its writers; its other pages and a namespace's
+    # members page for those who may pull.
+    sees = PUSH if endpoint.path.endswith("/-/settings") and "{repo}" in endpoint.path else PULL
+    return endpoint.refused if sees in rights else 404
+
+
+def test_the_pages_answer_each_caller_as_the_table_says(world):
+    from django.contrib.auth import get_user_model
+
+    users = {
+        u.username: u for u in get_user_model().objects.filter(username__in=SIGNED_IN.values())
+    }
+    wrong = []
+    for endpoint, form in PAGES:
+        repositories = REPOSITORIES if "{repo}" in endpoint.path else ("private",)
+        for caller in CALLERS:
+            for repository in repositories:
+                client = client_for(caller, world)
+                if caller in SIGNED_IN:
+                    client.force_login(users[SIGNED_IN[caller]])
+                path = fill(endpoint.path, repository, world)
+                data = {k: v.replace("{repo}", f"acme/{repository}") for k, v in form.items()}
+                with transaction.atomic():
+                    response = client.post(path, data)
+                    transaction.set_rollback(True)
+                want = expected_on_page(endpoint, caller, repository)
+                if response.status_code != want:
+                    wrong.append(
+                        f"POST {path} {form} as {caller}: {response.status_code}, not {want}"
+                    )
     assert not wrong, "\n".join(wrong)
