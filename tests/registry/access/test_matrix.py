@@ -196,7 +196,7 @@ PAGES = [
 PAGES_ELSEWHERE = {
     "home", "search", "repository", "repository-usage", "repository-tags", "repository-tag",
     "repository-image", "repository-image-vulnerabilities", "repository-compare",
-    "repository-card", "publisher", "namespace-audit", "media", "check-name",
+    "repository-card", "publisher", "publisher-card", "namespace-audit", "media", "check-name",
     "markdown-preview", "sitemap", "sitemap-section", "health", "ready", "metrics",
     # the caller's own account
     "account", "signup", "login", "logout", "password_change", "password_change_done",
