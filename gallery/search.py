@@ -55,7 +55,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.lookups import Exact
 from django.utils.deconstruct import deconstructible
 
-from . import searchsyntax
+from . import listing, searchsyntax
 from .models import SHORT_NAME, ArtifactType, CatalogEntry, FacetGroup
 from .searchsyntax import Phrase, Query
 
@@ -131,7 +131,7 @@ class Facet:
 
 @dataclass
 class SearchPage:
-    entries: list
+    entries: list[listing.Row]
     total: int
     facets: list[Facet]
     next_cursor: str = ""
@@ -792,9 +792,7 @@ def search(source, params: SearchParams, *, size: int = PAGE_SIZE) -> SearchPage
     # The cache keeps ids only; the rows shown are always read fresh (and only if visible).
     found_rows = {}
     if result.ids:
-        found_rows = (
-            rows.filter(pk__in=result.ids).select_related("publisher__namespace_record").in_bulk()
-        )
+        found_rows = {row.pk: row for row in listing.rows(rows.filter(pk__in=result.ids))}
     return SearchPage(
         entries=[found_rows[pk] for pk in result.ids if pk in found_rows],
         total=result.total,
