@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from django.template.defaultfilters import date as date_filter
 from django.urls import reverse
 from django.utils.text import Truncator
 from django.utils.timezone import localtime
@@ -130,7 +129,8 @@ def cards(entries) -> list[dict]:
                 "architectures": architectures[:ARCHITECTURES_SHOWN],
                 "more_architectures": max(len(architectures) - ARCHITECTURES_SHOWN, 0),
                 "downloads": compact(row.downloads),
-                "pushed_at": date_filter(localtime(row.pushed_at), "c") if row.pushed_at else "",
+                # The date filter's "c": ISO 8601 in the current time zone.
+                "pushed_at": localtime(row.pushed_at).isoformat() if row.pushed_at else "",
                 "ago": ago(row.pushed_at) if row.pushed_at else "",
             }
         )

@@ -304,16 +304,23 @@ FACETS = (
 )
 
 
+@lru_cache(maxsize=8192)
+def _facet_values(key: tuple) -> tuple[tuple[str, ...], ...]:
+    """Each facet's values for one combination of GROUP_FIELDS: every search meets the same
+    few hundred combinations, so each is read once per process."""
+    group = Group(*key, entries=0)
+    return tuple(tuple(kind.values(group)) for kind in FACETS)
+
+
 def tally(groups: Iterable[Group], params: SearchParams, exact: bool = True):
     """(total, facets) of these groups: each facet counted under every filter but its own."""
     chosen = [set(kind.chosen(params)) for kind in FACETS]
     filtered = [(i, values) for i, values in enumerate(chosen) if values]
-    readers = [kind.values for kind in FACETS]
     everything = range(len(FACETS))
     counts = [defaultdict(int) for _ in FACETS]
     total = 0
     for group in groups:
-        values = [read(group) for read in readers]
+        values = _facet_values(group[:-1])
         misses = [i for i, wanted in filtered if wanted.isdisjoint(values[i])]
         if len(misses) > 1:
             continue
