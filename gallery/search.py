@@ -55,7 +55,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.lookups import Exact
 from django.utils.deconstruct import deconstructible
 
-from . import searchsyntax
+from . import listing, searchsyntax
 from .models import SHORT_NAME, ArtifactType, CatalogEntry, FacetGroup
 from .searchsyntax import Phrase, Query
 
@@ -131,7 +131,7 @@ class Facet:
 
 @dataclass
 class SearchPage:
-    entries: list
+    entries: list[listing.Row]
     total: int
     facets: list[Facet]
     next_cursor: str = ""
@@ -304,16 +304,23 @@ FACETS = (
 )
 
 
+@lru_cache(maxsize=8192)
+def _facet_values(key: tuple) -> tuple[tuple[str, ...], ...]:
+    """Each facet's values for one combination of GROUP_FIELDS: every search meets the same
+    few hundred combinations, so each is read once per process."""
+    group = Group(*key, entries=0)
+    return tuple(tuple(kind.values(group)) for kind in FACETS)
+
+
 def tally(groups: Iterable[Group], params: SearchParams, exact: bool = True):
     """(total, facets) of these groups: each facet counted under every filter but its own."""
     chosen = [set(kind.chosen(params)) for kind in FACETS]
     filtered = [(i, values) for i, values in enumerate(chosen) if values]
-    readers = [kind.values for kind in FACETS]
     everything = range(len(FACETS))
     counts = [defaultdict(int) for _ in FACETS]
     total = 0
     for group in groups:
-        values = [read(group) for read in readers]
+        values = _facet_values(group[:-1])
         misses = [i for i, wanted in filtered if wanted.isdisjoint(values[i])]
         if len(misses) > 1:
             continue
@@ -792,9 +799,7 @@ def search(source, params: SearchParams, *, size: int = PAGE_SIZE) -> SearchPage
     # The cache keeps ids only; the rows shown are always read fresh (and only if visible).
     found_rows = {}
     if result.ids:
-        found_rows = (
-            rows.filter(pk__in=result.ids).select_related("publisher__namespace_record").in_bulk()
-        )
+        found_rows = {row.pk: row for row in listing.rows(rows.filter(pk__in=result.ids))}
     return SearchPage(
         entries=[found_rows[pk] for pk in result.ids if pk in found_rows],
         total=result.total,

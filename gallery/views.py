@@ -17,7 +17,7 @@ from registry.cache import services as cache
 from registry.errors import ManifestUnknown
 from registry.models import Namespace
 
-from . import search, services
+from . import listing, search, services
 from .api import errors as api_errors
 from .commands import attach_commands, pull_commands
 from .forms import SearchForm
@@ -31,13 +31,12 @@ BEST_FIRST = CatalogTag.objects.order_by("-sort_key", "name")
 
 def home(request):
     visible = CatalogEntry.objects.visible_to(request.user).listed()
-    cards = visible.select_related("publisher__namespace_record")
     return render(
         request,
         "gallery/home.html",
         {
-            "popular": cards.by_downloads()[:6],
-            "recent": cards.recently_updated()[:6],
+            "popular": listing.cards(listing.rows(visible.by_downloads()[:6])),
+            "recent": listing.cards(listing.rows(visible.recently_updated()[:6])),
             "publishers": Publisher.objects.filter(is_verified=True)
             .select_related("namespace_record")
             .annotate(total=Sum("entries__downloads", filter=Q(entries__is_private=False)))
@@ -58,6 +57,7 @@ def search_page(request):
             "form": form,
             "params": params,
             "page": page,
+            "cards": listing.cards(page.entries),
             "sorts": search.SORTS,
             "selected": [
                 {"key": facet.key, "value": option["value"], "label": option["label"]}
@@ -191,16 +191,16 @@ def publisher(request, namespace: str):
         CatalogEntry.objects.visible_to(request.user)
         .listed()
         .filter(namespace=namespace)
-        .select_related("publisher__namespace_record")
         .by_downloads()
     )
-    page = Paginator(entries, 24).get_page(request.GET.get("page"))
+    page = Paginator(entries.values_list(*listing.COLUMNS), 24).get_page(request.GET.get("page"))
     return render(
         request,
         "gallery/publisher.html",
         {
             "publisher": publisher,
             "page": page,
+            "cards": listing.cards(map(listing.Row._make, page)),
             "downloads": entries.aggregate(total=Sum("downloads"))["total"] or 0,
             "card_url": request.build_absolute_uri(
                 reverse("publisher-card", args=[publisher.namespace])

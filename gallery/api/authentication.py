@@ -67,5 +67,10 @@ class AnonymousRate(throttling.AnonRateThrottle):
 
 
 class UserRate(throttling.UserRateThrottle):
-    def get_ident(self, request):
-        return clients.client_address(request)
+    """Signed-in use per user. Anonymous requests are AnonymousRate's alone: counting them
+    here too cost a second write to the shared cache on every request."""
+
+    def get_cache_key(self, request, view):
+        if not request.user.is_authenticated:
+            return None  # not throttled here
+        return super().get_cache_key(request, view)

@@ -214,9 +214,7 @@ class RepositoryList(APIView):
                     for facet in page.facets
                 },
                 "did_you_mean": page.suggestion or None,
-                "results": api.RepositorySerializer(
-                    page.entries, many=True, context={"request": request}
-                ).data,
+                "results": api.repository_list(page.entries, request),
             }
         )
 

@@ -4,7 +4,8 @@
 phrases, excluded words, words with facets, facet-only browsing, every sort, deep cursor
 pages, no results and typos, names as typed and pasted, one namespace) are each asked once
 per run with the result cache off (BERTH_SEARCH_CACHE_SECONDS=0), by one client at a time and
-by 8 concurrent clients. A table gives the medians over the runs of each run's p50, p95, p99;
+by 8 concurrent clients, as pages (/search) and through the API (/api/v1/repositories, the
+same parameters, 20 per page). A table gives the medians over the runs of each run's p50, p95, p99;
 the bar is p95 < 50 ms and p99 < 100 ms (100,000 repositories on PostgreSQL) and p95 < 150
 ms at 1,000,000. The same searches run against SQLite (the embedded default) at 10,000.
 Then: the pages of a repository with 10,000 tags.
@@ -274,6 +275,21 @@ def make_queries(port: int, seed: int = 11) -> list[tuple[str, str]]:
     return [(kind, path) for path, kind in found.items()]
 
 
+def api_path(path: str) -> str:
+    """The API's form of a page's search: the same parameters, its one cursor, its page size
+    set to the page's (20), `verified=true`."""
+    pairs = []
+    for key, value in urllib.parse.parse_qsl(urllib.parse.urlsplit(path).query):
+        if key == "after":
+            key, value = "cursor", f"n.{value}"
+        elif key == "before":
+            key, value = "cursor", f"p.{value}"
+        elif key == "verified":
+            value = "true"
+        pairs.append((key, value))
+    return "/api/v1/repositories?" + urllib.parse.urlencode([*pairs, ("limit", "20")])
+
+
 def ask_in_turn(port: int, queries) -> list[tuple[str, float]]:
     client = Client(port)
     timings = [(kind, client.get(path)[0]) for kind, path in queries]
@@ -314,38 +330,56 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def measure_searches(env, runs: int, clients: int, label: str) -> dict:
-    """Per run: every query in turn, then every query by `clients` concurrent clients."""
+    """Per run, for the search page and then for the API: every query in turn, then every
+    query by `clients` concurrent clients."""
+    targets = {"page": lambda path: path, "API": api_path}
     results = {
-        "label": label,
-        "turn": [],
-        "concurrent": [],
-        "rates": [],
-        "cpu": [],
-        "by_kind": defaultdict(list),
+        target: {
+            "label": f"{label}, {target}",
+            "turn": [],
+            "concurrent": [],
+            "rates": [],
+            "cpu": [],
+            "by_kind": defaultdict(list),
+        }
+        for target in targets
     }
-    with serve(env | {"BERTH_SEARCH_CACHE_SECONDS": "0"}) as (port, pid):
+    # The benchmark's one address must not meet the API's rate limits.
+    unlimited = {
+        "BERTH_SEARCH_CACHE_SECONDS": "0",
+        "BERTH_API_ANONYMOUS_RATE": "1000000/minute",
+        "BERTH_API_USER_RATE": "1000000/minute",
+    }
+    with serve(env | unlimited) as (port, pid):
         meter = CpuMeter(pid, env.get("DATABASE_URL", ""))
         queries = make_queries(port)
         log(f"{label}: {len(queries)} distinct searches, {runs} runs")
-        # Warm-up with other searches: the server's code paths, not these answers.
-        ask_in_turn(port, [(k, p + "&warm=1") for k, p in random.Random(3).sample(queries, 40)])
+        for convert in targets.values():
+            # Warm-up with other searches: the server's code paths, not these answers.
+            warm = random.Random(3).sample(queries, 40)
+            ask_in_turn(port, [(k, convert(p + "&warm=1")) for k, p in warm])
         for run in range(runs):
-            order = random.Random(run).sample(queries, len(queries))
-            meter.start()
-            turn = ask_in_turn(port, order)
-            web, database = meter.stop()
-            results["cpu"].append((web * 1000 / len(turn), database * 1000 / len(turn)))
-            together, seconds = ask_concurrently(port, order, clients)
-            results["turn"].append([ms for _, ms in turn])
-            results["concurrent"].append([ms for _, ms in together])
-            results["rates"].append(len(together) / seconds)
-            for kind, ms in turn:
-                results["by_kind"][kind].append(ms)
-            log(
-                f"{label} run {run + 1}: p95 {percentile(results['turn'][-1], 0.95):.1f} ms "
-                f"in turn, {percentile(results['concurrent'][-1], 0.95):.1f} ms "
-                f"with {clients} clients ({results['rates'][-1]:.0f}/s)"
-            )
+            for target, convert in targets.items():
+                result = results[target]
+                order = [
+                    (k, convert(p)) for k, p in random.Random(run).sample(queries, len(queries))
+                ]
+                meter.start()
+                turn = ask_in_turn(port, order)
+                web, database = meter.stop()
+                result["cpu"].append((web * 1000 / len(turn), database * 1000 / len(turn)))
+                together, seconds = ask_concurrently(port, order, clients)
+                result["turn"].append([ms for _, ms in turn])
+                result["concurrent"].append([ms for _, ms in together])
+                result["rates"].append(len(together) / seconds)
+                for kind, ms in turn:
+                    result["by_kind"][kind].append(ms)
+                log(
+                    f"{result['label']} run {run + 1}: p95 "
+                    f"{percentile(result['turn'][-1], 0.95):.1f} ms in turn, "
+                    f"{percentile(result['concurrent'][-1], 0.95):.1f} ms with {clients} clients "
+                    f"({result['rates'][-1]:.0f}/s)"
+                )
     return results
 
 
@@ -397,12 +431,13 @@ def median_of(runs: list[list[float]], fraction: float) -> float:
     return statistics.median(percentile(run, fraction) for run in runs)
 
 
-def print_searches(results: dict, *, repositories: int, database: str, bars, clients: int):
+def print_searches(results: dict, *, repositories: int, bars, clients: int):
     p95_bar, p99_bar = bars
     runs = len(results["turn"])
     print()
     print(
-        f"Search, {database}, {repositories:,} repositories: {len(results['turn'][0])} distinct "
+        f"Search, {results['label']}, {repositories:,} repositories: "
+        f"{len(results['turn'][0])} distinct "
         f"searches, each asked once per run, result cache off; {runs} runs; milliseconds "
         "over HTTP (gunicorn, deploy/gunicorn.conf.py), medians of the runs' percentiles."
     )
@@ -483,21 +518,16 @@ def main(argv=None) -> int:
         postgres, pages = (None, []) if args.no_postgresql else run_postgresql(args, env, workdir)
         sqlite = None if args.no_sqlite else run_sqlite(args, env, workdir)
 
-    if postgres:
+    for results in (postgres or {}).values():
         print_searches(
-            postgres,
+            results,
             repositories=args.repositories,
-            database="PostgreSQL",
             bars=(150, None) if args.repositories >= 1_000_000 else (50, 100),
             clients=args.clients,
         )
-    if sqlite:
+    for results in (sqlite or {}).values():
         print_searches(
-            sqlite,
-            repositories=args.sqlite_repositories,
-            database="SQLite",
-            bars=(50, 100),
-            clients=args.clients,
+            results, repositories=args.sqlite_repositories, bars=(50, 100), clients=args.clients
         )
     if pages:
         print()

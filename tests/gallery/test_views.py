@@ -299,3 +299,37 @@ def test_search_page_offers_every_sort(db):
     html = Client().get("/search").content.decode()
     for value in ("relevance", "downloads", "updated", "name"):
         assert f'<option value="{value}"' in html
+
+
+def test_a_card_shows_what_the_catalog_says_of_a_repository(db):
+    owner = UserFactory(username="acme")
+    catalog_entry(
+        "acme/tool",
+        description="é" * 200,
+        platforms=[("linux", a) for a in ("amd64", "arm64", "arm", "s390x", "ppc64le", "386")],
+        downloads=15_200,
+        owner=owner,
+    )
+    CatalogEntry.objects.filter(name="acme/tool").update(
+        logo="logos/tool.png", is_signed=True, is_verified=True
+    )
+    catalog_entry("acme/bare", downloads=3, owner=owner, platforms=[])
+    CatalogEntry.objects.filter(name="acme/bare").update(publisher=None, pushed_at=None)
+    html = Client().get("/search?sort=downloads").content.decode()
+    tool, bare = html.split('<article class="card">')[1:3]
+    assert '<img class="logo" src="/media/logos/tool.png"' in tool
+    assert '<a href="/r/acme/tool">acme/tool</a>' in tool
+    assert '<a href="/u/acme">acme</a>' in tool
+    assert "badge-verified" in tool
+    assert "badge-signed" in tool
+    assert "badge-private" not in tool
+    assert f'<p class="card-description">{"é" * 159}…</p>' in tool
+    assert '<span class="pill">386</span><span class="pill">amd64</span>' in tool
+    assert '<span class="pill">+2</span>' in tool
+    assert "↓ 15.2K" in tool
+    assert "Updated <time datetime=" in tool
+    assert "just now</time>" in tool
+    assert '<span class="avatar" aria-hidden="true">B</span>' in bare
+    assert "No description yet." in bare
+    assert "Updated" not in bare
+    assert '<p class="card-publisher">\n        acme\n' in bare

@@ -4,9 +4,12 @@ import random
 
 import pytest
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
+from rest_framework.test import APIRequestFactory
 
-from gallery import services
-from gallery.models import CatalogEntry
+from gallery import listing, services
+from gallery.api import serializers
+from gallery.models import CatalogEntry, Publisher
 from registry.models import Repository
 from tests.factories import UserFactory, catalog_entry
 from tests.gallery.test_search_pages import catalog
@@ -181,3 +184,25 @@ def test_a_walk_of_100_a_page_returns_each_repository_once_while_the_catalog_cha
             change()
         assert len(seen) == len(set(seen)), sort
         assert stable <= set(seen), sort
+
+
+def test_the_list_rows_are_exactly_what_the_repository_serializer_says(api, shelf):
+    Publisher.objects.filter(namespace_record__name="acme").update(
+        display_name="Acme Corp", is_verified=True
+    )
+    CatalogEntry.objects.filter(name="acme/chart").update(pushed_at=None, publisher=None)
+    CatalogEntry.objects.filter(name="bob/tool").update(
+        logo="logos/bob tool.png", description="Ünïcode ✓ " * 40, total_size=12345
+    )
+    request = APIRequestFactory().get(LIST)
+    entries = CatalogEntry.objects.order_by("name")
+    expected = serializers.RepositorySerializer(
+        entries.select_related("publisher__namespace_record"),
+        many=True,
+        context={"request": request},
+    ).data
+    built = serializers.repository_list(listing.rows(entries), request)
+    assert JSONRenderer().render(built) == JSONRenderer().render(expected)
+    assert any(row["publisher"] is None for row in built)
+    assert any(row["logo_url"] for row in built)
+    assert any(row["last_pushed"] is None for row in built)

@@ -147,6 +147,28 @@ def test_anonymous_use_is_throttled_with_retry_after(api, versions, settings, mo
     assert response.json()["error"]["code"] == "throttled"
 
 
+def test_signed_in_use_is_throttled_per_user(versions, monkeypatch):
+    from gallery.api.authentication import UserRate
+
+    from .conftest import as_user
+
+    monkeypatch.setattr(UserRate, "THROTTLE_RATES", {"user": "2/minute"})
+    cache.clear()
+    alice = as_user("alice")
+    statuses = [alice.get("/api/v1/repositories/alice/app").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+def test_anonymous_use_counts_against_the_anonymous_rate_only(api, versions, monkeypatch):
+    from gallery.api.authentication import AnonymousRate, UserRate
+
+    monkeypatch.setattr(AnonymousRate, "THROTTLE_RATES", {"anon": "5/minute"})
+    monkeypatch.setattr(UserRate, "THROTTLE_RATES", {"user": "2/minute"})
+    cache.clear()
+    statuses = [api.get("/api/v1/repositories/alice/app").status_code for _ in range(6)]
+    assert statuses == [200] * 5 + [429]
+
+
 def test_the_schema_is_openapi_3_and_the_docs_load_from_berth(api):
     schema = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert schema.status_code == 200
