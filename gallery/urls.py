@@ -71,7 +71,6 @@ urlpatterns = [
     ),
     path("organizations/new", organizations.new_organization, name="new-organization"),
     path("settings/tokens", organizations.tokens, name="tokens"),
-    re_path(r"^(?P<path>[ru]/.+)/$", views.without_trailing_slash),
     path("accounts/signup", accounts.signup, name="signup"),
     path("accounts/", accounts.account, name="account"),
     path("accounts/login/", accounts.SignInView.as_view(), name="login"),
@@ -94,6 +93,9 @@ urlpatterns = [
     ),
     path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
+    # Last: any page typed with a trailing slash (/search/?q=…, /r/<name>/, /new/) goes to
+    # the page without it, when there is one.
+    re_path(r"^(?P<path>.+)/$", views.without_trailing_slash),
 ]
 
 handler400 = "gallery.views.bad_request"

@@ -210,7 +210,10 @@ def publisher(request, namespace: str):
 
 
 def without_trailing_slash(request, path: str):
-    """/r/<name>/ and the like: the same page without the slash, when there is one."""
+    """/r/<name>/, /search/ and the like: the same page without the slash, when there is one
+    (reads only: a form posted to the wrong address must not be turned into a GET)."""
+    if request.method not in ("GET", "HEAD"):
+        raise Http404("No such page")
     target = "/" + path
     try:
         resolve(target)

@@ -202,7 +202,10 @@ class RepositoryCreateSerializer(serializers.Serializer):
         error_messages={"invalid": NAME_RULE},
     )
     visibility = VISIBILITY
-    description = serializers.CharField(max_length=DESCRIPTION_MAX, required=False, default="")
+    # Blank (or only spaces) is no description, as on the update: not an error.
+    description = serializers.CharField(
+        max_length=DESCRIPTION_MAX, required=False, default="", allow_blank=True
+    )
 
     def validate_name(self, value: str) -> str:
         if not names.is_valid_name(value):

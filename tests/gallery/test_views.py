@@ -262,6 +262,8 @@ def test_signing_out_by_get_offers_the_button(alice):
         ("/r/alice", "/u/alice"),
         ("/u/ALICE", "/u/alice"),
         ("/u/alice/", "/u/alice"),
+        ("/search/?q=web", "/search?q=web"),
+        ("/new/", "/new"),
     ],
 )
 def test_urls_people_type_redirect_to_the_page(webapp, path, target):

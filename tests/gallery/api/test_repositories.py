@@ -63,6 +63,14 @@ def test_creating_an_empty_repository(alice):
     assert CatalogEntry.objects.get(name="alice/new").description == "Soon."
 
 
+def test_a_blank_description_on_creation_is_no_description(alice):
+    response = as_user("alice").post(
+        "/api/v1/repositories", {"name": "alice/blank", "description": "   "}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert CatalogEntry.objects.get(name="alice/blank").description == ""
+
+
 @pytest.mark.parametrize(
     ("body", "who", "code"),
     [
