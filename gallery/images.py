@@ -8,12 +8,11 @@ children are paged: an index may hold thousands.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from registry import manifests
 from registry.errors import RegistryError
+from registry.memo import DigestMemo
 from registry.models import Manifest
 
 from .describe import DOCKER_REFERENCE_TYPE, kind_of, labels_of, read_config
@@ -125,9 +124,7 @@ def _platform_image(row: Manifest, parsed: manifests.Manifest) -> PlatformImage:
 
 
 _LARGE = 64 * 1024  # bytes: smaller manifests parse in well under a millisecond
-_PARSED: OrderedDict[str, manifests.Manifest] = OrderedDict()
-_PARSED_MAX = 32
-_PARSED_LOCK = threading.Lock()
+_PARSED: DigestMemo[manifests.Manifest] = DigestMemo(32)
 
 
 def _parsed(row: Manifest) -> manifests.Manifest | None:
@@ -135,21 +132,13 @@ def _parsed(row: Manifest) -> manifests.Manifest | None:
     check) is kept per digest in this process, since a manifest never changes, so that its
     page costs that once, not on every view of every page of its children."""
     large = row.size > _LARGE
-    if large:
-        with _PARSED_LOCK:
-            if (known := _PARSED.get(row.digest)) is not None:
-                _PARSED.move_to_end(row.digest)
-                return known
+    if large and (known := _PARSED.get(row.digest)) is not None:
+        return known
     try:
         parsed = manifests.parse(bytes(row.body), row.media_type)
     except RegistryError:
         return None
-    if large:
-        with _PARSED_LOCK:
-            _PARSED[row.digest] = parsed
-            while len(_PARSED) > _PARSED_MAX:
-                _PARSED.popitem(last=False)
-    return parsed
+    return _PARSED.put(row.digest, parsed) if large else parsed
 
 
 def image_details(

@@ -43,7 +43,6 @@ from ..models import Blob, Manifest, Namespace, Repository, RepositoryBlob, Tag
 from ..ops import metrics
 from ..storage import blobs, locks, uploads
 from ..upstream import addresses, vault
-from ..upstream import http as upstream_http
 from . import lookups, rules
 from .models import BlobFetch, CachedManifest, CachedRepository, CachedTag, CacheRule
 
@@ -97,7 +96,7 @@ def check_rule(
     changed (its prefix never changes)."""
     errors: dict[str, list[str]] = {}
     if existing is not None:
-        pass
+        pass  # the prefix of a rule never changes
     elif not names.is_valid_name(prefix) or len(prefix) > 200:
         errors["prefix"] = ["Use one or more lowercase name components, e.g. hub or mirror/hub."]
     else:
@@ -118,16 +117,8 @@ def check_rule(
             for other in CacheRule.objects.all()
         ):
             errors["prefix"] = ["Another rule covers this prefix or part of it."]
-    try:
-        _, host, port, path = upstream_http.split(upstream_url.rstrip("/"))
-        if path not in ("", "/"):
-            raise upstream.Refused("Give the registry's scheme, host and port, without a path.")
-        if not allow_private_networks:
-            addresses.allowed_addresses(host, port, allow_private=False)
-    except upstream.Refused as refused:
-        errors["upstream"] = [refused.message]
-    except upstream.Unreachable:
-        pass  # checked again at every connection; DNS may be down right now
+    if problem := addresses.url_problem(upstream_url, allow_private=allow_private_networks):
+        errors["upstream"] = [problem]
     if namespace and not names.is_valid_name(namespace):
         errors["namespace"] = ["A repository path in the upstream, e.g. library."]
     if password and not username:

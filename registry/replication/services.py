@@ -33,7 +33,6 @@ from ..access import audit, policy
 from ..errors import RegistryError
 from ..models import Blob, Manifest, Namespace, Repository, RepositoryBlob, Tag
 from ..upstream import addresses, vault
-from ..upstream import http as upstream_http
 from .destinations import destination_for, pieces_of
 from .models import ReplicatedTag, ReplicationRule, ReplicationState
 
@@ -73,17 +72,8 @@ def check_rule(
         record = Namespace.objects.filter(name=target, owner__isnull=False).first()
         if record is None or target == namespace.name:
             errors["target"] = ["No other publisher of that name."]
-    if url:
-        try:
-            _, host, port, path = upstream_http.split(url.rstrip("/"))
-            if path not in ("", "/"):
-                raise upstream.Refused("Give the registry's scheme, host and port, no path.")
-            if not allow_private_networks:
-                addresses.allowed_addresses(host, port, allow_private=False)
-        except upstream.Refused as refused:
-            errors["url"] = [refused.message]
-        except upstream.Unreachable:
-            pass  # checked again at every connection
+    if url and (problem := addresses.url_problem(url, allow_private=allow_private_networks)):
+        errors["url"] = [problem]
     if allow_private_networks and not staff:
         errors["allow_private_networks"] = [
             "Only site staff may let a rule reach private networks."

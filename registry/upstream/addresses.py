@@ -79,3 +79,23 @@ def allowed_addresses(host: str, port: int, *, allow_private: bool) -> list[IPAd
                 "loopback, link-local and private networks need a rule that allows them"
             )
     return addresses
+
+
+def url_problem(url: str, *, allow_private: bool) -> str | None:
+    """What is wrong with `url` as another registry's address for a rule, or None: it must be
+    a scheme, host and port without a path, and reach a public address unless the rule allows
+    private networks. A name that does not resolve now is not refused (DNS may be down; every
+    connection checks again)."""
+    from .http import split  # http imports this module
+
+    try:
+        _, host, port, path = split(url.rstrip("/"))
+        if path not in ("", "/"):
+            return "Give the registry's scheme, host and port, without a path."
+        if not allow_private:
+            allowed_addresses(host, port, allow_private=False)
+    except Refused as refused:
+        return refused.message
+    except Unreachable:
+        pass
+    return None
