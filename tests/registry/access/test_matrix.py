@@ -453,7 +453,8 @@ def test_the_catalog_lists_what_each_caller_may_see(world):
     assert listed("robot") == ["fenced", "private", "public", "shared"]
 
 
-def test_every_route_is_in_the_matrix():
+def route_names() -> set[str]:
+    """Every named URL, with its namespace (`api:repositories`)."""
     names = set()
 
     def walk(patterns, prefix=""):
@@ -464,24 +465,18 @@ def test_every_route_is_in_the_matrix():
                 names.add(prefix + pattern.name)
 
     walk(get_resolver().url_patterns)
-    ours = {n for n in names if n.startswith(("registry:", "api:"))}
+    return names
+
+
+def test_every_route_is_in_the_matrix():
+    ours = {n for n in route_names() if n.startswith(("registry:", "api:"))}
     assert ours <= COVERED, f"routes missing from the matrix: {sorted(ours - COVERED)}"
 
 
 def test_every_page_is_in_the_matrix_or_named_elsewhere():
     from django.urls import resolve
 
-    names = set()
-
-    def walk(patterns, prefix=""):
-        for pattern in patterns:
-            if hasattr(pattern, "url_patterns"):
-                walk(pattern.url_patterns, f"{pattern.namespace}:" if pattern.namespace else prefix)
-            elif pattern.name:
-                names.add(prefix + pattern.name)
-
-    walk(get_resolver().url_patterns)
-    pages = {n for n in names if not n.startswith(("registry:", "api:", "admin:"))}
+    pages = {n for n in route_names() if not n.startswith(("registry:", "api:", "admin:"))}
     digest = "sha256:" + "0" * 64
     covered = {resolve(e.path.format(repo="acme/app", manifest=digest)).url_name for e, _ in PAGES}
     assert pages <= covered | PAGES_ELSEWHERE, sorted(pages - covered - PAGES_ELSEWHERE)
