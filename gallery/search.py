@@ -50,7 +50,7 @@ from django.conf import settings
 from django.contrib.postgres.search import SearchVectorField
 from django.core.cache import cache
 from django.db import connection, models
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 from django.db.models.expressions import RawSQL
 from django.db.models.lookups import Exact
 from django.utils.deconstruct import deconstructible
@@ -382,6 +382,13 @@ def kept_groups(audience: Audience) -> list[Group]:
             Group(*row) for row in private.values_list(*GROUP_FIELDS).annotate(n=Count("pk"))
         ]
     return groups
+
+
+def public_total() -> int:
+    """How many repositories everyone sees, from the kept counts (the home page says it on
+    every visit; counting the 100,000 public rows took 50 ms)."""
+    kept = FacetGroup.objects.filter(is_private=False, entries__gt=0)
+    return kept.aggregate(total=Sum("entries"))["total"] or 0
 
 
 def counted_groups(rows: models.QuerySet) -> tuple[list[Group], bool]:

@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+import jinja2
 from django.core.exceptions import ImproperlyConfigured
 
 from registry.access.ratelimit import parse_rate
@@ -205,6 +206,15 @@ TEMPLATES = [
                 "gallery.context_processors.site",
             ],
         },
+    },
+    {
+        # The lists every page of results repeats (cards, facet options): Jinja2 renders
+        # them about twice as fast as the Django engine (gallery/templatetags/berth.py).
+        "NAME": "jinja2",
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "templates" / "jinja2"],
+        "APP_DIRS": False,
+        "OPTIONS": {"undefined": jinja2.StrictUndefined},
     },
 ]
 

@@ -41,7 +41,7 @@ def home(request):
             .select_related("namespace_record")
             .annotate(total=Sum("entries__downloads", filter=Q(entries__is_private=False)))
             .order_by("-total", "namespace_record__name")[:6],
-            "total": visible.filter(is_private=False).count(),
+            "total": search.public_total(),
         },
     )
 
