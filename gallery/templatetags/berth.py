@@ -1,5 +1,7 @@
 """Template helpers: query-string editing, human sizes, and the lists pages repeat."""
 
+from typing import NamedTuple
+
 from django import template
 from django.template import engines
 from django.template.defaultfilters import filesizeformat
@@ -47,6 +49,24 @@ def compact(value) -> str:
     return str(number)
 
 
+class _Unit(NamedTuple):
+    """A unit of timesince()'s in English, as its lazily translated strings would give it:
+    the pages speak English only, and translating each card's date cost more than the rest
+    of the card."""
+
+    one: str
+    many: str
+
+    def __mod__(self, values: dict) -> str:
+        return (self.one if values["num"] == 1 else self.many) % values
+
+
+_UNITS = {
+    unit: _Unit(f"%(num)d {unit}", f"%(num)d {unit}s")
+    for unit in ("year", "month", "week", "day", "hour", "minute")
+}
+
+
 @register.filter
 def ago(moment) -> str:
     """ "just now", "5 minutes ago", "2 weeks ago" (the largest unit only)."""
@@ -54,7 +74,7 @@ def ago(moment) -> str:
         return ""
     if (timezone.now() - moment).total_seconds() < 60:
         return "just now"
-    return f"{timesince(moment, depth=1)} ago"
+    return f"{timesince(moment, depth=1, time_strings=_UNITS)} ago"
 
 
 @register.filter
