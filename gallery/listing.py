@@ -8,7 +8,7 @@ cost more than the search that found them.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from django.urls import reverse
@@ -92,6 +92,16 @@ COLUMNS = (
 def rows(queryset) -> list[Row]:
     """The queryset's entries as Rows, in its order, in one query."""
     return list(map(Row._make, queryset.values_list(*COLUMNS)))
+
+
+def from_sql(found: list[tuple]) -> list[Row]:
+    """Rows of COLUMNS read by SQL that Django did not run, as the ORM would give them:
+    SQLite gives moments without their time zone (UTC)."""
+    rows = list(map(Row._make, found))
+    for i, row in enumerate(rows):
+        if row.pushed_at is not None and row.pushed_at.tzinfo is None:
+            rows[i] = row._replace(pushed_at=row.pushed_at.replace(tzinfo=UTC))
+    return rows
 
 
 def _prefix(route: str) -> str:

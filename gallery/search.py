@@ -691,8 +691,8 @@ def _order_by(order, forward: bool) -> list[str]:
     return [("-" if descending == forward else "") + name for name, descending in order]
 
 
-def _page(rows: list[tuple], order, values, forward: bool, size: int):
-    """(ids, prev_cursor, next_cursor) from up to size + 1 rows of (pk, *sort values)."""
+def _page(rows: list[tuple[tuple, listing.Row]], values, forward: bool, size: int):
+    """(rows, prev_cursor, next_cursor) from up to size + 1 pairs of (sort values, Row)."""
     more = len(rows) > size
     rows = rows[:size]
     if not forward:
@@ -702,48 +702,49 @@ def _page(rows: list[tuple], order, values, forward: bool, size: int):
     has_next = more if forward else values is not None
     has_prev = (values is not None) if forward else more
     return (
-        [row[0] for row in rows],
-        encode_cursor(rows[0][1:]) if has_prev else "",
-        encode_cursor(rows[-1][1:]) if has_next else "",
+        [row for _, row in rows],
+        encode_cursor(rows[0][0]) if has_prev else "",
+        encode_cursor(rows[-1][0]) if has_next else "",
     )
 
 
 def _top(queryset, order, forward: bool, limit: int, few: bool) -> tuple[str, list]:
-    """SQL for the first `limit` rows of (pk, *sort values) in `order`.
+    """SQL for the first `limit` entries in `order`, as listing.Row columns: the page is
+    read in the query that finds it.
 
     `few`: the caller knows that few rows match (it counted them). PostgreSQL then finds
     them all through the indexes and sorts them (OFFSET 0 keeps the sort from being planned
     as a walk down a sort index, which for a few matches the planner thinks common, say a
     phrase, reads most of the table)."""
-    fields = ["pk", *(name for name, _ in order)]
     if few and connection.vendor == "postgresql":
-        sql, params = queryset.order_by().values_list(*fields).query.sql_with_params()
+        sql, params = queryset.order_by().values_list(*listing.COLUMNS).query.sql_with_params()
         keys = ", ".join(
             f'"{name}" {"DESC" if descending == forward else "ASC"}' for name, descending in order
         )
         # Django's SQL (values as parameters), constant field names and an integer.
         found = f"SELECT * FROM ({sql} OFFSET 0) AS found ORDER BY {keys} LIMIT {limit}"  # noqa: S608
         return found, params
-    rows = queryset.order_by(*_order_by(order, forward)).values_list(*fields)[:limit]
+    rows = queryset.order_by(*_order_by(order, forward)).values_list(*listing.COLUMNS)[:limit]
     return rows.query.sql_with_params()
 
 
-def _fetch(sql: str, params) -> list[tuple]:
+def _fetch(sql: str, params) -> list[listing.Row]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        return listing.from_sql(cursor.fetchall())
 
 
 def paginate(
     queryset, order, *, after: str = "", before: str = "", size: int = PAGE_SIZE, few=False
 ):
-    """One keyset page of `queryset`: (ids, prev_cursor, next_cursor)."""
+    """One keyset page of `queryset`: (rows, prev_cursor, next_cursor)."""
     forward = not before
     values = decode_cursor(after if forward else before, order)
     if values is not None:
         queryset = queryset.filter(beyond(order, values, forward))
-    rows = _fetch(*_top(queryset, order, forward, size + 1, few))
-    return _page(rows, order, values, forward, size)
+    found = _fetch(*_top(queryset, order, forward, size + 1, few))
+    rows = [(tuple(getattr(row, name) for name, _ in order), row) for row in found]
+    return _page(rows, values, forward, size)
 
 
 def paginate_tiers(
@@ -763,10 +764,10 @@ def paginate_tiers(
         if values is not None and tier == values[0]:
             found = found.filter(beyond(order[1:], values[1:], forward))
         sql, params = _top(found, order[1:], forward, size + 1 - len(rows), few)
-        rows += [(pk, tier, *rest) for pk, *rest in _fetch(sql, params)]
+        rows += [((tier, row.downloads, row.name), row) for row in _fetch(sql, params)]
         if len(rows) > size:
             break
-    return _page(rows, order, values, forward, size)
+    return _page(rows, values, forward, size)
 
 
 # -- search -------------------------------------------------------------------------------------
@@ -774,7 +775,8 @@ def paginate_tiers(
 
 @dataclass
 class _Result:
-    """What a search computes (and the cache keeps): ids, never rows."""
+    """What a search computes. The cache keeps ids, never rows: a page computed now carries
+    the rows its query read; one from the cache reads them again (and only if visible)."""
 
     ids: list[int]
     prev_cursor: str
@@ -783,6 +785,7 @@ class _Result:
     total_is_lower_bound: bool
     facets: list[Facet]
     matched: bool  # the text matched something, facet filters aside
+    rows: list[listing.Row] | None = None  # the page's rows, when read with it
 
 
 def search(source, params: SearchParams, *, size: int = PAGE_SIZE) -> SearchPage:
@@ -803,12 +806,14 @@ def search(source, params: SearchParams, *, size: int = PAGE_SIZE) -> SearchPage
             found = _search(rows, audience, searchsyntax.parse(corrected), fixed, size)
             if found.total:
                 result, suggestion = found, corrected
-    # The cache keeps ids only; the rows shown are always read fresh (and only if visible).
-    found_rows = {}
-    if result.ids:
-        found_rows = {row.pk: row for row in listing.rows(rows.filter(pk__in=result.ids))}
+    entries = result.rows
+    if entries is None:  # ids from the cache: the rows are read fresh (and only if visible)
+        found_rows = {}
+        if result.ids:
+            found_rows = {row.pk: row for row in listing.rows(rows.filter(pk__in=result.ids))}
+        entries = [found_rows[pk] for pk in result.ids if pk in found_rows]
     return SearchPage(
-        entries=[found_rows[pk] for pk in result.ids if pk in found_rows],
+        entries=entries,
         total=result.total,
         facets=result.facets,
         next_cursor=result.next_cursor,
@@ -844,7 +849,7 @@ def counts(rows, audience: Audience | None, query: Query, params: SearchParams):
 
 
 def page(rows, query: Query, params: SearchParams, size: int, few: bool):
-    """(ids, prev_cursor, next_cursor) of the page `params` asks for."""
+    """(rows, prev_cursor, next_cursor) of the page `params` asks for."""
     if params.namespace:
         rows = rows.filter(namespace=params.namespace)
     filters = facet_filters(params)
@@ -922,14 +927,19 @@ def _search(rows, audience, query: Query, params: SearchParams, size: int) -> _R
         key, seconds, lambda: counts(rows, audience, query, params)
     )
     few = not lower_bound and total <= FEW
-    ids, prev_cursor, next_cursor = [], "", ""
+    ids, prev_cursor, next_cursor, found = [], "", "", []
     if total:  # nothing to read when nothing matches
-        ids, prev_cursor, next_cursor = _cached(
-            key and _cache_key(key, params.sort, params.after, params.before, size),
-            seconds,
-            lambda: page(rows, query, params, size, few),
-        )
-    return _Result(ids, prev_cursor, next_cursor, total, lower_bound, facets, matched)
+        page_key = key and _cache_key(key, params.sort, params.after, params.before, size)
+        cached = cache.get(page_key) if page_key else None
+        if cached is None:
+            found, prev_cursor, next_cursor = page(rows, query, params, size, few)
+            ids = [row.pk for row in found]
+            if page_key:
+                cache.set(page_key, (ids, prev_cursor, next_cursor), seconds)
+        else:
+            ids, prev_cursor, next_cursor = cached
+            found = None
+    return _Result(ids, prev_cursor, next_cursor, total, lower_bound, facets, matched, found)
 
 
 def _cached(key: str, seconds: int, compute):

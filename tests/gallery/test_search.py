@@ -273,3 +273,21 @@ def test_a_whole_word_is_not_read_as_the_beginning_of_its_stem(db):
     catalog_entry("acme/logging-agent")
     assert names(run(q="logging")) == ["acme/logging-agent"]
     assert set(names(run(q="log"))) == {"acme/login-page", "acme/logging-agent"}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"sort": "name"}, {"sort": "updated"}, {"q": "proxy"}, {"q": "proxy", "sort": "downloads"}],
+)
+def test_a_page_carries_the_rows_its_query_read_as_lists_read_them(catalog, params):
+    """A page computed now is read with its search (no second query); its rows are the
+    ones listing.rows() reads, field for field, whatever the database gives."""
+    from gallery import listing
+
+    CatalogEntry.objects.filter(name="bob/web-chart").update(pushed_at=None)
+    page = run(**params)
+    assert page.entries
+    again = listing.rows(CatalogEntry.objects.filter(pk__in=[e.pk for e in page.entries]))
+    assert sorted(page.entries) == sorted(again)
+    assert any(entry.is_verified is True for entry in page.entries)
+    assert all(type(entry.is_signed) is bool for entry in page.entries)
