@@ -709,22 +709,22 @@ def _page(rows: list[tuple[tuple, listing.Row]], values, forward: bool, size: in
 
 
 def _top(queryset, order, forward: bool, limit: int, few: bool) -> tuple[str, list]:
-    """SQL for the first `limit` entries in `order`, as listing.Row columns: the page is
-    read in the query that finds it.
+    """SQL for the first `limit` entries in `order` of `queryset`, which reads
+    listing.COLUMNS (the page is read in the query that finds it).
 
     `few`: the caller knows that few rows match (it counted them). PostgreSQL then finds
     them all through the indexes and sorts them (OFFSET 0 keeps the sort from being planned
     as a walk down a sort index, which for a few matches the planner thinks common, say a
     phrase, reads most of the table)."""
     if few and connection.vendor == "postgresql":
-        sql, params = queryset.order_by().values_list(*listing.COLUMNS).query.sql_with_params()
+        sql, params = queryset.order_by().query.sql_with_params()
         keys = ", ".join(
             f'"{name}" {"DESC" if descending == forward else "ASC"}' for name, descending in order
         )
         # Django's SQL (values as parameters), constant field names and an integer.
         found = f"SELECT * FROM ({sql} OFFSET 0) AS found ORDER BY {keys} LIMIT {limit}"  # noqa: S608
         return found, params
-    rows = queryset.order_by(*_order_by(order, forward)).values_list(*listing.COLUMNS)[:limit]
+    rows = queryset.order_by(*_order_by(order, forward))[:limit]
     return rows.query.sql_with_params()
 
 
@@ -853,7 +853,7 @@ def page(rows, query: Query, params: SearchParams, size: int, few: bool):
     if params.namespace:
         rows = rows.filter(namespace=params.namespace)
     filters = facet_filters(params)
-    rows = rows.filter(*filters)
+    rows = rows.filter(*filters).values_list(*listing.COLUMNS)
     text = text_for(query) if query else None
     keys = {"after": params.after, "before": params.before, "size": size, "few": few}
     if params.sort == "relevance" and query.clauses:
