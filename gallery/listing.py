@@ -1,9 +1,10 @@
 """Lists of repositories (search results, the home page, a publisher's page): the columns
 they read, as plain rows in one query, and the card each row becomes.
 
-A list of cards is rendered by one loop (templates/includes/cards.html) over values computed
-here: building 20 model instances and running a template, its tags and filters for each card
-cost more than the search that found them.
+A list of cards is rendered by one Jinja2 loop (templates/jinja2/cards.html, through the
+`{% card_list %}` tag) over values computed here: building 20 model instances and running a
+Django template, its tags and filters for each card cost more than the search that found
+them.
 """
 
 from __future__ import annotations
