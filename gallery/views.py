@@ -31,6 +31,7 @@ BEST_FIRST = CatalogTag.objects.order_by("-sort_key", "name")
 
 def home(request):
     visible = CatalogEntry.objects.visible_to(request.user).listed()
+    total = search.public_total()
     return render(
         request,
         "gallery/home.html",
@@ -41,7 +42,8 @@ def home(request):
             .select_related("namespace_record")
             .annotate(total=Sum("entries__downloads", filter=Q(entries__is_private=False)))
             .order_by("-total", "namespace_record__name")[:6],
-            "total": search.public_total(),
+            "total": total,
+            "total_text": f"{total:,}",
         },
     )
 

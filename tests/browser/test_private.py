@@ -15,16 +15,19 @@ NAME = "alice/ledger"
 def explore_counts(page: Page) -> tuple[int, int]:
     """(results, repositories on linux/amd64) on the unfiltered Explore page."""
     page.goto("/search")
-    total = int(re.match(r"\s*(\d+)", results_title(page).inner_text()).group(1))
+    total = int(
+        re.match(r"\s*([\d,]+)", results_title(page).inner_text()).group(1).replace(",", "")
+    )
     amd64 = page.locator(".facet-option").filter(
         has=page.locator('input[name="arch"][value="amd64"]')
     )
-    return total, int(amd64.locator(".facet-count").inner_text())
+    return total, int(amd64.locator(".facet-count").inner_text().replace(",", ""))
 
 
 def home_total(page: Page) -> int:
     page.goto("/")
-    return int(re.search(r"(\d+) public repositor", page.locator(".lead").inner_text()).group(1))
+    lead = page.locator(".lead").inner_text()
+    return int(re.search(r"([\d,]+) public repositor", lead).group(1).replace(",", ""))
 
 
 def expect_not_found_by_search(page: Page) -> None:
