@@ -50,6 +50,23 @@ def _image(request, name: str, digest: str):
         raise exceptions.NotFound(NO_IMAGE) from None
 
 
+def _as_publisher(request, name: str, digest: str, act):
+    """(entry, digest, act(entry, digest)) for a caller who may push to the repository, with
+    the errors every publisher's action on an image answers alike."""
+    entry, digest = _image(request, name, digest)
+    require(request, name, policy.PUSH, public=not entry.is_private)
+    try:
+        return entry, digest, act(entry, digest)
+    except ManifestUnknown:
+        raise exceptions.NotFound(NO_IMAGE) from None
+    except services.NotAnImage:
+        raise NotAnImage() from None
+    except services.NotScanned:
+        raise NotScanned() from None
+    except ratelimit.Throttled as throttled:
+        raise exceptions.Throttled(wait=throttled.retry_after) from None
+
+
 def _status(report: scanning.ImageReport) -> dict:
     overview = services.overview_of(report.digest, report.platforms)
     return {
@@ -144,16 +161,12 @@ class ImageRescan(APIView):
         "artifact that is not an image answers 409 not_an_image.",
     )
     def post(self, request, name: str, digest: str):
-        entry, digest = _image(request, name, digest)
-        require(request, name, policy.PUSH, public=not entry.is_private)
-        try:
-            report = services.rescan(user=request.user, entry=entry, reference=digest)
-        except ManifestUnknown:
-            raise exceptions.NotFound(NO_IMAGE) from None
-        except services.NotAnImage:
-            raise NotAnImage() from None
-        except ratelimit.Throttled as throttled:
-            raise exceptions.Throttled(wait=throttled.retry_after) from None
+        entry, digest, report = _as_publisher(
+            request,
+            name,
+            digest,
+            lambda entry, digest: services.rescan(user=request.user, entry=entry, reference=digest),
+        )
         response = Response(_status(report), status=status.HTTP_202_ACCEPTED)
         path = reverse("api:image-vulnerabilities", args=[entry.name, digest])
         response["Location"] = request.build_absolute_uri(path)
@@ -210,18 +223,14 @@ class ImageSbom(APIView):
         "409 not_an_image for an artifact; limited like rescans (BERTH_RATELIMIT_RESCANS).",
     )
     def post(self, request, name: str, digest: str):
-        entry, digest = _image(request, name, digest)
-        require(request, name, policy.PUSH, public=not entry.is_private)
-        try:
-            stored, created = services.attach_sbom(user=request.user, entry=entry, reference=digest)
-        except ManifestUnknown:
-            raise exceptions.NotFound(NO_IMAGE) from None
-        except services.NotAnImage:
-            raise NotAnImage() from None
-        except services.NotScanned:
-            raise NotScanned() from None
-        except ratelimit.Throttled as throttled:
-            raise exceptions.Throttled(wait=throttled.retry_after) from None
+        entry, digest, (stored, created) = _as_publisher(
+            request,
+            name,
+            digest,
+            lambda entry, digest: services.attach_sbom(
+                user=request.user, entry=entry, reference=digest
+            ),
+        )
         body = {
             "mediaType": stored.media_type,
             "digest": stored.digest,
