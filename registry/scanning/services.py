@@ -429,9 +429,13 @@ def _index_images(body: bytes) -> list[tuple[str, str]]:
         platform = child.get("platform")
         text = ""
         if isinstance(platform, dict):
-            text = f"{platform.get('os', '')}/{platform.get('architecture', '')}"
-            if platform.get("variant"):
-                text += f"/{platform['variant']}"
+            text = str(
+                manifests.Platform(
+                    architecture=str(platform.get("architecture", "")),
+                    os=str(platform.get("os", "")),
+                    variant=str(platform.get("variant") or ""),
+                )
+            )
         images.append((str(child.get("digest", "")), text))
     return images
 
