@@ -268,6 +268,60 @@ def test_totals_above_the_exact_limit_are_lower_bounds(db, settings):
     assert facet(browsing, "arch") == {"arm64": 5, "amd64": 1}
 
 
+def _postgresql_only():
+    from django.db import connection
+
+    from tests.conftest import IN_CI
+
+    if connection.vendor != "postgresql":
+        reason = "the planner's estimates are PostgreSQL's (DATABASE_URL)"
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+def _counted(query_log) -> int:
+    """How many of the logged queries counted matches (a GROUP BY, or a COUNT)."""
+    return sum("GROUP BY" in q["sql"] or "COUNT(" in q["sql"] for q in query_log)
+
+
+def test_matches_the_planner_expects_far_above_the_limit_are_not_counted(db, settings):
+    """Counting 10,001 matches only to say "10,000+" is the costliest part of a search: a
+    query of words the planner's statistics say match more than twice the limit is not
+    counted. Its answer is the same as if it had been."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _postgresql_only()
+    settings.BERTH_SEARCH_EXACT_UP_TO = 3
+    settings.BERTH_SEARCH_CACHE_SECONDS = 0
+    for i in range(30):
+        arch = "arm64" if i % 3 else "amd64"
+        catalog_entry(f"acme/tool{i}", description="handy tool", platforms=[("linux", arch)])
+    catalog_entry("acme/other", description="other")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE gallery_catalogentry")
+    with CaptureQueriesContext(connection) as log:
+        page = run(q="tool")
+        filtered = run(q="tool", architectures=["amd64"])
+    assert _counted(log.captured_queries) == 0
+    assert (page.total, page.total_is_lower_bound, len(page.entries)) == (3, True, 20)
+    assert facet(page, "arch") == {"arm64": None, "amd64": None}
+    assert (filtered.total, filtered.total_is_lower_bound) == (3, True)
+    assert {entry.platforms for entry in filtered.entries} == {" linux/amd64 "}
+    # The planner may take a phrase or an excluded word for what they are not: counted.
+    for text in ('"handy tool"', "tool -other", "tool -nothing"):
+        with CaptureQueriesContext(connection) as log:
+            assert run(q=text).total_is_lower_bound
+        assert _counted(log.captured_queries) == 1
+    # Statistics of a catalog since emptied promise more than it holds: it is counted.
+    CatalogEntry.objects.filter(name__startswith="acme/tool").exclude(name="acme/tool1").delete()
+    with CaptureQueriesContext(connection) as log:
+        page = run(q="tool")
+    assert _counted(log.captured_queries) == 1
+    assert (page.total, page.total_is_lower_bound, facet(page, "arch")) == (1, False, {"arm64": 1})
+
+
 def test_a_whole_word_is_not_read_as_the_beginning_of_its_stem(db):
     catalog_entry("acme/login-page")
     catalog_entry("acme/logging-agent")
