@@ -401,9 +401,9 @@ def counted_groups(
     more of than that are not counted at all (no groups, not exact; see clearly_more)."""
     limit = settings.BERTH_SEARCH_EXACT_UP_TO
     inner = rows.order_by().values_list(*GROUP_FIELDS)[: limit + 1]
-    if catalog_size and clearly_more(inner, catalog_size, limit):
-        return [], False
     sql, params = inner.query.sql_with_params()
+    if catalog_size and clearly_more((sql, params), catalog_size, limit):
+        return [], False
     columns = ", ".join(GROUP_FIELDS)
     with connection.cursor() as cursor:
         # Django's SQL (values as parameters) and constant column names.
@@ -430,11 +430,12 @@ def _estimable(query: Query) -> bool:
     )
 
 
-def clearly_more(rows: models.QuerySet, catalog_size: Callable[[], int], limit: int) -> bool:
-    """Whether PostgreSQL's planner expects `rows` (a text query's matches) to number more
-    than CLEARLY_MORE times `limit`, in a catalog that holds that many: counting them up to
-    limit + 1 would then only confirm "10,000+", and it is the costliest part of a search
-    (98,000 matches of a word in most READMEs: 10,001 rows read, 30-60 ms on 2 cores).
+def clearly_more(rows, catalog_size: Callable[[], int], limit: int) -> bool:
+    """Whether PostgreSQL's planner expects `rows` (a text query's matches: a queryset, or
+    its SQL and parameters) to number more than CLEARLY_MORE times `limit`, in a catalog
+    that holds that many: counting them up to limit + 1 would then only confirm "10,000+",
+    and it is the costliest part of a search (98,000 matches of a word in most READMEs:
+    10,001 rows read, 30-60 ms on 2 cores).
 
     The estimate comes from the statistics ANALYZE keeps of the text column (the share of
     each common word) and costs one planning, about half a millisecond. Measured at 100,000
@@ -443,7 +444,7 @@ def clearly_more(rows: models.QuerySet, catalog_size: Callable[[], int], limit: 
     overestimated by that much), and a word the statistics do not list is estimated rare,
     so it is counted. Stale statistics in a catalog that shrank are caught by the
     catalog's own size, from the kept counts."""
-    sql, params = rows.query.sql_with_params()
+    sql, params = rows if isinstance(rows, tuple) else rows.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
         (plan,) = cursor.fetchone()
