@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import hashlib
 import json
 import re
@@ -394,15 +393,15 @@ def public_total() -> int:
 
 
 def counted_groups(
-    rows: models.QuerySet, catalog_size: Callable[[], int] | None = None
+    rows: models.QuerySet, catalog: Catalog | None = None
 ) -> tuple[list[Group], bool]:
     """(groups, exact) of the first BERTH_SEARCH_EXACT_UP_TO + 1 rows: exact when no more
-    rows match. Given the size of the catalog searched, rows the database clearly holds
-    more of than that are not counted at all (no groups, not exact; see clearly_more)."""
+    rows match. Given the catalog searched, rows the database clearly holds more of than
+    that are not counted at all (no groups, not exact; see clearly_more)."""
     limit = settings.BERTH_SEARCH_EXACT_UP_TO
     inner = rows.order_by().values_list(*GROUP_FIELDS)[: limit + 1]
     sql, params = inner.query.sql_with_params()
-    if catalog_size and clearly_more((sql, params), catalog_size, limit):
+    if catalog is not None and clearly_more((sql, params), catalog, limit):
         return [], False
     columns = ", ".join(GROUP_FIELDS)
     with connection.cursor() as cursor:
@@ -430,7 +429,31 @@ def _estimable(query: Query) -> bool:
     )
 
 
-def clearly_more(rows, catalog_size: Callable[[], int], limit: int) -> bool:
+class Catalog:
+    """An audience's catalog as the kept counts give it, read once per search if at all."""
+
+    def __init__(self, audience: Audience):
+        self.audience = audience
+
+    @cached_property
+    def groups(self) -> list[Group]:
+        return kept_groups(self.audience)
+
+    @cached_property
+    def size(self) -> int:
+        return sum(group.entries for group in self.groups)
+
+    @cached_property
+    def hidden(self) -> int:
+        """At least as many listed entries as this audience may not see: every private one,
+        but for staff, who see them all."""
+        if self.audience.key == "all":
+            return 0
+        private = FacetGroup.objects.filter(is_private=True, entries__gt=0)
+        return private.aggregate(total=Sum("entries"))["total"] or 0
+
+
+def clearly_more(rows, catalog: Catalog, limit: int) -> bool:
     """Whether PostgreSQL's planner expects `rows` (a text query's matches: a queryset, or
     its SQL and parameters) to number more than CLEARLY_MORE times `limit`, in a catalog
     that holds that many: counting them up to limit + 1 would then only confirm "10,000+",
@@ -443,7 +466,11 @@ def clearly_more(rows, catalog_size: Callable[[], int], limit: int) -> bool:
     within 25 % of the true count where it mattered (alternatives of common words
     overestimated by that much), and a word the statistics do not list is estimated rare,
     so it is counted. Stale statistics in a catalog that shrank are caught by the
-    catalog's own size, from the kept counts."""
+    catalog's own size, from the kept counts. The statistics cover private entries too:
+    the estimate must exceed the wanted number by every entry the audience may not see,
+    so that private repositories full of a word never turn a public count into "10,000+"
+    (the planner's estimate of the audience's matches, less every hidden entry, is a lower
+    bound of them whatever words the hidden ones hold)."""
     sql, params = rows if isinstance(rows, tuple) else rows.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
@@ -456,7 +483,9 @@ def clearly_more(rows, catalog_size: Callable[[], int], limit: int) -> bool:
     wanted = CLEARLY_MORE * limit
     if node["Plan Rows"] <= wanted:
         return False
-    return catalog_size() > wanted
+    # The statistics are the whole table's: were every private entry a match, the
+    # audience's matches would still be more than wanted.
+    return catalog.size > wanted and node["Plan Rows"] - catalog.hidden > wanted
 
 
 # -- text ---------------------------------------------------------------------------------------
@@ -885,26 +914,24 @@ def counts(rows, audience: Audience | None, query: Query, params: SearchParams):
     limit = settings.BERTH_SEARCH_EXACT_UP_TO
     # Only the pages' and the API's searches are estimated: their facet values come from
     # the kept counts when the matches are not counted.
-    kept = functools.cache(lambda: kept_groups(audience))
-    catalog_size = None
-    if audience is not None and _estimable(query):
-        catalog_size = functools.cache(lambda: sum(group.entries for group in kept()))
-    if not query and not params.namespace and audience is not None:
-        groups, exact = kept(), True
+    catalog = Catalog(audience) if audience is not None else None
+    estimated = catalog if catalog is not None and _estimable(query) else None
+    if not query and not params.namespace and catalog is not None:
+        groups, exact = catalog.groups, True
     else:
         matching = rows.filter(text_for(query).match) if query else rows
-        groups, exact = counted_groups(matching, catalog_size)
+        groups, exact = counted_groups(matching, estimated)
     total, facets = tally(groups, params, exact)
     if exact:
         return total, False, facets, bool(groups)
     # Too many to count: every value the audience's catalog has is an option, uncounted.
     if audience is not None:
-        facets = tally(groups + kept(), params, exact=False)[1]
+        facets = tally(groups + catalog.groups, params, exact=False)[1]
     total = limit + 1
     filters = facet_filters(params)
     if filters:
         filtered = matching.filter(*filters).order_by()[: limit + 1]
-        if not (catalog_size and clearly_more(filtered.values("pk"), catalog_size, limit)):
+        if not (estimated and clearly_more(filtered.values("pk"), estimated, limit)):
             total = filtered.count()
     return min(total, limit), total > limit, facets, True
 

@@ -314,6 +314,17 @@ def test_matches_the_planner_expects_far_above_the_limit_are_not_counted(db, set
         with CaptureQueriesContext(connection) as log:
             assert run(q=text).total_is_lower_bound
         assert _counted(log.captured_queries) == 1
+    # Private entries full of a word never make a public count "10,000+": counted, exactly.
+    for i in range(40):
+        catalog_entry(f"hidden/gadget{i}", description="gadget", private=True)
+    for i in range(2):
+        catalog_entry(f"acme/gadget{i}", description="gadget")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE gallery_catalogentry")
+    with CaptureQueriesContext(connection) as log:
+        page = run(q="gadget")
+    assert _counted(log.captured_queries) == 1
+    assert (page.total, page.total_is_lower_bound) == (2, False)
     # Statistics of a catalog since emptied promise more than it holds: it is counted.
     CatalogEntry.objects.filter(name__startswith="acme/tool").exclude(name="acme/tool1").delete()
     with CaptureQueriesContext(connection) as log:
