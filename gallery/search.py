@@ -21,10 +21,10 @@ How a first, uncached query stays fast (measured in `make bench`, numbers in the
   page 1 of a word found in every README costs what page 1 of a rare word costs.
 - Counting is bounded. Browsing by facets sums `FacetGroup`, counts the database keeps per
   combination of facet values; a text query counts its matches (one GROUP BY by facet
-  values) only up to BERTH_SEARCH_EXACT_UP_TO. Above that the total reads "10,000+" and facet values
-  show without counts; words the planner expects to match far more than that are not
-  counted at all (clearly_more). Facets are disjunctive: a facet's counts apply every filter but its
-  own, so that choosing `arm64` still says what `amd64` would add.
+  values) only up to BERTH_SEARCH_EXACT_UP_TO. Above that the total reads "10,000+" and facet
+  values show without counts; words the planner expects to match far more than that are
+  not counted at all (clearly_more). Facets are disjunctive: a facet's counts apply every
+  filter but its own, so that choosing `arm64` still says what `amd64` would add.
 - Pages are keyset pages over integer and text sort values only (a relevance tier, never a
   floating-point rank), so a cursor always continues exactly where its page ended.
 
@@ -931,7 +931,7 @@ def counts(rows, audience: Audience | None, query: Query, params: SearchParams):
     filters = facet_filters(params)
     if filters:
         filtered = matching.filter(*filters).order_by()[: limit + 1]
-        if not (estimated and clearly_more(filtered.values("pk"), estimated, limit)):
+        if estimated is None or not clearly_more(filtered.values("pk"), estimated, limit):
             total = filtered.count()
     return min(total, limit), total > limit, facets, True
 
