@@ -96,6 +96,14 @@ def test_owner_edits_the_catalog_page(webapp, alice):
     assert "<script" not in services.text_of(entry).about_html
 
 
+def test_settings_page_shows_the_current_texts_and_visibility(webapp, alice):
+    services.set_visibility(repository=webapp.repository, private=True)
+    html = signed_in(alice).get("/r/alice/webapp/-/settings").content.decode()
+    assert ">\nA web app</textarea>" in html
+    assert ">\n# Web app\n\nHello.</textarea>" in html
+    assert 'id="id_is_private" checked>' in html
+
+
 def test_settings_form_errors_are_shown_not_raised(webapp, alice):
     response = signed_in(alice).post("/r/alice/webapp/-/settings", {"description": "x" * 2000})
     assert response.status_code == 200
