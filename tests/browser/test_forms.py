@@ -1,0 +1,35 @@
+"""Forms in the browser: a radio button or checkbox sits beside its words, on their line."""
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+# Each radio button or checkbox of a form that is not inside its label, stretched across the
+# form, or on a line of its own above its words, as "name: what is wrong".
+MISPLACED_CHOICES = """() => {
+  const out = [];
+  for (const input of document.querySelectorAll(
+      ".stacked-form input[type=radio], .stacked-form input[type=checkbox]")) {
+    const label = input.closest("label");
+    const box = input.getBoundingClientRect();
+    if (!label) { out.push(input.name + ": not inside its label"); continue; }
+    const words = label.getBoundingClientRect();
+    if (box.width > 40) out.push(input.name + ": " + Math.round(box.width) + " px wide");
+    if (words.height > 2.5 * box.height) out.push(input.name + ": its words are on another line");
+  }
+  return out;
+}"""
+
+
+def test_choices_sit_beside_their_words(new_page, live_registry):
+    alice = live_registry.alice
+    page = new_page(alice)
+    for path in ("/settings/tokens", f"/u/{alice.username}/-/replication"):
+        page.goto(path)
+        assert (
+            page.locator(
+                ".stacked-form input[type=radio], .stacked-form input[type=checkbox]"
+            ).count()
+            >= 2
+        )
+        assert page.evaluate(MISPLACED_CHOICES) == [], path
