@@ -33,3 +33,12 @@ def test_choices_sit_beside_their_words(new_page, live_registry):
             >= 2
         )
         assert page.evaluate(MISPLACED_CHOICES) == [], path
+
+
+def test_the_namespace_and_name_of_a_new_repository_line_up(new_page, live_registry):
+    page = new_page(live_registry.alice)
+    page.goto("/new")
+    namespace = page.get_by_label("Namespace").bounding_box()
+    name = page.get_by_label("Name", exact=True).bounding_box()
+    assert round(namespace["y"]) == round(name["y"])
+    assert round(namespace["height"]) == round(name["height"])
