@@ -4,6 +4,7 @@ from django.test import Client
 
 from gallery import services
 from gallery.models import CatalogEntry
+from gallery.templatetags.berth import breakable
 from registry.models import Repository
 from tests.factories import PASSWORD, UserFactory, catalog_entry
 from tests.oci import push_index
@@ -52,6 +53,12 @@ def test_repository_page_shows_readme_platforms_and_pull_commands(webapp):
     assert '<h1 id="user-content-web-app">Web app' in html
     assert "linux/arm64" in html
     assert "docker pull testserver/alice/webapp:1.0" in html
+
+
+def test_pull_commands_wrap_at_slashes_and_colons_not_inside_a_tag(webapp):
+    html = Client().get("/r/alice/webapp").content.decode()
+    assert "<code>docker pull testserver/<wbr>alice/<wbr>webapp:<wbr>1.0</code>" in html
+    assert breakable("<b>a/b</b>") == "&lt;b&gt;a/<wbr>b&lt;/<wbr>b&gt;"
 
 
 def test_tags_tab_groups_platforms_and_filters_by_name(webapp):
