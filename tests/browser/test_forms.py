@@ -1,4 +1,5 @@
-"""Forms in the browser: a radio button or checkbox sits beside its words, on their line."""
+"""Forms in the browser: how their parts sit (choices beside their words, boxes in a row of
+the same height, a form's own error apart from its fields)."""
 
 import pytest
 
@@ -42,3 +43,13 @@ def test_the_namespace_and_name_of_a_new_repository_line_up(new_page, live_regis
     name = page.get_by_label("Name", exact=True).bounding_box()
     assert round(namespace["y"]) == round(name["y"])
     assert round(namespace["height"]) == round(name["height"])
+
+
+def test_a_forms_own_error_stands_apart_from_its_first_label(page, live_registry):
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(live_registry.alice.username)
+    page.get_by_label("Password", exact=True).fill("not-the-password")
+    page.get_by_role("button", name="Sign in").click()
+    error = page.locator(".errorlist.nonfield").bounding_box()
+    label = page.get_by_text("Username", exact=True).bounding_box()
+    assert label["y"] - (error["y"] + error["height"]) >= 8
