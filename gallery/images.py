@@ -9,6 +9,7 @@ children are paged: an index may hold thousands.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from registry import manifests
 from registry.errors import RegistryError
@@ -51,6 +52,15 @@ class PlatformImage:
     layers: list[Layer] = field(default_factory=list)
     config_digest: str = ""
     config_media_type: str = ""
+
+    @property
+    def created_at(self) -> datetime | None:
+        """`created` as a moment, if it is an RFC 3339 time (the config's own text otherwise)."""
+        try:
+            moment = datetime.fromisoformat(self.created)
+        except ValueError:
+            return None
+        return moment if moment.tzinfo else None
 
     @property
     def platform(self) -> str:

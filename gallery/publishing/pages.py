@@ -61,7 +61,9 @@ class NewRepositoryForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.user = user
-        choices = sorted(policy.writable_namespaces(user))
+        # One's own namespace first, and so chosen unless ?namespace= says otherwise:
+        # "acme" sorted before "alice" made a new repository an organization's by default.
+        choices = sorted(policy.writable_namespaces(user), key=lambda n: (n != user.username, n))
         self.fields["namespace"].choices = [(n, n) for n in choices]
 
     def clean(self):

@@ -62,7 +62,10 @@ def repository_settings(request, name: str):
         raise Http404("No such repository")
     can_admin = policy.ADMIN in policy.permitted_actions(request.user, name)
     text = context["text"]
-    which = request.POST.get("form", "catalog")
+    # On a GET nothing is submitted: the forms must be unbound, so that they show the
+    # current texts and visibility (a bound empty form would show blanks, and saving it
+    # would erase them).
+    which = request.POST.get("form", "catalog") if request.method == "POST" else None
     form = CatalogForm(
         request.POST if which == "catalog" else None,
         initial={

@@ -6,6 +6,7 @@ from django import template
 from django.template import engines
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
+from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
 
@@ -34,6 +35,16 @@ def size(value) -> str:
 def short_digest(value: str) -> str:
     algorithm, _, encoded = (value or "").partition(":")
     return f"{algorithm}:{encoded[:12]}" if encoded else value
+
+
+@register.filter
+def breakable(value) -> SafeString:
+    """A command or reference that may wrap after / : and @ (<wbr>), the seams people read,
+    rather than in the middle of a tag (`hello:lates` / `t`). Copying it copies no <wbr>."""
+    text = str(escape(value))
+    for seam in "/:@":
+        text = text.replace(seam, seam + "<wbr>")
+    return mark_safe(text)  # noqa: S308 (escaped above; only <wbr> added)
 
 
 @register.filter

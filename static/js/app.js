@@ -242,7 +242,7 @@
           return;
         }
         if (state.state === "failed") {
-          show("failed", state.message);
+          show("failed", "Import failed: " + state.message);  // the reason is a clause
           form.querySelector("button").disabled = false;
           return;
         }

@@ -6,6 +6,8 @@ import secrets
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.test_screenshots import OVERFLOW
+
 pytestmark = pytest.mark.browser
 
 
@@ -35,3 +37,12 @@ def test_visitor_signs_up_sees_their_namespace_and_signs_out(page, live_registry
     expect(page).to_have_url(live_registry.url + "/")
     expect(header.get_by_role("link", name="Sign in")).to_be_visible()
     expect(header.get_by_role("link", name=username)).to_have_count(0)
+
+
+def test_tokens_page_with_a_token_fits_a_phone(new_page, live_registry):
+    page = new_page(live_registry.alice, viewport={"width": 390, "height": 844})
+    page.goto("/settings/tokens")
+    page.get_by_label("Name").fill(f"phone-{secrets.token_hex(3)}")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.get_by_role("button", name="Revoke").first).to_be_visible()
+    assert page.evaluate(OVERFLOW) == []

@@ -123,3 +123,17 @@ def test_a_new_user_publishes_an_image_a_multi_platform_layout_and_a_chart(
     assert [Path(f).read_bytes() for f in files] == [chart]
     with tarfile.open(fileobj=io.BytesIO(chart)) as unpacked:
         assert "webchart/Chart.yaml" in unpacked.getnames()
+
+
+def test_an_archive_that_is_not_one_fails_with_its_reason(new_page, live_registry, tmp_path):
+    page = new_page(live_registry.alice)
+    page.goto("/new")
+    page.get_by_label("Name", exact=True).fill(f"junk{secrets.token_hex(3)}")
+    page.get_by_role("button", name="Create repository").click()
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(b"not a tar at all" * 100)
+    page.get_by_label("Archive", exact=True).set_input_files(str(junk))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator("#import-status")).to_have_text(
+        re.compile(r"^Import failed: the archive cannot be read"), timeout=IMPORT_TIMEOUT
+    )

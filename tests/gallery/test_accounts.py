@@ -123,3 +123,9 @@ def test_signed_in_users_see_their_namespaces(db):
     user = UserFactory(username="dora")
     html = signed_in(user).get("/accounts/").content.decode()
     assert "dora/" in html
+
+
+def test_a_new_users_empty_repository_list_says_how_to_publish(db):
+    html = signed_in(UserFactory(username="erin")).get("/accounts/").content.decode()
+    assert "create a repository</a> and upload an image archive" in html
+    assert 'href="/new"' in html

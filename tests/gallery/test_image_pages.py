@@ -56,6 +56,22 @@ def test_the_tag_page_shows_configuration_layers_and_labels(web):
     assert "docker pull testserver/alice/web:1.0" in html
 
 
+@pytest.mark.parametrize(
+    ("created", "shown"),
+    [
+        ("2026-11-30T12:20:07.562326081Z", ">30 Nov 2026, 12:20 UTC</time>"),
+        ("2026-11-30T13:20:07+01:00", ">30 Nov 2026, 12:20 UTC</time>"),
+        ("last tuesday", "<dd>last tuesday</dd>"),
+    ],
+)
+def test_the_creation_time_is_shown_as_a_date(as_alice, created, shown):
+    config = {"architecture": "amd64", "os": "linux", "config": {"User": "web"}, "created": created}
+    as_alice.push_image("alice/dated", "1.0", config=json.dumps(config).encode())
+    services.index_repository(repository_id=Repository.objects.get(name="alice/dated").pk)
+    html = Client().get("/r/alice/dated/-/tags/1.0").content.decode()
+    assert shown in html
+
+
 def test_environment_values_are_never_shown(web):
     html = Client().get(f"/r/alice/web/-/images/{web}").content.decode()
     assert "API_TOKEN" in html

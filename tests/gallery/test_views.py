@@ -4,6 +4,7 @@ from django.test import Client
 
 from gallery import services
 from gallery.models import CatalogEntry
+from gallery.templatetags.berth import breakable
 from registry.models import Repository
 from tests.factories import PASSWORD, UserFactory, catalog_entry
 from tests.oci import push_index
@@ -54,6 +55,12 @@ def test_repository_page_shows_readme_platforms_and_pull_commands(webapp):
     assert "docker pull testserver/alice/webapp:1.0" in html
 
 
+def test_pull_commands_wrap_at_slashes_and_colons_not_inside_a_tag(webapp):
+    html = Client().get("/r/alice/webapp").content.decode()
+    assert "<code>docker pull testserver/<wbr>alice/<wbr>webapp:<wbr>1.0</code>" in html
+    assert breakable("<b>a/b</b>") == "&lt;b&gt;a/<wbr>b&lt;/<wbr>b&gt;"
+
+
 def test_tags_tab_groups_platforms_and_filters_by_name(webapp):
     html = Client().get("/r/alice/webapp/-/tags").content.decode()
     assert html.count('<td class="tag-cell"') == 3
@@ -94,6 +101,14 @@ def test_owner_edits_the_catalog_page(webapp, alice):
     entry = CatalogEntry.objects.get(name="alice/webapp")
     assert entry.description == "New words"
     assert "<script" not in services.text_of(entry).about_html
+
+
+def test_settings_page_shows_the_current_texts_and_visibility(webapp, alice):
+    services.set_visibility(repository=webapp.repository, private=True)
+    html = signed_in(alice).get("/r/alice/webapp/-/settings").content.decode()
+    assert ">\nA web app</textarea>" in html
+    assert ">\n# Web app\n\nHello.</textarea>" in html
+    assert 'id="id_is_private" checked>' in html
 
 
 def test_settings_form_errors_are_shown_not_raised(webapp, alice):

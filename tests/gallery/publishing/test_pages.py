@@ -10,6 +10,7 @@ from PIL import Image
 from gallery import services
 from gallery.models import CatalogEntry
 from gallery.publishing import logos
+from registry.access import organizations
 from registry.models import Repository
 
 pytestmark = pytest.mark.django_db
@@ -43,6 +44,14 @@ def test_a_new_repository_is_created_in_a_namespace_one_may_publish_to(alice):
     repository = Repository.objects.get(name="alice/fresh")
     assert repository.is_private
     assert CatalogEntry.objects.get(name="alice/fresh").description == "New"
+
+
+def test_the_new_repository_form_offers_ones_own_namespace_first(alice):
+    organizations.create_organization(name="acme", owner=alice)
+    html = signed_in(alice).get("/new").content.decode()
+    assert html.index('<option value="alice"') < html.index('<option value="acme"')
+    chosen = signed_in(alice).get("/new?namespace=acme").content.decode()
+    assert '<option value="acme" selected>' in chosen
 
 
 def test_names_are_checked_as_typed(alice, app):

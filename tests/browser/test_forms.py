@@ -1,0 +1,55 @@
+"""Forms in the browser: how their parts sit (choices beside their words, boxes in a row of
+the same height, a form's own error apart from its fields)."""
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+# Each radio button or checkbox of a form that is not inside its label, stretched across the
+# form, or on a line of its own above its words, as "name: what is wrong".
+MISPLACED_CHOICES = """() => {
+  const out = [];
+  for (const input of document.querySelectorAll(
+      ".stacked-form input[type=radio], .stacked-form input[type=checkbox]")) {
+    const label = input.closest("label");
+    const box = input.getBoundingClientRect();
+    if (!label) { out.push(input.name + ": not inside its label"); continue; }
+    const words = label.getBoundingClientRect();
+    if (box.width > 40) out.push(input.name + ": " + Math.round(box.width) + " px wide");
+    if (words.height > 2.5 * box.height) out.push(input.name + ": its words are on another line");
+  }
+  return out;
+}"""
+
+
+def test_choices_sit_beside_their_words(new_page, live_registry):
+    alice = live_registry.alice
+    page = new_page(alice)
+    for path in ("/settings/tokens", f"/u/{alice.username}/-/replication"):
+        page.goto(path)
+        assert (
+            page.locator(
+                ".stacked-form input[type=radio], .stacked-form input[type=checkbox]"
+            ).count()
+            >= 2
+        )
+        assert page.evaluate(MISPLACED_CHOICES) == [], path
+
+
+def test_the_namespace_and_name_of_a_new_repository_line_up(new_page, live_registry):
+    page = new_page(live_registry.alice)
+    page.goto("/new")
+    namespace = page.get_by_label("Namespace").bounding_box()
+    name = page.get_by_label("Name", exact=True).bounding_box()
+    assert round(namespace["y"]) == round(name["y"])
+    assert round(namespace["height"]) == round(name["height"])
+
+
+def test_a_forms_own_error_stands_apart_from_its_first_label(page, live_registry):
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(live_registry.alice.username)
+    page.get_by_label("Password", exact=True).fill("not-the-password")
+    page.get_by_role("button", name="Sign in").click()
+    error = page.locator(".errorlist.nonfield").bounding_box()
+    label = page.get_by_text("Username", exact=True).bounding_box()
+    assert label["y"] - (error["y"] + error["height"]) >= 8
