@@ -61,6 +61,10 @@ def search_page(request):
             "page": page,
             "cards": listing.cards(page.entries),
             "sorts": search.SORTS,
+            # Without words to match, the best match is the most downloaded: say so.
+            "shown_sort": "downloads"
+            if page.sort == "relevance" and not params.q.strip()
+            else page.sort,
             "selected": [
                 {"key": facet.key, "value": option["value"], "label": option["label"]}
                 for facet in page.facets

@@ -318,6 +318,16 @@ def test_search_page_offers_every_sort(db):
         assert f'<option value="{value}"' in html
 
 
+def test_browsing_without_words_says_it_is_sorted_by_downloads(db):
+    """With no words to match, "Best match" is the most downloaded first: the sort says so."""
+    assert '<option value="downloads" selected>' in Client().get("/search").content.decode()
+    assert '<option value="downloads" selected>' in Client().get("/search?arch=x").content.decode()
+    for path, selected in (("/search?q=tool", "relevance"), ("/search?sort=name", "name")):
+        html = Client().get(path).content.decode()
+        assert f'<option value="{selected}" selected>' in html
+        assert html.count(" selected>") == 1
+
+
 def test_a_card_shows_what_the_catalog_says_of_a_repository(db):
     owner = UserFactory(username="acme")
     catalog_entry(
