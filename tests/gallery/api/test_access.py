@@ -116,6 +116,37 @@ def test_a_token_without_api_write_cannot_change_anything(alice, webapp):
     assert response.status_code == 403
 
 
+def test_a_token_administers_no_organization(acme, alice, bob):
+    # As for repository policies and replication rules: members, robots and the
+    # organization itself are changed with the account, never with a token, even one
+    # with api-write (a CI token leaked must not delete the organization).
+    as_user("alice").put(
+        "/api/v1/organizations/acme/members/bob", {"role": "reader"}, format="json"
+    )
+    as_user("alice").post(
+        "/api/v1/organizations/acme/robots", {"name": "ci", "permissions": []}, format="json"
+    )
+    secret = (
+        as_user("alice")
+        .post("/api/v1/tokens", {"name": "ci", "scopes": ["api-read", "api-write"]}, format="json")
+        .json()["token"]
+    )
+    client = with_token(secret)
+    robot_token = AccessToken.objects.get(user__username="acme+ci").pk
+    changes = [
+        client.put("/api/v1/organizations/acme/members/bob", {"role": "admin"}, format="json"),
+        client.delete("/api/v1/organizations/acme/members/bob"),
+        client.put("/api/v1/organizations/acme/robots/ci", {"permissions": []}, format="json"),
+        client.delete(f"/api/v1/organizations/acme/robots/ci/tokens/{robot_token}"),
+        client.delete("/api/v1/organizations/acme/robots/ci"),
+        client.delete("/api/v1/organizations/acme"),
+    ]
+    assert [response.status_code for response in changes] == [403] * len(changes)
+    assert Membership.objects.get(user=bob).role == "reader"
+    assert AccessToken.objects.get(pk=robot_token).revoked_at is None
+    assert client.get("/api/v1/organizations/acme/robots").status_code == 200  # reads may
+
+
 def test_a_revoked_token_stops_at_once(alice):
     created = (
         as_user("alice")
