@@ -465,6 +465,8 @@ class AuditSerializer(serializers.ModelSerializer):
 
 
 AUDIT_LIMIT = 1000
+# Beyond a database integer an offset made the query fail (a 500); no log is that long.
+AUDIT_OFFSET_MAX = 2**62
 
 
 def audit_events(user, params):
@@ -492,7 +494,9 @@ class AuditQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(
         required=False, default=AUDIT_LIMIT, min_value=1, max_value=AUDIT_LIMIT
     )
-    offset = serializers.IntegerField(required=False, default=0, min_value=0)
+    offset = serializers.IntegerField(
+        required=False, default=0, min_value=0, max_value=AUDIT_OFFSET_MAX
+    )
 
 
 def _next_link(request, query: dict, pinned) -> str:
