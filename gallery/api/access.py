@@ -298,6 +298,10 @@ class RobotCreateSerializer(serializers.Serializer):
     permissions = RobotPermissionSerializer(many=True)
 
 
+class RobotPermissionsSerializer(serializers.Serializer):
+    permissions = RobotPermissionSerializer(many=True)
+
+
 def _robot(organization, name: str) -> Robot:
     robot = organization.robots.filter(name=name).select_related("user", "namespace").first()
     if robot is None:
@@ -350,9 +354,7 @@ class RobotDetail(APIView):
         return Response(RobotSerializer(_robot(organization, robot)).data)
 
     @extend_schema(
-        request=inline_serializer(
-            "RobotPermissions", {"permissions": RobotPermissionSerializer(many=True)}
-        ),
+        request=RobotPermissionsSerializer,
         responses=RobotSerializer,
         operation_id="robot_update",
     )
@@ -360,11 +362,13 @@ class RobotDetail(APIView):
         organization = _organization(org)
         _require_admin(request, organization)
         found = _robot(organization, robot)
-        values = RobotPermissionSerializer(data=request.data.get("permissions"), many=True)
+        values = RobotPermissionsSerializer(data=request.data)
         values.is_valid(raise_exception=True)
         try:
             organizations.set_robot_permissions(
-                robot=found, permissions=values.validated_data, actor=actor_of(request)
+                robot=found,
+                permissions=values.validated_data["permissions"],
+                actor=actor_of(request),
             )
         except AccessError as error:
             raise _refused(error) from None

@@ -201,6 +201,18 @@ def test_robots_get_a_token_and_permissions_of_their_organization(acme):
     assert as_user("alice").delete("/api/v1/organizations/acme/robots/ci").status_code == 204
 
 
+@pytest.mark.parametrize("body", ["[]", "null", '"x"', "1"])
+def test_robot_permissions_sent_as_anything_but_an_object_are_a_400(acme, body):
+    client = as_user("alice")
+    client.post(
+        "/api/v1/organizations/acme/robots", {"name": "ci", "permissions": []}, format="json"
+    )
+    response = client.put(
+        "/api/v1/organizations/acme/robots/ci", body, content_type="application/json"
+    )
+    assert response.status_code == 400
+
+
 def test_the_policy_of_a_repository(alice, bob, webapp):
     client = as_user("alice")
     response = client.put(
