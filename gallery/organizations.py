@@ -27,6 +27,20 @@ def _actor(request) -> audit.Actor:
     return audit.Actor(request.user.username, request.user.pk, clients.client_address(request))
 
 
+def _posted_name(request, key: str) -> str:
+    """A name the form names (a member, a robot); "" for one with a NUL, which no name has
+    and PostgreSQL refuses to compare."""
+    value = request.POST.get(key, "")
+    return "" if "\x00" in value else value
+
+
+def _posted_id(request, key: str) -> int | None:
+    """A row id the form names (a token); None for anything but digits (int() takes "²"
+    for a digit no more than "x")."""
+    value = request.POST.get(key, "")
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
+
+
 # -- access tokens ------------------------------------------------------------------------------
 
 
@@ -48,7 +62,7 @@ def tokens(request):
     )
     created = None
     if request.method == "POST" and request.POST.get("action") == "revoke":
-        token = request.user.access_tokens.filter(pk=request.POST.get("token")).first()
+        token = request.user.access_tokens.filter(pk=_posted_id(request, "token")).first()
         if token is None:
             raise Http404("No such token")
         credentials.revoke(token=token, actor=request.user, address=clients.client_address(request))
@@ -175,7 +189,7 @@ def _change_members(request, organization, form, *, manages: bool, role) -> str 
                 form.add_error("username", "No such user.")
                 return ""
             return _set_role(request, organization, user, form.cleaned_data["role"], role)
-        target = user_model.objects.filter(username=request.POST.get("username", "")).first()
+        target = user_model.objects.filter(username=_posted_name(request, "username")).first()
         if target is None:
             return "No such member."
         if action == "role":
@@ -288,7 +302,7 @@ def _change_robot(request, record) -> str | None:
     """One robot's form: a new token (its secret, shown once), or a deletion, a revoked
     token or new permissions (None: done, the page is shown again)."""
     action = request.POST.get("action")
-    robot = record.robots.select_related("user").filter(name=request.POST.get("robot", "")).first()
+    robot = record.robots.select_related("user").filter(name=_posted_name(request, "robot")).first()
     if robot is None:
         raise Http404("No such robot")
     address = clients.client_address(request)
@@ -305,8 +319,7 @@ def _change_robot(request, record) -> str | None:
         organizations.delete_robot(robot=robot, actor=_actor(request))
         messages.success(request, f"Robot {robot.user.username} deleted.")
     elif action == "revoke":
-        token_id = request.POST.get("token", "")
-        token = robot.user.access_tokens.filter(pk=token_id).first() if token_id.isdigit() else None
+        token = robot.user.access_tokens.filter(pk=_posted_id(request, "token")).first()
         if token is None:
             raise Http404("No such token")
         credentials.revoke(token=token, actor=request.user, address=address)

@@ -222,9 +222,13 @@ def without_trailing_slash(request, path: str):
         raise Http404("No such page")
     target = "/" + path
     try:
-        resolve(target)
+        match = resolve(target)
     except Resolver404:
         raise Http404("No such page") from None
+    # Only to a real page: "//evil.example/" resolves to this view again, and in a Location
+    # header it names another site.
+    if match.func is without_trailing_slash or target.startswith("//"):
+        raise Http404("No such page")
     query = request.META.get("QUERY_STRING", "")
     return redirect(target + ("?" + query if query else ""), permanent=True)
 

@@ -13,7 +13,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import exceptions, serializers, status
+from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -21,7 +21,7 @@ from registry.access import audit, clients, credentials, organizations, policy, 
 from registry.access.organizations import AccessError
 from registry.models import AccessToken, AuditEvent, Robot, Role
 
-from .views import actor_of, visible_entry
+from .views import account_itself, actor_of, visible_entry
 
 EXPIRY_MAX_DAYS = 366
 
@@ -68,7 +68,10 @@ def _organization_data(request, organization) -> dict:
 
 
 def _require_admin(request, organization) -> None:
+    """The caller administers `organization`; a change also takes the account itself."""
     _signed_in(request)
+    if request.method not in permissions.SAFE_METHODS:
+        account_itself(request)
     if organization.name not in policy.administered_namespaces(request.user) and not (
         policy.is_superuser(request.user)
     ):
@@ -109,6 +112,7 @@ class OrganizationDetail(APIView):
     def delete(self, request, org: str):
         organization = _organization(org)
         _signed_in(request)
+        account_itself(request)
         if policy.rights_of(request.user).roles.get(org) != Role.OWNER:
             raise exceptions.PermissionDenied("Only owners may delete an organization.")
         organizations.delete_organization(
@@ -151,6 +155,7 @@ class MemberDetail(APIView):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise exceptions.NotFound("No such member.")
+        account_itself(request)
         if user.pk != request.user.pk:  # leaving needs no rights; removing others does
             _require_admin(request, organization)
             target = organization.memberships.filter(user=user).values_list("role", flat=True)
@@ -293,6 +298,10 @@ class RobotCreateSerializer(serializers.Serializer):
     permissions = RobotPermissionSerializer(many=True)
 
 
+class RobotPermissionsSerializer(serializers.Serializer):
+    permissions = RobotPermissionSerializer(many=True)
+
+
 def _robot(organization, name: str) -> Robot:
     robot = organization.robots.filter(name=name).select_related("user", "namespace").first()
     if robot is None:
@@ -345,9 +354,7 @@ class RobotDetail(APIView):
         return Response(RobotSerializer(_robot(organization, robot)).data)
 
     @extend_schema(
-        request=inline_serializer(
-            "RobotPermissions", {"permissions": RobotPermissionSerializer(many=True)}
-        ),
+        request=RobotPermissionsSerializer,
         responses=RobotSerializer,
         operation_id="robot_update",
     )
@@ -355,11 +362,13 @@ class RobotDetail(APIView):
         organization = _organization(org)
         _require_admin(request, organization)
         found = _robot(organization, robot)
-        values = RobotPermissionSerializer(data=request.data.get("permissions"), many=True)
+        values = RobotPermissionsSerializer(data=request.data)
         values.is_valid(raise_exception=True)
         try:
             organizations.set_robot_permissions(
-                robot=found, permissions=values.validated_data, actor=actor_of(request)
+                robot=found,
+                permissions=values.validated_data["permissions"],
+                actor=actor_of(request),
             )
         except AccessError as error:
             raise _refused(error) from None
@@ -460,6 +469,8 @@ class AuditSerializer(serializers.ModelSerializer):
 
 
 AUDIT_LIMIT = 1000
+# Beyond a database integer an offset made the query fail (a 500); no log is that long.
+AUDIT_OFFSET_MAX = 2**62
 
 
 def audit_events(user, params):
@@ -487,7 +498,9 @@ class AuditQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(
         required=False, default=AUDIT_LIMIT, min_value=1, max_value=AUDIT_LIMIT
     )
-    offset = serializers.IntegerField(required=False, default=0, min_value=0)
+    offset = serializers.IntegerField(
+        required=False, default=0, min_value=0, max_value=AUDIT_OFFSET_MAX
+    )
 
 
 def _next_link(request, query: dict, pinned) -> str:

@@ -18,7 +18,7 @@ from registry.access import policy
 from registry.models import Namespace, ReplicationRule
 from registry.replication import services, tasks
 
-from .views import actor_of
+from .views import account_itself, actor_of
 
 
 class DestinationSerializer(serializers.Serializer):
@@ -139,13 +139,6 @@ def _signed_in(request) -> None:
         raise exceptions.NotAuthenticated()
 
 
-def _account_itself(request) -> None:
-    if getattr(request.user, "berth_token", None) is not None:
-        raise exceptions.PermissionDenied(
-            "Replication rules are changed with the account itself, not with a token."
-        )
-
-
 def _rule(request, rule_id: int) -> ReplicationRule:
     """The rule, if the caller manages it or is its target's admin (404 otherwise)."""
     _signed_in(request)
@@ -177,7 +170,7 @@ class RuleList(APIView):
     )
     def post(self, request):
         _signed_in(request)
-        _account_itself(request)
+        account_itself(request)
         values = RuleCreateSerializer(data=request.data)
         values.is_valid(raise_exception=True)
         fields = values.validated_data
@@ -214,7 +207,7 @@ class RuleDetail(APIView):
     @extend_schema(responses={204: None}, operation_id="replication_rule_delete")
     def delete(self, request, rule_id: int):
         rule = _managed(request, rule_id)
-        _account_itself(request)
+        account_itself(request)
         services.delete_rule(rule=rule, actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -259,7 +252,7 @@ class Answer(APIView):
     @extend_schema(request=None, responses=RuleSerializer)
     def post(self, request, rule_id: int):
         rule = _rule(request, rule_id)
-        _account_itself(request)
+        account_itself(request)
         if not services.may_answer(request.user, rule):
             raise exceptions.PermissionDenied("Only the destination publisher's admins may.")
         services.answer(rule=rule, accept=self.accept, actor=request.user)

@@ -146,6 +146,15 @@ class RepositoryDetail(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+def account_itself(request) -> None:
+    """Changes to who may do what (members, robots, organizations, replication rules) take
+    the account itself, a session or the password: a token administers nothing."""
+    if getattr(request.user, "berth_token", None) is not None:
+        raise exceptions.PermissionDenied(
+            "This is changed with the account itself, not with a token."
+        )
+
+
 def actor_of(request) -> audit.Actor:
     return audit.Actor(request.user.username, request.user.pk, clients.client_address(request))
 

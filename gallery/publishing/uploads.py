@@ -80,7 +80,7 @@ def start_import(request, name: str):
         size = int(body.get("size", 0))
         filename = str(body.get("filename", ""))
         tag = str(body.get("tag", "") or "")
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError, OverflowError):  # Overflow: 1e400
         return _error("Send {filename, size} as JSON.", 400)
     if tag and not names.is_valid_tag(tag):
         return _error("That is not a valid tag.", 400)

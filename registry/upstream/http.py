@@ -45,7 +45,10 @@ class Timeouts:
 
 def split(url: str) -> tuple[str, str, int, str]:
     """(scheme, host, port, path with query) of an http(s) URL; Refused for anything else."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[::1": an unclosed or invalid IPv6 literal
+        raise Refused(f"not an http(s) URL: {url[:200]!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Refused(f"not an http(s) URL: {url[:200]!r}")
     if parts.username or parts.password:

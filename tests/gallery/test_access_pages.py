@@ -215,3 +215,28 @@ def test_readers_cannot_change_robots(acme, alice, bob, robot):
         "/u/acme/-/robots", {"action": "permissions", "robot": "ci", "permissions": "* pull"}
     )
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("token", ["x", "²", "9" * 30, ""])
+def test_revoking_a_token_that_is_no_id_is_a_404(alice, robot, token):
+    client = Client(raise_request_exception=False)
+    client.force_login(alice)
+    assert client.post("/settings/tokens", {"action": "revoke", "token": token}).status_code == 404
+    response = client.post("/u/acme/-/robots", {"action": "revoke", "robot": "ci", "token": token})
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "form"),
+    [
+        ("/u/acme/-/members", {"action": "role", "username": "b\x00b", "role": "reader"}),
+        ("/u/acme/-/members", {"action": "remove", "username": "b\x00b"}),
+        ("/u/acme/-/robots", {"action": "delete", "robot": "c\x00i"}),
+        ("/u/acme/-/robots", {"action": "token", "robot": "c\x00i"}),
+    ],
+)
+def test_a_name_with_a_nul_is_no_member_or_robot(alice, robot, path, form):
+    # PostgreSQL refuses NUL in text: looked up, it was a 500 there.
+    client = Client(raise_request_exception=False)
+    client.force_login(alice)
+    assert client.post(path, form).status_code in (200, 302, 404)

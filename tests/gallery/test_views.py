@@ -287,6 +287,14 @@ def test_urls_people_type_redirect_to_the_page(webapp, path, target):
     assert response["Location"] == target
 
 
+@pytest.mark.parametrize("path", ["//evil.example//", "///evil.example//", "/new//"])
+def test_a_path_with_doubled_slashes_is_not_redirected_off_the_site(db, path):
+    # A browser sends https://berth.example//evil.example// as is; "//evil.example/" in a
+    # Location header is another site.
+    response = Client().get("/", PATH_INFO=path)
+    assert response.status_code == 404
+
+
 def test_search_page_says_did_you_mean_with_a_link(db):
     catalog_entry("library/nginx")
     html = Client().get("/search?q=ngnix").content.decode()

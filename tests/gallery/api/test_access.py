@@ -116,6 +116,37 @@ def test_a_token_without_api_write_cannot_change_anything(alice, webapp):
     assert response.status_code == 403
 
 
+def test_a_token_administers_no_organization(acme, alice, bob):
+    # As for repository policies and replication rules: members, robots and the
+    # organization itself are changed with the account, never with a token, even one
+    # with api-write (a CI token leaked must not delete the organization).
+    as_user("alice").put(
+        "/api/v1/organizations/acme/members/bob", {"role": "reader"}, format="json"
+    )
+    as_user("alice").post(
+        "/api/v1/organizations/acme/robots", {"name": "ci", "permissions": []}, format="json"
+    )
+    secret = (
+        as_user("alice")
+        .post("/api/v1/tokens", {"name": "ci", "scopes": ["api-read", "api-write"]}, format="json")
+        .json()["token"]
+    )
+    client = with_token(secret)
+    robot_token = AccessToken.objects.get(user__username="acme+ci").pk
+    changes = [
+        client.put("/api/v1/organizations/acme/members/bob", {"role": "admin"}, format="json"),
+        client.delete("/api/v1/organizations/acme/members/bob"),
+        client.put("/api/v1/organizations/acme/robots/ci", {"permissions": []}, format="json"),
+        client.delete(f"/api/v1/organizations/acme/robots/ci/tokens/{robot_token}"),
+        client.delete("/api/v1/organizations/acme/robots/ci"),
+        client.delete("/api/v1/organizations/acme"),
+    ]
+    assert [response.status_code for response in changes] == [403] * len(changes)
+    assert Membership.objects.get(user=bob).role == "reader"
+    assert AccessToken.objects.get(pk=robot_token).revoked_at is None
+    assert client.get("/api/v1/organizations/acme/robots").status_code == 200  # reads may
+
+
 def test_a_revoked_token_stops_at_once(alice):
     created = (
         as_user("alice")
@@ -168,6 +199,18 @@ def test_robots_get_a_token_and_permissions_of_their_organization(acme):
     assert outside.status_code == 400
     assert as_user("bob").get("/api/v1/organizations/acme/robots").status_code == 403
     assert as_user("alice").delete("/api/v1/organizations/acme/robots/ci").status_code == 204
+
+
+@pytest.mark.parametrize("body", ["[]", "null", '"x"', "1"])
+def test_robot_permissions_sent_as_anything_but_an_object_are_a_400(acme, body):
+    client = as_user("alice")
+    client.post(
+        "/api/v1/organizations/acme/robots", {"name": "ci", "permissions": []}, format="json"
+    )
+    response = client.put(
+        "/api/v1/organizations/acme/robots/ci", body, content_type="application/json"
+    )
+    assert response.status_code == 400
 
 
 def test_the_policy_of_a_repository(alice, bob, webapp):
@@ -240,7 +283,9 @@ def test_the_audit_log_pages_with_limit_offset_and_a_next_link(alice):
     assert seen == ["r4", "r3", "r2", "r1", "r0"]  # what came later waits for a new first page
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=1001", "offset=-1", "limit=x"])
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=1001", "offset=-1", "limit=x", "offset=99999999999999999999999"]
+)
 def test_audit_paging_parameters_out_of_range_are_400(alice, query):
     assert as_user("alice").get(f"/api/v1/audit?{query}").status_code == 400
 

@@ -97,6 +97,14 @@ def test_only_the_namespace_admins_create_rules_for_it(alice, bob):
     )
 
 
+def test_a_malformed_registry_url_is_a_400(alice):
+    response = as_user("alice").post(
+        "/api/v1/replication-rules", {"namespace": "alice", "url": "http://[::1"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "url" in response.json()["error"]["fields"]
+
+
 def test_a_token_reads_rules_but_does_not_change_them(alice):
     from registry.access import credentials
 

@@ -271,3 +271,14 @@ def test_scripts_import_through_the_api(repo, alice):
     status = Client().get(response.json()["url"], HTTP_AUTHORIZATION=auth).json()
     assert status["state"] == "done"
     assert status["tags"] == ["api"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['{"filename": "a", "size": 1e400}', '{"filename": "a", "size": -1e400}', "[]", '"x"', "{"],
+)
+def test_a_start_with_a_size_that_is_no_whole_number_is_a_400(repo, alice, body):
+    client = Client(raise_request_exception=False)
+    client.force_login(alice)
+    response = client.post("/r/alice/app/-/imports", body, content_type="application/json")
+    assert response.status_code == 400

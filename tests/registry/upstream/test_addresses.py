@@ -62,8 +62,15 @@ def test_a_client_never_connects_to_a_name_that_resolves_to_the_metadata_service
 
 @pytest.mark.parametrize(
     "url",
-    ["ftp://registry.example", "http://user:pass@registry.example", "http://registry.example/v2"],
+    [
+        "ftp://registry.example",
+        "http://user:pass@registry.example",
+        "http://registry.example/v2",
+        "http://[::1",  # urlsplit's ValueError: a 500 on POST /api/v1/replication-rules
+        "http://[registry.example]",
+    ],
 )
 def test_a_registry_url_other_than_scheme_host_and_port_is_refused(url):
     with pytest.raises(Refused):
         Registry(url)
+    assert addresses.url_problem(url, allow_private=False)
