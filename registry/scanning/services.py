@@ -18,14 +18,14 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
 
 from django.conf import settings
 from django.db import OperationalError, transaction
-from django.db.models import F, Min, Q
+from django.db.models import F, Min, Q, QuerySet
 from django.utils import timezone
 
 from registry import digests, manifests, mediatypes, storage
@@ -444,6 +444,16 @@ _NO_FINDINGS = {severity.value: 0 for severity in SEVERITY_ORDER}
 TAG_PLATFORMS_SUMMED = 256
 
 
+def held_scans(repository: Repository, digests: Iterable[str], **filters) -> QuerySet[ImageScan]:
+    """The scans of those of `digests` that `repository` holds. Scans are kept per digest,
+    for every repository that holds the image; an index may name children its repository
+    does not hold (a sparse index), and their scans are other repositories' to show: a
+    publisher's index naming another's private image must not read that image's findings
+    or packages."""
+    held = Manifest.objects.filter(repository=repository, digest__in=list(digests))
+    return ImageScan.objects.filter(digest__in=held.values("digest"), **filters)
+
+
 def _report(digest: str, platform: str, scan: ImageScan | None) -> PlatformReport:
     if scan is None:
         return PlatformReport(digest, platform, "", "", dict(_NO_FINDINGS), "", None)
@@ -462,7 +472,7 @@ def image_vulnerabilities(*, repository: Repository, reference: str) -> ImageRep
     """Scan status and severity summary per platform of an image or index (tag or digest)."""
     manifest = manifest_for(repository, reference)
     images = _images(manifest)
-    scans = ImageScan.objects.in_bulk([d for d, _ in images], field_name="digest")
+    scans = {scan.digest: scan for scan in held_scans(repository, (d for d, _ in images))}
     return ImageReport(
         manifest.digest,
         [_report(d, p, scans.get(d)) for d, p in images],
@@ -530,7 +540,7 @@ def list_findings(
     if sort not in _SORTS:
         raise ValueError(f"unknown sort {sort!r}")
     manifest = manifest_for(repository, reference)
-    scans = list(ImageScan.objects.filter(digest__in=[d for d, _ in _images(manifest)]))
+    scans = list(held_scans(repository, (d for d, _ in _images(manifest))))
     rows = _rows(scans, severity)
     if package:
         rows = [row for row in rows if package.lower() in row.package.lower()]
@@ -570,9 +580,7 @@ def _tag_images(
 def _with_fixed_in(repository: Repository, rows: list[FindingRow]) -> list[FindingRow]:
     tagged = _tag_images(repository, FIXED_IN_TAGS)
     digests_ = {d for _, images in tagged for d in images.values()}
-    scans = {
-        s.digest: s for s in ImageScan.objects.filter(digest__in=digests_, status=ScanStatus.DONE)
-    }
+    scans = {s.digest: s for s in held_scans(repository, digests_, status=ScanStatus.DONE)}
     present = defaultdict(set)
     for digest, advisory_id, package in Finding.objects.filter(scan__in=scans.values()).values_list(
         "scan__digest", "advisory__osv_id", "package__name"
@@ -611,9 +619,8 @@ def tag_summaries(
         (tag, dict(islice(images.items(), TAG_PLATFORMS_SUMMED)))
         for tag, images in _tag_images(repository, names=tags)
     ]
-    scans = ImageScan.objects.in_bulk(
-        {d for _, images in tagged for d in images.values()}, field_name="digest"
-    )
+    digests_ = {d for _, images in tagged for d in images.values()}
+    scans = {scan.digest: scan for scan in held_scans(repository, digests_)}
     return {tag: [_report(d, p, scans.get(d)) for p, d in images.items()] for tag, images in tagged}
 
 
@@ -622,7 +629,7 @@ def compare_tags(*, repository: Repository, base: str, head: str) -> Comparison:
 
     def rows(reference):
         manifest = manifest_for(repository, reference)
-        scans = ImageScan.objects.filter(digest__in=[d for d, _ in _images(manifest)])
+        scans = held_scans(repository, (d for d, _ in _images(manifest)))
         return {row.key: row for row in _rows(list(scans))}
 
     old, new = rows(base), rows(head)
@@ -642,11 +649,7 @@ def sbom(*, repository: Repository, reference: str) -> dict:
     from . import sbom as cyclonedx  # the library is loaded only when an SBOM is asked for
 
     manifest = manifest_for(repository, reference)
-    scans = list(
-        ImageScan.objects.filter(
-            digest__in=[d for d, _ in _images(manifest)], status=ScanStatus.DONE
-        )
-    )
+    scans = list(held_scans(repository, (d for d, _ in _images(manifest)), status=ScanStatus.DONE))
     packages = ImagePackage.objects.filter(scan__in=scans).select_related("scan").order_by("pk")
     return cyclonedx.document(
         name=repository.name, digest=manifest.digest, scans=scans, packages=list(packages)

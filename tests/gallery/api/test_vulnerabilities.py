@@ -172,6 +172,39 @@ def test_a_private_repository_answers_exactly_as_a_missing_one(scanned_secret, b
     assert ImageScan.objects.get(digest=scanned_secret).status == "done"
 
 
+def test_an_index_naming_another_publishers_private_image_reads_nothing_of_it(
+    scanned_secret, as_bob
+):
+    """A sparse index may name children its repository does not hold. bob's index naming
+    the digest of alice's private image must not read that image's scan: its findings,
+    its packages (the SBOM), not even whether it was scanned."""
+    from gallery import services
+    from registry import mediatypes
+    from registry.models import Manifest, Repository
+
+    secret = Manifest.objects.get(repository__name="alice/secret", digest=scanned_secret)
+    child = {"mediaType": secret.media_type, "digest": scanned_secret, "size": secret.size}
+    child["platform"] = {"architecture": "amd64", "os": "linux"}
+    index = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": [child]}
+    response = as_bob.push_manifest("bob/spy", "1", index, mediatypes.OCI_INDEX)
+    assert response.status_code == 201, response.content
+    digest = response["Docker-Content-Digest"]
+    services.index_repository(repository_id=Repository.objects.get(name="bob/spy").pk)
+    bobs = as_user("bob")
+    data = bobs.get(image(digest, name="bob/spy")).json()
+    assert data["count"] == 0
+    assert data["findings"] == []
+    [platform] = data["platforms"]
+    assert (platform["status"], platform["scanned_at"]) == ("not_scanned", None)
+    assert set(platform["summary"].values()) == {0}
+    sbom = bobs.get(image(digest, "sbom", "bob/spy"))
+    assert sbom.status_code == 404 or not sbom.json().get("components")
+    html = bobs.get(f"/r/bob/spy/-/images/{digest}").content.decode()
+    assert "lodash" not in html
+    # alice's own repository still reads it.
+    assert as_user("alice").get(image(scanned_secret, name="alice/secret")).json()["count"] == 4
+
+
 def test_the_owner_reads_a_private_repositorys_findings(scanned_secret, alice):
     response = as_user("alice").get(image(scanned_secret, name="alice/secret"))
     assert response.status_code == 200
