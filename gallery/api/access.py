@@ -192,7 +192,7 @@ class TokenSerializer(serializers.ModelSerializer):
 
 class TokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    scopes = serializers.MultipleChoiceField(choices=sorted(credentials.SCOPES))
+    scopes = serializers.MultipleChoiceField(choices=sorted(credentials.SCOPES), allow_empty=False)
     expires = serializers.IntegerField(
         min_value=1,
         max_value=EXPIRY_MAX_DAYS,

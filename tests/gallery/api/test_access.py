@@ -144,11 +144,24 @@ def test_tokens_work_as_basic_passwords_on_the_registry(alice):
     [
         {"name": "x"},
         {"name": "x", "scopes": ["root"]},
+        {"name": "x", "scopes": []},
         {"name": "x", "scopes": ["pull"], "expires": 9999},
     ],
 )
 def test_bad_token_requests_are_400(alice, body):
     assert as_user("alice").post("/api/v1/tokens", body, format="json").status_code == 400
+
+
+def test_a_token_without_scopes_is_a_400_for_oneself_and_for_a_robot(acme):
+    """An empty list of scopes names the field; it was a server error."""
+    robot = {"name": "ci", "permissions": []}
+    created = as_user("alice").post("/api/v1/organizations/acme/robots", robot, format="json")
+    assert created.status_code == 201
+    for path in ("/api/v1/tokens", "/api/v1/organizations/acme/robots/ci/tokens"):
+        response = as_user("alice").post(path, {"name": "x", "scopes": []}, format="json")
+        assert response.status_code == 400, response.content
+        assert "scopes" in response.json()["error"]["fields"]
+    assert not AccessToken.objects.filter(name="x").exists()
 
 
 def test_robots_get_a_token_and_permissions_of_their_organization(acme):
