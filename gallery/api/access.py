@@ -287,6 +287,10 @@ class RobotSerializer(serializers.Serializer):
         return TokenSerializer(robot.user.access_tokens.all(), many=True).data
 
 
+class RobotPermissionsSerializer(serializers.Serializer):
+    permissions = RobotPermissionSerializer(many=True)
+
+
 class RobotCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=organizations.ROBOT_NAME_MAX)
     description = serializers.CharField(max_length=255, required=False, default="")
@@ -345,9 +349,7 @@ class RobotDetail(APIView):
         return Response(RobotSerializer(_robot(organization, robot)).data)
 
     @extend_schema(
-        request=inline_serializer(
-            "RobotPermissions", {"permissions": RobotPermissionSerializer(many=True)}
-        ),
+        request=RobotPermissionsSerializer,
         responses=RobotSerializer,
         operation_id="robot_update",
     )
@@ -355,11 +357,13 @@ class RobotDetail(APIView):
         organization = _organization(org)
         _require_admin(request, organization)
         found = _robot(organization, robot)
-        values = RobotPermissionSerializer(data=request.data.get("permissions"), many=True)
+        values = RobotPermissionsSerializer(data=request.data)
         values.is_valid(raise_exception=True)
         try:
             organizations.set_robot_permissions(
-                robot=found, permissions=values.validated_data, actor=actor_of(request)
+                robot=found,
+                permissions=values.validated_data["permissions"],
+                actor=actor_of(request),
             )
         except AccessError as error:
             raise _refused(error) from None

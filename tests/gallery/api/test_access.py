@@ -183,6 +183,37 @@ def test_robots_get_a_token_and_permissions_of_their_organization(acme):
     assert as_user("alice").delete("/api/v1/organizations/acme/robots/ci").status_code == 204
 
 
+@pytest.mark.parametrize("body", [[], ["pull"], "permissions", {"permissions": None}, {}])
+def test_changing_a_robot_with_a_body_that_is_not_its_permissions_is_a_400(acme, body):
+    robot = {"name": "ci", "permissions": [{"repository": "acme/app", "actions": ["pull"]}]}
+    as_user("alice").post("/api/v1/organizations/acme/robots", robot, format="json")
+    response = as_user("alice").put("/api/v1/organizations/acme/robots/ci", body, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "invalid"
+    read = as_user("alice").get("/api/v1/organizations/acme/robots/ci").json()
+    assert read["permissions"] == [{"repository": "acme/app", "actions": ["pull"]}]
+
+
+@pytest.mark.parametrize("repository", ["acme/app", ""])
+def test_a_repository_named_twice_in_a_robots_permissions_is_a_400(acme, repository):
+    twice = [{"repository": repository, "actions": ["pull"]}] * 2
+    client = as_user("alice")
+    created = client.post(
+        "/api/v1/organizations/acme/robots", {"name": "ci", "permissions": twice}, format="json"
+    )
+    assert created.status_code == 400
+    message = created.json()["error"]["fields"]["non_field_errors"][0]
+    assert message.startswith("Name each repository once")  # not "A robot of that name exists."
+    once = {"name": "ci", "permissions": twice[:1]}
+    assert client.post("/api/v1/organizations/acme/robots", once, format="json").status_code == 201
+    changed = client.put(
+        "/api/v1/organizations/acme/robots/ci", {"permissions": twice}, format="json"
+    )
+    assert changed.status_code == 400, changed.content
+    read = client.get("/api/v1/organizations/acme/robots/ci").json()
+    assert read["permissions"] == twice[:1]
+
+
 def test_the_policy_of_a_repository(alice, bob, webapp):
     client = as_user("alice")
     response = client.put(
