@@ -464,6 +464,7 @@ class AuditSerializer(serializers.ModelSerializer):
 
 
 AUDIT_LIMIT = 1000
+AUDIT_OFFSET_MAX = 1_000_000_000  # far past any log; past 2**63 the database's OFFSET overflows
 
 
 def audit_events(user, params):
@@ -491,7 +492,9 @@ class AuditQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(
         required=False, default=AUDIT_LIMIT, min_value=1, max_value=AUDIT_LIMIT
     )
-    offset = serializers.IntegerField(required=False, default=0, min_value=0)
+    offset = serializers.IntegerField(
+        required=False, default=0, min_value=0, max_value=AUDIT_OFFSET_MAX
+    )
 
 
 def _next_link(request, query: dict, pinned) -> str:
@@ -514,11 +517,13 @@ class AuditLog(APIView):
             OpenApiParameter("until", OpenApiTypes.DATETIME, description="ISO 8601 time"),
             OpenApiParameter("format", enum=["json", "csv"]),
             OpenApiParameter(
-                "limit", OpenApiTypes.INT, description=f"events per page, 1 to {AUDIT_LIMIT}"
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": AUDIT_LIMIT},
+                description=f"events per page, 1 to {AUDIT_LIMIT}",
             ),
             OpenApiParameter(
                 "offset",
-                OpenApiTypes.INT,
+                {"type": "integer", "minimum": 0, "maximum": AUDIT_OFFSET_MAX},
                 description='events to skip; a `Link: <…>; rel="next"` header names the next page',
             ),
         ],

@@ -284,9 +284,23 @@ def test_the_audit_log_pages_with_limit_offset_and_a_next_link(alice):
     assert seen == ["r4", "r3", "r2", "r1", "r0"]  # what came later waits for a new first page
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=1001", "offset=-1", "limit=x"])
+@pytest.mark.parametrize(
+    "query",
+    ["limit=0", "limit=1001", "offset=-1", "limit=x", "offset=1000000001", f"offset={10**20}"],
+)
 def test_audit_paging_parameters_out_of_range_are_400(alice, query):
-    assert as_user("alice").get(f"/api/v1/audit?{query}").status_code == 400
+    """An offset past what the database's OFFSET holds was a 500 (OverflowError on SQLite)."""
+    response = as_user("alice").get(f"/api/v1/audit?{query}")
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) <= {"limit", "offset"}
+
+
+def test_the_schema_bounds_the_audit_logs_paging(api):
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    parameters = schema["paths"]["/api/v1/audit"]["get"]["parameters"]
+    bounds = {p["name"]: p["schema"] for p in parameters if p["name"] in ("limit", "offset")}
+    assert bounds["limit"] == {"type": "integer", "minimum": 1, "maximum": 1000}
+    assert bounds["offset"] == {"type": "integer", "minimum": 0, "maximum": 1_000_000_000}
 
 
 def test_the_last_audit_page_has_no_next_link(alice):
