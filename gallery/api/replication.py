@@ -56,16 +56,33 @@ class RuleSerializer(serializers.Serializer):
     your_side = serializers.ChoiceField(choices=["source", "destination"])
 
 
+def _longest(field: str) -> int:
+    """The column's length: a longer value is a 400 here, not the database's error (500)."""
+    return ReplicationRule._meta.get_field(field).max_length
+
+
 class RuleCreateSerializer(serializers.Serializer):
     namespace = serializers.CharField(help_text="Your namespace (or organization) to copy from.")
     filter = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text="Empty, a prefix, or a glob."
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=_longest("filter"),
+        help_text="Empty, a prefix, or a glob.",
     )
     url = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text="Another registry."
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=_longest("url"),
+        help_text="Another registry.",
     )
-    destination_namespace = serializers.CharField(required=False, allow_blank=True, default="")
-    username = serializers.CharField(required=False, allow_blank=True, default="")
+    destination_namespace = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=_longest("destination_namespace")
+    )
+    username = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=_longest("username")
+    )
     password = serializers.CharField(
         required=False, allow_blank=True, default="", write_only=True, help_text="Or a token."
     )

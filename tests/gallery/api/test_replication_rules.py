@@ -148,3 +148,21 @@ def test_rules_toward_a_namespace_nobody_owns_or_oneself_are_refused(alice):
         )
         assert response.status_code == 400
         assert "target" in response.json()["error"]["fields"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"username": "u" * 256, "password": "pw"},
+        {"url": "https://" + "a" * 2100 + ".invalid"},
+        {"filter": "team/" + "a" * 260},
+        {"destination_namespace": "mirror/" + "a" * 260},
+    ],
+)
+def test_a_value_longer_than_its_column_is_a_400_naming_it(alice, fields):
+    """Each was stored as it came, and PostgreSQL's refusal was a 500."""
+    body = {"namespace": "alice", "url": "https://registry.invalid", **fields}
+    response = as_user("alice").post("/api/v1/replication-rules", body, format="json")
+    assert response.status_code == 400, response.content
+    assert set(response.json()["error"]["fields"]) == set(fields) - {"password"}
+    assert not ReplicationRule.objects.exists()
