@@ -262,7 +262,9 @@ class ReplicateNow(APIView):
                 {"non_field_errors": ["The rule is disabled or waits for its publisher."]}
             )
         name = request.data.get("repository") if isinstance(request.data, dict) else None
-        if name and (not isinstance(name, str) or not rule.matches(name)):
+        # Only a repository the rule selects: any other name made a state row for a repository
+        # that is not there (and past 255 characters, PostgreSQL's error: a 500).
+        if name and (not isinstance(name, str) or not services.selects(rule, name)):
             raise exceptions.ValidationError({"repository": ["Not a repository of this rule."]})
         queued = tasks.replicate_now(rule, name or None)
         return Response({"queued": queued}, status=status.HTTP_202_ACCEPTED)
