@@ -197,7 +197,7 @@ class TokenSerializer(serializers.ModelSerializer):
 
 class TokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
-    scopes = serializers.MultipleChoiceField(choices=sorted(credentials.SCOPES))
+    scopes = serializers.MultipleChoiceField(choices=sorted(credentials.SCOPES), allow_empty=False)
     expires = serializers.IntegerField(
         min_value=1,
         max_value=EXPIRY_MAX_DAYS,
@@ -292,13 +292,13 @@ class RobotSerializer(serializers.Serializer):
         return TokenSerializer(robot.user.access_tokens.all(), many=True).data
 
 
-class RobotCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=organizations.ROBOT_NAME_MAX)
-    description = serializers.CharField(max_length=255, required=False, default="")
+class RobotPermissionsSerializer(serializers.Serializer):
     permissions = RobotPermissionSerializer(many=True)
 
 
-class RobotPermissionsSerializer(serializers.Serializer):
+class RobotCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=organizations.ROBOT_NAME_MAX)
+    description = serializers.CharField(max_length=255, required=False, default="")
     permissions = RobotPermissionSerializer(many=True)
 
 
@@ -469,8 +469,7 @@ class AuditSerializer(serializers.ModelSerializer):
 
 
 AUDIT_LIMIT = 1000
-# Beyond a database integer an offset made the query fail (a 500); no log is that long.
-AUDIT_OFFSET_MAX = 2**62
+AUDIT_OFFSET_MAX = 1_000_000_000  # far past any log; past 2**63 the database's OFFSET overflows
 
 
 def audit_events(user, params):
@@ -523,11 +522,13 @@ class AuditLog(APIView):
             OpenApiParameter("until", OpenApiTypes.DATETIME, description="ISO 8601 time"),
             OpenApiParameter("format", enum=["json", "csv"]),
             OpenApiParameter(
-                "limit", OpenApiTypes.INT, description=f"events per page, 1 to {AUDIT_LIMIT}"
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": AUDIT_LIMIT},
+                description=f"events per page, 1 to {AUDIT_LIMIT}",
             ),
             OpenApiParameter(
                 "offset",
-                OpenApiTypes.INT,
+                {"type": "integer", "minimum": 0, "maximum": AUDIT_OFFSET_MAX},
                 description='events to skip; a `Link: <…>; rel="next"` header names the next page',
             ),
         ],

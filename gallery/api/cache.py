@@ -30,9 +30,16 @@ class CacheRuleSerializer(serializers.Serializer):
         required=False,
         allow_blank=True,
         default="",
+        max_length=CacheRule._meta.get_field("namespace").max_length,
         help_text="Put in front of names upstream: with library, hub/alpine is library/alpine.",
     )
-    username = serializers.CharField(required=False, allow_blank=True, default="")
+    # As long as the columns: longer was the database's error (a 500 on PostgreSQL).
+    username = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=CacheRule._meta.get_field("username").max_length,
+    )
     password = serializers.CharField(
         required=False,
         allow_blank=True,

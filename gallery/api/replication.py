@@ -56,16 +56,33 @@ class RuleSerializer(serializers.Serializer):
     your_side = serializers.ChoiceField(choices=["source", "destination"])
 
 
+def _longest(field: str) -> int:
+    """The column's length: a longer value is a 400 here, not the database's error (500)."""
+    return ReplicationRule._meta.get_field(field).max_length
+
+
 class RuleCreateSerializer(serializers.Serializer):
     namespace = serializers.CharField(help_text="Your namespace (or organization) to copy from.")
     filter = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text="Empty, a prefix, or a glob."
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=_longest("filter"),
+        help_text="Empty, a prefix, or a glob.",
     )
     url = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text="Another registry."
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=_longest("url"),
+        help_text="Another registry.",
     )
-    destination_namespace = serializers.CharField(required=False, allow_blank=True, default="")
-    username = serializers.CharField(required=False, allow_blank=True, default="")
+    destination_namespace = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=_longest("destination_namespace")
+    )
+    username = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=_longest("username")
+    )
     password = serializers.CharField(
         required=False, allow_blank=True, default="", write_only=True, help_text="Or a token."
     )
@@ -238,7 +255,9 @@ class ReplicateNow(APIView):
                 {"non_field_errors": ["The rule is disabled or waits for its publisher."]}
             )
         name = request.data.get("repository") if isinstance(request.data, dict) else None
-        if name and (not isinstance(name, str) or not rule.matches(name)):
+        # Only a repository the rule selects: any other name made a state row for a repository
+        # that is not there (and past 255 characters, PostgreSQL's error: a 500).
+        if name and (not isinstance(name, str) or not services.selects(rule, name)):
             raise exceptions.ValidationError({"repository": ["Not a repository of this rule."]})
         queued = tasks.replicate_now(rule, name or None)
         return Response({"queued": queued}, status=status.HTTP_202_ACCEPTED)

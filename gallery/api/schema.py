@@ -66,7 +66,9 @@ ERRORS = {
     "403": "The caller may not do this.",
     "404": "No such resource (a repository the caller may not see answers this way too).",
     "405": "The method is not allowed here.",
+    "406": "The Accept header asks for no type this operation answers in.",
     "409": "The request conflicts with what exists.",
+    "415": "The body's Content-Type is not one this operation reads.",
     "429": "Too many requests; Retry-After says when to try again.",
 }
 

@@ -149,6 +149,8 @@ def _clean_permissions(organization: Namespace, permissions) -> list[tuple[str, 
             or names.namespace_of(repository) != organization.name
         ):
             raise AccessError(f"{repository!r} is not a repository of {organization.name}.")
+        if any(repository == seen for seen, _ in cleaned):
+            raise AccessError(f"Name each repository once ({repository or 'all'} is there twice).")
         cleaned.append((repository, actions))
     return cleaned
 

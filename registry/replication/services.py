@@ -199,6 +199,15 @@ def repositories_of(rule: ReplicationRule) -> list[str]:
     return sorted(name for name in names_ if rule.matches(name))
 
 
+def selects(rule: ReplicationRule, name: str) -> bool:
+    """Is `name` one of repositories_of(rule)? (Without reading them all.)"""
+    return rule.matches(name) and (
+        Repository.objects.filter(
+            name=name, namespace=rule.namespace.name, is_provisional=False
+        ).exists()
+    )
+
+
 # -- state --------------------------------------------------------------------------------------
 
 

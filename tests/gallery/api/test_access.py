@@ -175,11 +175,24 @@ def test_tokens_work_as_basic_passwords_on_the_registry(alice):
     [
         {"name": "x"},
         {"name": "x", "scopes": ["root"]},
+        {"name": "x", "scopes": []},
         {"name": "x", "scopes": ["pull"], "expires": 9999},
     ],
 )
 def test_bad_token_requests_are_400(alice, body):
     assert as_user("alice").post("/api/v1/tokens", body, format="json").status_code == 400
+
+
+def test_a_token_without_scopes_is_a_400_for_oneself_and_for_a_robot(acme):
+    """An empty list of scopes names the field; it was a server error."""
+    robot = {"name": "ci", "permissions": []}
+    created = as_user("alice").post("/api/v1/organizations/acme/robots", robot, format="json")
+    assert created.status_code == 201
+    for path in ("/api/v1/tokens", "/api/v1/organizations/acme/robots/ci/tokens"):
+        response = as_user("alice").post(path, {"name": "x", "scopes": []}, format="json")
+        assert response.status_code == 400, response.content
+        assert "scopes" in response.json()["error"]["fields"]
+    assert not AccessToken.objects.filter(name="x").exists()
 
 
 def test_robots_get_a_token_and_permissions_of_their_organization(acme):
@@ -211,6 +224,37 @@ def test_robot_permissions_sent_as_anything_but_an_object_are_a_400(acme, body):
         "/api/v1/organizations/acme/robots/ci", body, content_type="application/json"
     )
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("body", [[], ["pull"], "permissions", {"permissions": None}, {}])
+def test_changing_a_robot_with_a_body_that_is_not_its_permissions_is_a_400(acme, body):
+    robot = {"name": "ci", "permissions": [{"repository": "acme/app", "actions": ["pull"]}]}
+    as_user("alice").post("/api/v1/organizations/acme/robots", robot, format="json")
+    response = as_user("alice").put("/api/v1/organizations/acme/robots/ci", body, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "invalid"
+    read = as_user("alice").get("/api/v1/organizations/acme/robots/ci").json()
+    assert read["permissions"] == [{"repository": "acme/app", "actions": ["pull"]}]
+
+
+@pytest.mark.parametrize("repository", ["acme/app", ""])
+def test_a_repository_named_twice_in_a_robots_permissions_is_a_400(acme, repository):
+    twice = [{"repository": repository, "actions": ["pull"]}] * 2
+    client = as_user("alice")
+    created = client.post(
+        "/api/v1/organizations/acme/robots", {"name": "ci", "permissions": twice}, format="json"
+    )
+    assert created.status_code == 400
+    message = created.json()["error"]["fields"]["non_field_errors"][0]
+    assert message.startswith("Name each repository once")  # not "A robot of that name exists."
+    once = {"name": "ci", "permissions": twice[:1]}
+    assert client.post("/api/v1/organizations/acme/robots", once, format="json").status_code == 201
+    changed = client.put(
+        "/api/v1/organizations/acme/robots/ci", {"permissions": twice}, format="json"
+    )
+    assert changed.status_code == 400, changed.content
+    read = client.get("/api/v1/organizations/acme/robots/ci").json()
+    assert read["permissions"] == twice[:1]
 
 
 def test_the_policy_of_a_repository(alice, bob, webapp):
@@ -284,10 +328,22 @@ def test_the_audit_log_pages_with_limit_offset_and_a_next_link(alice):
 
 
 @pytest.mark.parametrize(
-    "query", ["limit=0", "limit=1001", "offset=-1", "limit=x", "offset=99999999999999999999999"]
+    "query",
+    ["limit=0", "limit=1001", "offset=-1", "limit=x", "offset=1000000001", f"offset={10**20}"],
 )
 def test_audit_paging_parameters_out_of_range_are_400(alice, query):
-    assert as_user("alice").get(f"/api/v1/audit?{query}").status_code == 400
+    """An offset past what the database's OFFSET holds was a 500 (OverflowError on SQLite)."""
+    response = as_user("alice").get(f"/api/v1/audit?{query}")
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) <= {"limit", "offset"}
+
+
+def test_the_schema_bounds_the_audit_logs_paging(api):
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    parameters = schema["paths"]["/api/v1/audit"]["get"]["parameters"]
+    bounds = {p["name"]: p["schema"] for p in parameters if p["name"] in ("limit", "offset")}
+    assert bounds["limit"] == {"type": "integer", "minimum": 1, "maximum": 1000}
+    assert bounds["offset"] == {"type": "integer", "minimum": 0, "maximum": 1_000_000_000}
 
 
 def test_the_last_audit_page_has_no_next_link(alice):

@@ -70,6 +70,15 @@ def test_a_bad_ordering_or_limit_is_a_400(api, versions):
     assert api.get("/api/v1/repositories/alice/app/-/tags?limit=abc").status_code in (200, 400)
 
 
+@pytest.mark.parametrize("limit", ["\u00b2", "\u0661", "1\u2075", "+5", " 5"])
+@pytest.mark.parametrize("path", ["/api/v1/repositories/alice/app/-/tags", "/api/v1/publishers"])
+def test_a_limit_that_is_not_ascii_digits_is_a_400(api, versions, path, limit):
+    """A superscript two passed str.isdigit(), then failed int(): a 500."""
+    response = api.get(path, {"limit": limit})
+    assert response.status_code == 400, response.content
+    assert "limit" in response.json()["error"]["fields"]
+
+
 def test_an_image_with_layers_labels_and_referrers(api, as_alice):
     digest, _ = push_platform_image(as_alice, "alice/signed", "1.0", "arm64")
     push_cosign_signature(as_alice, "alice/signed", digest)

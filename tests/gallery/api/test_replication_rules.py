@@ -156,3 +156,37 @@ def test_rules_toward_a_namespace_nobody_owns_or_oneself_are_refused(alice):
         )
         assert response.status_code == 400
         assert "target" in response.json()["error"]["fields"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"username": "u" * 256, "password": "pw"},
+        {"url": "https://" + "a" * 2100 + ".invalid"},
+        {"filter": "team/" + "a" * 260},
+        {"destination_namespace": "mirror/" + "a" * 260},
+    ],
+)
+def test_a_value_longer_than_its_column_is_a_400_naming_it(alice, fields):
+    """Each was stored as it came, and PostgreSQL's refusal was a 500."""
+    body = {"namespace": "alice", "url": "https://registry.invalid", **fields}
+    response = as_user("alice").post("/api/v1/replication-rules", body, format="json")
+    assert response.status_code == 400, response.content
+    assert set(response.json()["error"]["fields"]) == set(fields) - {"password"}
+    assert not ReplicationRule.objects.exists()
+
+
+@pytest.mark.parametrize("repository", ["alice/ghost", "alice/" + "a" * 300, "bob/app", 7])
+def test_replicate_now_names_a_repository_of_the_rule_or_is_a_400(alice, as_alice, repository):
+    as_alice.push_image("alice/app", "1.0")
+    rule = as_user("alice").post(
+        "/api/v1/replication-rules",
+        {"namespace": "alice", "url": "https://registry.invalid"},
+        format="json",
+    )
+    path = f"/api/v1/replication-rules/{rule.json()['id']}"
+    response = as_user("alice").post(f"{path}/replicate", {"repository": repository}, format="json")
+    assert response.status_code == 400, response.content
+    assert "repository" in response.json()["error"]["fields"]
+    status = as_user("alice").get(f"{path}/status").json()["repositories"]
+    assert [r["repository"] for r in status] in ([], ["alice/app"])  # nothing made up

@@ -145,6 +145,22 @@ def test_deleting_a_tag_and_a_repository(webapp, alice):
     assert client.get("/api/v1/repositories/alice/webapp").status_code == 404
 
 
+def test_an_unread_content_type_or_an_unmet_accept_is_a_documented_json_error(alice, api):
+    """415 and 406 were answered in the one shape, but the schema left them out."""
+    refused = as_user("alice").generic(
+        "POST", "/api/v1/repositories", b"name=alice/x", content_type="text/plain"
+    )
+    unmet = api.get("/api/v1/publishers", HTTP_ACCEPT="text/html")
+    assert (refused.status_code, unmet.status_code) == (415, 406)
+    assert json.loads(refused.content)["error"]["code"] == "unsupported_media_type"
+    assert json.loads(unmet.content)["error"]["code"] == "not_acceptable"
+    schema = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    for operation in (("/api/v1/repositories", "post"), ("/api/v1/publishers", "get")):
+        path, method = operation
+        responses = schema["paths"][path][method]["responses"]
+        assert {"406", "415"} <= set(responses), operation
+
+
 def test_malformed_json_is_a_json_error(alice):
     response = as_user("alice").generic(
         "POST", "/api/v1/repositories", b"{not json", content_type="application/json"
