@@ -65,7 +65,10 @@ class RuleForm(forms.Form):
 
 def _rule(record, rule_id: str, *, incoming: bool = False) -> ReplicationRule:
     rules = record.incoming_replication_rules if incoming else record.replication_rules
-    rule = rules.filter(pk=rule_id if str(rule_id).isdigit() else 0).first()
+    text = str(rule_id)
+    rule = rules.filter(
+        pk=text if text.isascii() and text.isdigit() and len(text) <= 18 else 0
+    ).first()
     if rule is None:
         raise Http404("No such rule")
     return rule

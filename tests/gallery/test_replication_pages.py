@@ -64,3 +64,10 @@ def test_replicate_now_and_delete_from_the_page(client, alice, bob, as_alice):
     assert b"bob/app" in page.content
     client.post("/u/alice/-/replication", {"action": "delete", "rule": rule.pk})
     assert not ReplicationRule.objects.exists()
+
+
+@pytest.mark.parametrize("rule", ["²", "x", "", "9" * 40])
+def test_a_rule_that_is_no_id_is_a_404(client, alice, rule):
+    """int() would read "²" as no number, though str.isdigit() calls it a digit."""
+    page = signed_in(client, alice).post("/u/alice/-/replication", {"action": "run", "rule": rule})
+    assert page.status_code == 404
