@@ -190,3 +190,27 @@ def test_replicate_now_names_a_repository_of_the_rule_or_is_a_400(alice, as_alic
     assert "repository" in response.json()["error"]["fields"]
     status = as_user("alice").get(f"{path}/status").json()["repositories"]
     assert [r["repository"] for r in status] in ([], ["alice/app"])  # nothing made up
+
+
+def test_an_offer_names_no_private_repository_to_its_publisher_until_accepted(alice, bob, as_alice):
+    """The target's admins see the repositories a rule copies once they accept (the copies
+    are theirs then); before, and after they decline, only those they may read anyway."""
+    from registry.models import Repository
+
+    as_alice.push_image("alice/app", "1.0", layer=b"public layer")
+    as_alice.push_image("alice/secret", "1.0", layer=b"private layer")
+    Repository.objects.filter(name="alice/secret").update(is_private=True)
+    rule = as_user("alice").post(
+        "/api/v1/replication-rules", {"namespace": "alice", "publisher": "bob"}, format="json"
+    )
+    path = f"/api/v1/replication-rules/{rule.json()['id']}"
+
+    def names(user):
+        return [r["repository"] for r in as_user(user).get(f"{path}/status").json()["repositories"]]
+
+    assert names("alice") == ["alice/app", "alice/secret"]
+    assert names("bob") == ["alice/app"]
+    assert as_user("bob").post(f"{path}/accept").status_code == 200
+    assert names("bob") == ["alice/app", "alice/secret"]
+    assert as_user("bob").post(f"{path}/decline").status_code == 200
+    assert names("bob") == ["alice/app"]
