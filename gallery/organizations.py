@@ -43,6 +43,26 @@ def _posted_id(request, key: str) -> int | None:
 
 # -- access tokens ------------------------------------------------------------------------------
 
+SHOWN_ONCE = "berth:secret-shown-once"
+
+
+def _show_once(request, secret: str, *args, **kwargs):
+    """Redirect to the page that shows a new token's secret, once: reloading that page, or
+    going back to it, shows no secret and creates no second token (as answering the form's
+    POST with the secret did). The secret waits in the session only until that GET, and
+    only that page takes it."""
+    response = redirect(*args, **kwargs)
+    request.session[SHOWN_ONCE] = {"path": response.url, "secret": secret}
+    return response
+
+
+def _shown_once(request) -> str | None:
+    kept = request.session.get(SHOWN_ONCE)
+    if request.method != "GET" or not isinstance(kept, dict) or kept["path"] != request.path:
+        return None
+    del request.session[SHOWN_ONCE]
+    return kept["secret"]
+
 
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="Where it is used, e.g. “CI on main”.")
@@ -60,7 +80,7 @@ def tokens(request):
     form = (
         TokenForm(request.POST or None) if request.POST.get("action") == "create" else TokenForm()
     )
-    created = None
+    created = _shown_once(request)
     if request.method == "POST" and request.POST.get("action") == "revoke":
         token = request.user.access_tokens.filter(pk=_posted_id(request, "token")).first()
         if token is None:
@@ -70,14 +90,14 @@ def tokens(request):
         return redirect("tokens")
     if request.method == "POST" and form.is_valid():
         days = form.cleaned_data["expires"]
-        _, created = credentials.create_token(
+        _, secret = credentials.create_token(
             user=request.user,
             name=form.cleaned_data["name"],
             scopes=form.cleaned_data["scopes"],
             expires_at=timezone.now() + timedelta(days=int(days)) if days else None,
             address=clients.client_address(request),
         )
-        form = TokenForm()
+        return _show_once(request, secret, "tokens")
     return render(
         request,
         "gallery/tokens.html",
@@ -252,16 +272,17 @@ def robots(request, namespace: str):
     form = (
         RobotForm(request.POST or None) if request.POST.get("action") == "create" else RobotForm()
     )
-    created = None
+    created = _shown_once(request)
     if request.method == "POST":
         try:
             if request.POST.get("action") == "create":
-                created = _create_robot(request, record, form)
-                form = RobotForm() if created else form
+                secret = _create_robot(request, record, form)
             else:
-                created = _change_robot(request, record)
-                if created is None:
+                secret = _change_robot(request, record)
+                if secret is None:
                     return redirect("robots", namespace=namespace)
+            if secret:
+                return _show_once(request, secret, "robots", namespace=namespace)
         except AccessError as error:
             messages.error(request, str(error))
     context = _organization_context(request, record, "robots")

@@ -25,14 +25,19 @@ def acme(alice):
 
 def test_a_token_is_created_shown_once_and_revoked(alice):
     client = signed_in(alice)
-    page = client.post(
+    created = client.post(
         "/settings/tokens",
         {"action": "create", "name": "laptop", "scopes": ["pull"], "expires": "30"},
-    ).content.decode()
+    )
+    # Post, redirect, get: reloading the page that shows the secret creates no second token.
+    assert (created.status_code, created["Location"]) == (302, "/settings/tokens")
+    assert "Copy this token now" not in client.get("/accounts/").content.decode()
+    page = client.get("/settings/tokens").content.decode()
     assert "Copy this token now" in page
     token = AccessToken.objects.get()
     assert "berth_" + token.key_id in page
     assert "Copy this token now" not in client.get("/settings/tokens").content.decode()
+    assert AccessToken.objects.count() == 1
     client.post("/settings/tokens", {"action": "revoke", "token": token.pk})
     token.refresh_from_db()
     assert token.revoked_at is not None
@@ -77,16 +82,18 @@ def test_admin_pages_are_404_for_outsiders_and_readers(acme, alice, bob, path):
 
 
 def test_a_robot_is_created_with_its_token_shown_once(acme, alice):
-    page = (
-        signed_in(alice)
-        .post(
-            "/u/acme/-/robots",
-            {"action": "create", "name": "ci", "repository": "", "access": "pull,push"},
-        )
-        .content.decode()
+    client = signed_in(alice)
+    created = client.post(
+        "/u/acme/-/robots",
+        {"action": "create", "name": "ci", "repository": "", "access": "pull,push"},
     )
+    assert (created.status_code, created["Location"]) == (302, "/u/acme/-/robots")
+    page = client.get("/u/acme/-/robots").content.decode()
     assert "acme+ci" in page
     assert "Copy this token now" in page
+    assert "Copy this token now" not in client.get("/u/acme/-/robots").content.decode()
+    client.post("/u/acme/-/robots", {"action": "token", "robot": "ci"})
+    assert "Copy this token now" in client.get("/u/acme/-/robots").content.decode()
 
 
 def test_the_namespace_default_visibility_applies_to_new_repositories(acme, alice):

@@ -186,7 +186,7 @@ PAGES = [
     ),
     # Every signed-in caller's own: a token of their own, an organization of their own.
     (
-        Endpoint("POST", "/settings/tokens", "", 200),
+        Endpoint("POST", "/settings/tokens", "", 302),
         {"action": "create", "name": "t", "scopes": "pull"},
     ),
     (Endpoint("POST", "/organizations/new", "", 302), {"name": "newco"}),
