@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from registry.access import audit, clients, credentials, organizations, policy, sharing
@@ -74,6 +75,7 @@ class TokenForm(forms.Form):
     expires = forms.ChoiceField(choices=EXPIRY_CHOICES, initial="90", required=False)
 
 
+@never_cache  # a page may show a secret once: never from the browser's cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def tokens(request):
@@ -265,6 +267,7 @@ def permission_lines(text: str) -> list[dict]:
     return permissions
 
 
+@never_cache  # a page may show a secret once: never from the browser's cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def robots(request, namespace: str):

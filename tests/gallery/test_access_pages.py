@@ -32,7 +32,9 @@ def test_a_token_is_created_shown_once_and_revoked(alice):
     # Post, redirect, get: reloading the page that shows the secret creates no second token.
     assert (created.status_code, created["Location"]) == (302, "/settings/tokens")
     assert "Copy this token now" not in client.get("/accounts/").content.decode()
-    page = client.get("/settings/tokens").content.decode()
+    shown = client.get("/settings/tokens")
+    assert "no-store" in shown["Cache-Control"]  # not kept for the back button either
+    page = shown.content.decode()
     assert "Copy this token now" in page
     token = AccessToken.objects.get()
     assert "berth_" + token.key_id in page
