@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from registry.access import policy
-from registry.models import Namespace, ReplicationRule, Repository
+from registry.models import Namespace, ReplicationRule
 from registry.replication import services, tasks
 
 from .views import account_itself, actor_of
@@ -232,21 +232,7 @@ class RuleDetail(APIView):
 class RuleStatus(APIView):
     @extend_schema(responses=StatusSerializer, operation_id="replication_rule_status")
     def get(self, request, rule_id: int):
-        rule = _rule(request, rule_id)
-        data = services.status_of(rule)
-        copying = rule.accepted_at is not None and rule.declined_at is None
-        if not services.may_manage(request.user, rule) and not copying:
-            # The target's admins see every repository the rule copies once they accept it
-            # (the copies are theirs then); until then, and after they decline, only those
-            # they may read anyway: an offer does not name the source's private ones.
-            readable = set(
-                Repository.objects.filter(
-                    policy.visibility_filter(request.user),
-                    name__in=[row["repository"] for row in data["repositories"]],
-                ).values_list("name", flat=True)
-            )
-            data["repositories"] = [r for r in data["repositories"] if r["repository"] in readable]
-        return Response(data)
+        return Response(services.status_of(_rule(request, rule_id), viewer=request.user))
 
 
 class ReplicateNow(APIView):

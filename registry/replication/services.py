@@ -493,11 +493,26 @@ class _Run:
 # -- status -------------------------------------------------------------------------------------
 
 
-def status_of(rule: ReplicationRule) -> dict:
-    """A rule's state and each repository's: last success, lag, errors, what is running."""
+def status_of(rule: ReplicationRule, viewer=None) -> dict:
+    """A rule's state and each repository's: last success, lag, errors, what is running.
+
+    A `viewer` who does not manage the rule (the receiving publisher's admins) sees every
+    repository it copies once they accept it (the copies are theirs then); until then, and
+    after they decline, only those they may read anyway: an offer does not name the
+    source's private repositories."""
     now = timezone.now()
     states = list(rule.states.all())
     selected = set(repositories_of(rule))
+    copying = rule.accepted_at is not None and rule.declined_at is None
+    if viewer is not None and not copying and not may_manage(viewer, rule):
+        readable = set(
+            Repository.objects.filter(
+                policy.visibility_filter(viewer),
+                name__in=sorted(selected | {state.repository_name for state in states}),
+            ).values_list("name", flat=True)
+        )
+        states = [state for state in states if state.repository_name in readable]
+        selected &= readable
     known = {state.repository_name for state in states}
     repositories = []
     for state in states:
