@@ -36,7 +36,7 @@ def _posted_name(request, key: str) -> str:
 
 
 def _posted_id(request, key: str) -> int | None:
-    """A row id the form names (a token); None for anything but digits (int() takes "²"
+    """A row id the form names (a token, a rule); None for anything but digits (int() takes "²"
     for a digit no more than "x")."""
     value = request.POST.get(key, "")
     return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None

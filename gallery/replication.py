@@ -17,7 +17,7 @@ from registry.access import policy
 from registry.models import ReplicationRule
 from registry.replication import services, tasks
 
-from .organizations import _managed, _organization_context
+from .organizations import _managed, _organization_context, _posted_id
 
 
 class RuleForm(forms.Form):
@@ -63,12 +63,9 @@ class RuleForm(forms.Form):
             del self.fields["allow_private_networks"]
 
 
-def _rule(record, rule_id: str, *, incoming: bool = False) -> ReplicationRule:
+def _rule(record, rule_id: int | None, *, incoming: bool = False) -> ReplicationRule:
     rules = record.incoming_replication_rules if incoming else record.replication_rules
-    text = str(rule_id)
-    rule = rules.filter(
-        pk=text if text.isascii() and text.isdigit() and len(text) <= 18 else 0
-    ).first()
+    rule = rules.filter(pk=rule_id).first() if rule_id is not None else None
     if rule is None:
         raise Http404("No such rule")
     return rule
@@ -110,7 +107,7 @@ def replication(request, namespace: str):
         "form": form,
         "outgoing": [(rule, services.status_of(rule)) for rule in record.replication_rules.all()],
         "incoming": [
-            (rule, services.status_of(rule))
+            (rule, services.status_of(rule, viewer=request.user))
             for rule in record.incoming_replication_rules.select_related("namespace")
         ],
     }
@@ -118,7 +115,7 @@ def replication(request, namespace: str):
 
 
 def _act(request, record, action: str):
-    rule_id = request.POST.get("rule", "")
+    rule_id = _posted_id(request, "rule")
     if action == "run":
         rule = _rule(record, rule_id)
         if rule.ready:
