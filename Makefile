@@ -4,6 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# Test processes (pytest-xdist): most tests wait on servers, clients and browsers, so three
+# keep two cores busy. TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 3
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
+# schemathesis's generated tests report as one test under xdist: they run in a process of their own.
+SCHEMA_TESTS := tests/gallery/api/test_schema.py
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-test run migrate test test-s3 lint fmt bench bench-gc clean
@@ -38,10 +44,11 @@ test: install-test ## run the whole test suite (CI=true: nothing may skip)
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL) --ignore=$(SCHEMA_TESTS)
+	$(BIN)/pytest $(SCHEMA_TESTS)
 
 test-s3: install-test ## the registry suite with every blob on S3 (moto's server on loopback)
-	BERTH_TEST_BLOBS=s3 $(BIN)/pytest -m "not clients" tests/registry
+	BERTH_TEST_BLOBS=s3 $(BIN)/pytest $(PYTEST_PARALLEL) -m "not clients" tests/registry
 
 lint: install-test ## ruff lint and format check
 	$(BIN)/ruff check .
