@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 
 from gallery import readme
@@ -77,3 +79,21 @@ def test_headings_get_prefixed_anchors_and_in_page_links_follow():
 
 def test_empty_text_renders_nothing():
     assert readme.render("   ") == ""
+
+
+def test_a_text_that_uses_up_its_cpu_time_is_refused_as_too_slow(monkeypatch):
+    monkeypatch.setattr(readme, "CPU_SECONDS", 1)
+    with pytest.raises(readme.RenderError, match="takes too long"):
+        readme.render("[" * 4000 + "a")  # Python-Markdown's bracket scan is superlinear
+
+
+def test_a_readme_waiting_longer_than_its_cpu_time_still_renders(monkeypatch, tmp_path):
+    """On a busy machine the child waits for the CPU longer than it computes: the limit is
+    CPU time, so a harmless README is not refused for the wait (here, a second asleep
+    before it starts, with a CPU budget of one second)."""
+    slow_start = tmp_path / "python"
+    slow_start.write_text(f'#!/bin/sh\nsleep 2\nexec "{sys.executable}" "$@"\n')
+    slow_start.chmod(0o755)
+    monkeypatch.setattr(readme, "CPU_SECONDS", 1)
+    monkeypatch.setattr(readme.sys, "executable", str(slow_start))
+    assert "<strong>bold</strong>" in readme.render("Some **bold** text.")
