@@ -33,6 +33,9 @@ def test_a_refused_host_header_gets_a_400_page(db):
         "?sort=updated&after=" + cursor(["2024-01-01T00:00:00", "a"]),
         "?sort=downloads&after=" + cursor([1, 2]),
         "?sort=downloads&after=" + cursor([True, "a"]),
+        "?sort=name&after=" + cursor(["\ud800"]),
+        "?sort=downloads&before=" + cursor([1, "a\udfff"]),
+        "?q=app&after=" + cursor([2, 0, "\ud800"]),
     ],
 )
 def test_forged_cursors_start_from_the_first_page(query):
