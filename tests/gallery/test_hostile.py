@@ -22,6 +22,13 @@ def test_a_refused_host_header_gets_a_400_page(db):
         assert Client().get(path, headers={"Host": "evil.example"}).status_code == 400
 
 
+def test_more_parameters_than_django_reads_get_a_400_page(db):
+    """The 400 page read the search box's `q` from the parameters that were refused."""
+    response = Client().get("/search", {"q": "nginx", "arch": ["amd64"] * 1000})
+    assert response.status_code == 400
+    assert b"did not make sense" in response.content
+
+
 @pytest.mark.parametrize(
     "query",
     [
