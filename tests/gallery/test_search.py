@@ -94,6 +94,21 @@ def test_descriptions_and_about_text_are_split_as_queries_are(db):
         assert names(run(q=q)) == ["acme/app"], q
 
 
+def test_stop_words_mean_the_same_on_every_database(db):
+    """PostgreSQL's english text has no stop words and its queries leave them out; SQLite's
+    FTS5 kept them, so `nginx and` found nothing there and `-the` excluded READMEs."""
+    catalog_entry("library/nginx", description="web server", downloads=9)
+    catalog_entry("acme/tools", description="the tools and the things")
+    catalog_entry("acme/the-tool", description="a tool")
+    assert names(run(q="server and")) == ["library/nginx"]
+    assert names(run(q='"the server"')) == ["library/nginx"]
+    assert names(run(q="the")) == ["acme/the-tool"]  # a name's own words keep them
+    assert names(run(q="and")) == []
+    assert names(run(q="things -the", sort="name")) == ["acme/tools"]
+    assert names(run(q="-a", sort="name")) == ["acme/the-tool", "acme/tools", "library/nginx"]
+    assert names(run(q="server or the", sort="name")) == ["acme/the-tool", "library/nginx"]
+
+
 def test_the_beginning_of_a_name_as_typed_finds_it(db):
     catalog_entry("library/postgres", downloads=10)
     catalog_entry("acme/monitoring-stack")
