@@ -604,15 +604,46 @@ class PostgresText(Text):
             return Counter(dict(cursor.fetchall()))
 
 
+# PostgreSQL's english stop words (tsearch_data/english.stop): its stemmed text has none, and
+# its queries of that text leave them out.
+_STOP_WORDS = (
+    "i me my myself we our ours ourselves you your yours yourself yourselves he him his "
+    "himself she her hers herself it its itself they them their theirs themselves what which "
+    "who whom this that these those am is are was were be been being have has had having do "
+    "does did doing a an the and but if or because as until while of at by for with about "
+    "against between into through during before after above below to from up down in out on "
+    "off over under again further then once here there when where why how all any both each "
+    "few more most other some such no nor not only own same so than too very s t can will "
+    "just don should now"
+)
+STOP_WORDS = frozenset(_STOP_WORDS.split())
+
+
 class SqliteText(Text):
-    """FTS5 query text; every word quoted, so that none reads as an FTS5 operator."""
+    """FTS5 query text; every word quoted, so that none reads as an FTS5 operator.
+
+    Stop words mean what they mean on PostgreSQL: the stemmed table is queried without
+    them (`nginx and` is `nginx`, `-the` excludes nothing, a query of stop words only finds
+    names), the names' own words with them."""
 
     SEARCH = "SELECT rowid FROM gallery_search WHERE gallery_search MATCH %s"
     NAMES = "SELECT rowid FROM gallery_search_name WHERE gallery_search_name MATCH %s"
+    NOTHING = _sql("1 = 0")  # as SQL: search writes its own SQL around conditions
 
     @staticmethod
     def phrase(phrase: Phrase, *, typed: bool = False) -> str:
         return '"' + " ".join(phrase.words) + '"' + ("*" if typed and phrase.prefix else "")
+
+    @staticmethod
+    def stemmed(phrase: Phrase) -> str:
+        """The phrase as PostgreSQL's english configuration reads it: without the stop words
+        it begins or ends with ("" when it has no other word)."""
+        words = list(phrase.words)
+        while words and words[0] in STOP_WORDS:
+            words.pop(0)
+        while words and words[-1] in STOP_WORDS:
+            words.pop()
+        return '"' + " ".join(words) + '"' if words else ""
 
     def positive(self, **options) -> str:
         return " AND ".join(
@@ -620,30 +651,49 @@ class SqliteText(Text):
             for clause in self.query.clauses
         )
 
+    @cached_property
+    def positive_stemmed(self) -> str:
+        """positive() for the stemmed table: alternatives and clauses of stop words only are
+        left out, as to_tsquery leaves them out ("" when nothing is left)."""
+        clauses = [
+            [text for p in clause if (text := self.stemmed(p))] for clause in self.query.clauses
+        ]
+        return " AND ".join("(" + " OR ".join(clause) + ")" for clause in clauses if clause)
+
+    @cached_property
+    def excluded_stemmed(self) -> str:
+        return " OR ".join(text for p in self.query.excluded if (text := self.stemmed(p)))
+
     def _search(self, text: str) -> Q:
         return _rowids(self.SEARCH, text)
 
     @cached_property
     def excluded(self) -> Q:
-        return self._search(" OR ".join(self.phrase(p) for p in self.query.excluded))
+        return self._search(self.excluded_stemmed) if self.excluded_stemmed else self.NOTHING
 
     @cached_property
     def anywhere(self) -> Q:
-        text = self.positive()
-        if self.query.excluded:
-            text = f"({text}) NOT ({' OR '.join(self.phrase(p) for p in self.query.excluded)})"
+        text = self.positive_stemmed
+        if not text:
+            return self.NOTHING
+        if self.excluded_stemmed:
+            text = f"({text}) NOT ({self.excluded_stemmed})"
         return self._search(text)
 
     @cached_property
     def in_name(self) -> Q:
         # As on PostgreSQL: words as typed, the last one maybe the beginning of a word, or
         # whole words stemmed.
-        typed = self.positive(typed=True)
-        return _rowids(self.NAMES, typed) | self._search(f"{{name}} : ({self.positive()})")
+        found = _rowids(self.NAMES, self.positive(typed=True))
+        if self.positive_stemmed:
+            found |= self._search(f"{{name}} : ({self.positive_stemmed})")
+        return found
 
     @cached_property
     def in_title(self) -> Q:
-        return self._search(f"{{name description}} : ({self.positive()})")
+        if not self.positive_stemmed:
+            return self.NOTHING
+        return self._search(f"{{name description}} : ({self.positive_stemmed})")
 
     def name_words(self, rows, words: Sequence[str]) -> Counter:
         """How many of `rows` (up to 500 read) have each word in their names."""
@@ -724,12 +774,18 @@ def _sort_value(name: str, value):
         except (TypeError, ValueError, OverflowError):
             return None
     if name == "name":
-        return value if isinstance(value, str) and "\x00" not in value else None
+        return value if isinstance(value, str) and _storable(value) else None
     if isinstance(value, bool) or not isinstance(value, int):
         return None
     if name == "tier":
         return value if TEXT <= value <= EXACT else None
     return value if abs(value) < 2**63 else None
+
+
+def _storable(text: str) -> bool:
+    """Whether the database can compare with `text`: no NUL, no lone surrogate (JSON's
+    "\\ud800" decodes to one, which UTF-8 cannot encode)."""
+    return "\x00" not in text and not any("\ud800" <= c <= "\udfff" for c in text)
 
 
 def _after(name: str, descending: bool, value, forward: bool) -> Q:

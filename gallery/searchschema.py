@@ -89,7 +89,20 @@ def _statements(vendor: str, group_columns, *, create: bool) -> list[str]:
 
 # -- PostgreSQL ---------------------------------------------------------------------------------
 
+# ASCII punctuation, where names and queries are split into words (gallery.searchsyntax),
+# as the content of an SQL string (its quote doubled).
+_PUNCTUATION = "!\"#$%&''()*+,-./:;<=>?@[\\]^_`{|}~"
+
 _PG_FUNCTIONS = [
+    # Text split into words where a query is: at punctuation. PostgreSQL's parser reads
+    # `node.js`, `1.2.3`, `k8s.io/api` or a URL as one token each, which no query of words
+    # (a phrase `node <-> js`) could match, where SQLite's FTS5 finds them.
+    f"""
+    CREATE OR REPLACE FUNCTION gallery_words(content text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+        SELECT translate(coalesce(content, ''), '{_PUNCTUATION}', '{" " * 32}')
+    $$
+    """,
     # A name's words unstemmed (`simple`: `monitori`, as typed, is the beginning of
     # `monitoring` but not of its stem `monitor`) and stemmed (`exporters` finds `exporter`).
     """
@@ -103,8 +116,8 @@ _PG_FUNCTIONS = [
     CREATE OR REPLACE FUNCTION gallery_search_document(name text, description text, about text)
     RETURNS tsvector LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         SELECT setweight(gallery_name_vector(name), 'A')
-            || setweight(to_tsvector('english'::regconfig, coalesce(description, '')), 'B')
-            || setweight(to_tsvector('english'::regconfig, coalesce(about, '')), 'C')
+            || setweight(to_tsvector('english'::regconfig, gallery_words(description)), 'B')
+            || setweight(to_tsvector('english'::regconfig, gallery_words(about)), 'C')
     $$
     """,
     # " linux/amd64 linux/arm64 " -> {a:amd64, a:arm64, o:linux}; empty parts are no value.
@@ -261,6 +274,7 @@ def _postgresql_drop() -> list[str]:
         "DROP COLUMN IF EXISTS search_facets",
         "DROP FUNCTION IF EXISTS gallery_search_document(text, text, text)",
         "DROP FUNCTION IF EXISTS gallery_name_vector(text)",
+        "DROP FUNCTION IF EXISTS gallery_words(text)",
         "DROP FUNCTION IF EXISTS gallery_facet_tokens(text, text, boolean, boolean)",
     ]
 

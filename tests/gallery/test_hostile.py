@@ -22,6 +22,13 @@ def test_a_refused_host_header_gets_a_400_page(db):
         assert Client().get(path, headers={"Host": "evil.example"}).status_code == 400
 
 
+def test_more_parameters_than_django_reads_get_a_400_page(db):
+    """The 400 page read the search box's `q` from the parameters that were refused."""
+    response = Client().get("/search", {"q": "nginx", "arch": ["amd64"] * 1000})
+    assert response.status_code == 400
+    assert b"did not make sense" in response.content
+
+
 @pytest.mark.parametrize(
     "query",
     [
@@ -33,6 +40,9 @@ def test_a_refused_host_header_gets_a_400_page(db):
         "?sort=updated&after=" + cursor(["2024-01-01T00:00:00", "a"]),
         "?sort=downloads&after=" + cursor([1, 2]),
         "?sort=downloads&after=" + cursor([True, "a"]),
+        "?sort=name&after=" + cursor(["\ud800"]),
+        "?sort=downloads&before=" + cursor([1, "a\udfff"]),
+        "?q=app&after=" + cursor([2, 0, "\ud800"]),
     ],
 )
 def test_forged_cursors_start_from_the_first_page(query):

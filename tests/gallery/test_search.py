@@ -81,6 +81,34 @@ def test_names_are_split_at_dashes_underscores_dots_and_slashes(db):
     assert names(run(q="redis-exporter")) == ["acme/redis-exporter"]
 
 
+def test_descriptions_and_about_text_are_split_as_queries_are(db):
+    """PostgreSQL's parser read `node.js`, `1.2.3` and `k8s.io/api` as one token each,
+    which no query could match; SQLite's FTS5 split them. Both split at punctuation."""
+    catalog_entry(
+        "acme/app",
+        description="Runs on node.js 1.2.3",
+        about="See k8s.io/api and https://example.com/docs/start or mail ops@example.com",
+    )
+    catalog_entry("acme/other", description="node", about="example")
+    for q in ("node.js", "1.2", "3", "k8s.io", "example.com/docs", "start", "ops", '"io api"'):
+        assert names(run(q=q)) == ["acme/app"], q
+
+
+def test_stop_words_mean_the_same_on_every_database(db):
+    """PostgreSQL's english text has no stop words and its queries leave them out; SQLite's
+    FTS5 kept them, so `nginx and` found nothing there and `-the` excluded READMEs."""
+    catalog_entry("library/nginx", description="web server", downloads=9)
+    catalog_entry("acme/tools", description="the tools and the things")
+    catalog_entry("acme/the-tool", description="a tool")
+    assert names(run(q="server and")) == ["library/nginx"]
+    assert names(run(q='"the server"')) == ["library/nginx"]
+    assert names(run(q="the")) == ["acme/the-tool"]  # a name's own words keep them
+    assert names(run(q="and")) == []
+    assert names(run(q="things -the", sort="name")) == ["acme/tools"]
+    assert names(run(q="-a", sort="name")) == ["acme/the-tool", "acme/tools", "library/nginx"]
+    assert names(run(q="server or the", sort="name")) == ["acme/the-tool", "library/nginx"]
+
+
 def test_the_beginning_of_a_name_as_typed_finds_it(db):
     catalog_entry("library/postgres", downloads=10)
     catalog_entry("acme/monitoring-stack")

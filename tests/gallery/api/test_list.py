@@ -1,5 +1,7 @@
 """GET /api/v1/repositories: search, filters, facets, sorts, cursor pages and privacy."""
 
+import base64
+import json
 import random
 
 import pytest
@@ -124,6 +126,11 @@ def test_bad_parameters_are_a_json_400(api, shelf, query):
 
 def test_a_forged_cursor_starts_over(api, shelf):
     assert names(api.get(f"{LIST}?cursor=zz.garbage").json()) == names(api.get(LIST).json())
+    # A lone surrogate, which JSON can spell but UTF-8 cannot encode for the database.
+    forged = base64.urlsafe_b64encode(json.dumps(["\ud800"]).encode()).decode()
+    response = api.get(f"{LIST}?cursor=n.{forged}")
+    assert response.status_code == 200
+    assert names(response.json()) == names(api.get(LIST).json())
 
 
 def test_private_repositories_are_absent_from_every_list_count_and_facet(api, shelf):
