@@ -1,5 +1,7 @@
 """Tags, images and publishers under /api/v1/, and what every read answers with."""
 
+import base64
+
 import pytest
 from django.core.cache import cache
 from django.test import Client
@@ -77,6 +79,28 @@ def test_a_limit_that_is_not_ascii_digits_is_a_400(api, versions, path, limit):
     response = api.get(path, {"limit": limit})
     assert response.status_code == 400, response.content
     assert "limit" in response.json()["error"]["fields"]
+
+
+@pytest.mark.parametrize(
+    ("ordering", "cursor"),
+    [(o, c) for o in ("version", "pushed", "name") for c in ("o=x", "p=%00")]
+    + [("pushed", "p=garbage"), ("pushed", "r=1&p=garbage")],
+)
+def test_a_tag_cursor_that_is_not_ours_starts_over(api, versions, ordering, cursor):
+    """A push time that is not one was a 500, and DRF's "Invalid cursor" a 404 for a
+    repository that exists; the repositories list starts over, and so do tags."""
+    tags = "/api/v1/repositories/alice/app/-/tags"
+    for encoded in (base64.b64encode(cursor.encode()).decode(), "garbage"):
+        response = api.get(tags, {"ordering": ordering, "cursor": encoded})
+        assert response.status_code == 200, response.content
+        assert names(response) == names(api.get(tags, {"ordering": ordering}))
+
+
+def test_a_publisher_cursor_that_is_not_ours_starts_over(api, versions):
+    for cursor in ("garbage", base64.b64encode(b"p=%00").decode()):
+        response = api.get("/api/v1/publishers", {"cursor": cursor})
+        assert response.status_code == 200, response.content
+        assert response.json() == api.get("/api/v1/publishers").json()
 
 
 def test_an_image_with_layers_labels_and_referrers(api, as_alice):
