@@ -1,16 +1,21 @@
 """Tags, images and publishers under /api/v1/, and what every read answers with."""
 
 import base64
+from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
 
 from gallery import services
+from gallery.models import CatalogEntry
 from registry import pulls
 from registry.models import Repository
 from tests.gallery.test_attachments import push_cosign_signature, push_sbom
 from tests.oci import push_platform_image
+
+from .conftest import as_user
 
 pytestmark = pytest.mark.django_db
 
@@ -142,6 +147,25 @@ def test_reads_carry_an_etag_and_answer_304_when_it_matches(api, versions):
     assert first["Last-Modified"]
     again = api.get("/api/v1/repositories/alice/app", HTTP_IF_NONE_MATCH=first["ETag"])
     assert again.status_code == 304
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"description": "Changed"}, {"about": "# Changed"}, {"visibility": "private"}],
+)
+def test_an_edit_moves_last_modified_so_if_modified_since_sees_it(versions, change):
+    """An edit left Last-Modified at the last indexing: If-Modified-Since answered 304 and
+    the client kept the old catalog data."""
+    CatalogEntry.objects.filter(pk=versions.pk).update(
+        indexed_at=timezone.now() - timedelta(days=1)
+    )
+    alice = as_user("alice")
+    path = "/api/v1/repositories/alice/app"
+    before = alice.get(path)["Last-Modified"]
+    assert alice.patch(path, change, format="json").status_code == 200
+    again = alice.get(path, HTTP_IF_MODIFIED_SINCE=before)
+    assert again.status_code == 200
+    assert again["Last-Modified"] != before
 
 
 def test_other_sites_may_read_without_credentials(versions):
