@@ -1,6 +1,7 @@
 """Tags, images and publishers under /api/v1/, and what every read answers with."""
 
 import base64
+import json
 from datetime import timedelta
 
 import pytest
@@ -184,6 +185,31 @@ def test_unknown_api_paths_answer_json(api, path):
     response = api.get(path)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/repositories/", "/api/v1/repositories/alice/app/", "/api/v1/publishers/"]
+)
+def test_a_write_to_an_api_path_with_a_trailing_slash_answers_json(versions, method, path):
+    """The trailing-slash redirect view refuses writes, but the CSRF check ran first and
+    answered the site's HTML "Form expired" page."""
+    response = getattr(Client(enforce_csrf_checks=True), method)(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_a_csrf_failure_under_the_api_answers_json(rf):
+    from gallery.views import csrf_failure
+
+    response = csrf_failure(rf.post("/api/v1/repositories"), reason="CSRF token missing.")
+    assert response.status_code == 403
+    assert response["Content-Type"] == "application/json"
+    assert json.loads(response.content)["error"] == {
+        "code": "permission_denied",
+        "message": "CSRF Failed: CSRF token missing.",
+    }
 
 
 def test_a_method_not_allowed_answers_json(api, versions):
