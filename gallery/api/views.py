@@ -14,7 +14,7 @@ from django.utils.http import http_date
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework import exceptions, pagination, serializers, status
-from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -508,6 +508,17 @@ class ApiDocs(SpectacularSwaggerSplitView):
         return response
 
 
+class FormatParameter(DefaultContentNegotiation):
+    """`?format=json` or `?format=yaml` picks the schema's rendering (URL_FORMAT_OVERRIDE is
+    off for the rest of the API, where `format` is a parameter of our own)."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        chosen = format_suffix or request.query_params.get("format")
+        return super().select_renderer(request, renderers, chosen)
+
+
 @extend_schema(exclude=True)
 class ApiSchema(SpectacularAPIView):
     """The OpenAPI 3 schema (YAML, or JSON for `Accept: application/json` or ?format=json)."""
+
+    content_negotiation_class = FormatParameter

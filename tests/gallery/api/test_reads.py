@@ -260,3 +260,12 @@ def test_the_schema_is_openapi_3_and_the_docs_load_from_berth(api):
     html = docs.content.decode()
     assert "cdn" not in html.lower()
     assert "swagger-ui" in html
+
+
+def test_the_schema_is_json_for_format_json(api):
+    """?format=json answered YAML (the rest of the API turns DRF's format switch off)."""
+    response = api.get("/api/schema/?format=json")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/vnd.oai.openapi+json")
+    assert json.loads(response.content)["openapi"].startswith("3.")
+    assert api.get("/api/schema/?format=yaml").content.startswith(b"openapi: 3.")
