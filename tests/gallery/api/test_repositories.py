@@ -196,3 +196,16 @@ def test_an_update_with_a_number_for_a_string_is_a_400(webapp, field, value):
     assert list(response.json()["error"]["fields"]) == [field]
     assert CatalogEntry.objects.get(pk=webapp.pk).description == "A web app"
     assert services.text_of(webapp).usage == "Run it."
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("post", "/api/v1/repositories"), ("patch", "/api/v1/repositories/alice/webapp")],
+)
+def test_a_body_nested_too_deeply_is_a_json_400(webapp, method, path):
+    """Python's JSON decoder raises RecursionError, which DRF's parser let through: a 500."""
+    response = getattr(as_user("alice"), method)(
+        path, b"[" * 100_000, content_type="application/json"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "parse_error"
