@@ -98,6 +98,8 @@ class CatalogEntry(models.Model):
     # Links from the standard labels of the newest image: {"source", "url", "documentation",
     # "licenses", "version"} (gallery.describe.LINK_KEYS).
     links = models.JSONField(default=dict, blank=True)
+    # When the catalog data last changed (indexed, edited, logo or visibility changed): the
+    # API's Last-Modified, so a client revalidating with If-Modified-Since sees every edit.
     indexed_at = models.DateTimeField(null=True, blank=True)
     # Search reads columns (PostgreSQL) or tables (SQLite) that the database derives from
     # these fields: see gallery.searchschema.

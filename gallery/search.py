@@ -783,9 +783,13 @@ def _sort_value(name: str, value):
 
 
 def _storable(text: str) -> bool:
-    """Whether the database can compare with `text`: no NUL, no lone surrogate (JSON's
-    "\\ud800" decodes to one, which UTF-8 cannot encode)."""
-    return "\x00" not in text and not any("\ud800" <= c <= "\udfff" for c in text)
+    """Text a database takes as a parameter: no NUL (PostgreSQL refuses it) and no lone
+    surrogate (JSON's "\\ud800" is one, and UTF-8 cannot encode it)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def _after(name: str, descending: bool, value, forward: bool) -> Q:

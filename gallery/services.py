@@ -443,7 +443,7 @@ def update_catalog(
     """The publisher's catalog data: validated, rendered once, stored."""
     text = _prepared_text(entry, description=description, about=about, usage=usage)
     with transaction.atomic():
-        entry.save(update_fields=["description"])
+        entry.save(update_fields=["description", "indexed_at"])
         text.save()
     return entry
 
@@ -457,6 +457,7 @@ def _prepared_text(entry: CatalogEntry, *, description: str, about: str, usage: 
     """
     text = CatalogText.objects.filter(entry=entry).first() or CatalogText(entry=entry)
     entry.description, text.about, text.usage = description, about, usage
+    entry.indexed_at = timezone.now()  # the API's Last-Modified: the catalog data changed
     try:
         render_text(text)
     except readme.RenderError as error:
@@ -479,7 +480,7 @@ def save_settings(
     (the texts are rendered first, outside the transaction)."""
     text = _prepared_text(entry, description=description, about=about, usage=usage)
     with transaction.atomic():
-        entry.save(update_fields=["description"])
+        entry.save(update_fields=["description", "indexed_at"])
         text.save()
         set_visibility(repository=entry.repository, private=is_private, actor=actor)
 
@@ -488,7 +489,9 @@ def set_visibility(*, repository: Repository, private: bool, actor=None) -> None
     """Make a repository public or private, in the registry and the catalog at once."""
     with transaction.atomic():
         registry_services.set_visibility(repository=repository, private=private, actor=actor)
-        CatalogEntry.objects.filter(pk=repository.pk).update(is_private=private)
+        CatalogEntry.objects.filter(pk=repository.pk).update(
+            is_private=private, indexed_at=timezone.now()
+        )
         if private:
             transaction.on_commit(search.forget_cached_results)
 
@@ -501,7 +504,7 @@ def sync_privacy(*, repository_id: int) -> None:
         if private is None:
             return  # gone: its catalog entry went with it
         changed = CatalogEntry.objects.filter(pk=repository_id, is_private=not private).update(
-            is_private=private
+            is_private=private, indexed_at=timezone.now()
         )
         if changed and private:
             transaction.on_commit(search.forget_cached_results)
@@ -511,7 +514,7 @@ def set_logo(*, entry: CatalogEntry, logo) -> None:
     """Store a processed logo (gallery.publishing.logos) and drop the one it replaces."""
     old = entry.logo.name if entry.logo else ""
     entry.logo.save(logo.name, logo, save=False)
-    CatalogEntry.objects.filter(pk=entry.pk).update(logo=entry.logo.name)
+    CatalogEntry.objects.filter(pk=entry.pk).update(logo=entry.logo.name, indexed_at=timezone.now())
     if old and old != entry.logo.name:
         entry.logo.storage.delete(old)
 

@@ -566,7 +566,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["gallery.api.authentication.TokenScopes"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["gallery.api.parsers.JSONParser"],
     "DEFAULT_THROTTLE_CLASSES": [
         "gallery.api.authentication.AnonymousRate",
         "gallery.api.authentication.UserRate",

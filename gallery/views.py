@@ -7,6 +7,7 @@ from django.db.models import Prefetch, Q, Sum
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.defaults import bad_request as default_bad_request
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as default_server_error
@@ -215,6 +216,7 @@ def publisher(request, namespace: str):
     )
 
 
+@csrf_exempt  # it never acts on a POST (a 404 below), so a POST gets that 404, not a 403
 def without_trailing_slash(request, path: str):
     """/r/<name>/, /search/ and the like: the same page without the slash, when there is one
     (reads only: a form posted to the wrong address must not be turned into a GET)."""
@@ -234,7 +236,10 @@ def without_trailing_slash(request, path: str):
 
 
 def csrf_failure(request, reason=""):
-    """An expired or missing CSRF token: a page that says what to do, not Django's debug text."""
+    """An expired or missing CSRF token: a page that says what to do, not Django's debug text;
+    under /api/, the API's one JSON error shape."""
+    if request.path.startswith("/api/"):
+        return api_errors.forbidden(request, f"CSRF Failed: {reason}")
     return render(request, "403_csrf.html", status=403)
 
 

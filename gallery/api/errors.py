@@ -58,6 +58,10 @@ def not_found(request) -> JsonResponse:
     return json_error(request, "not_found", "Not found.", status.HTTP_404_NOT_FOUND)
 
 
+def forbidden(request, message: str) -> JsonResponse:
+    return json_error(request, "permission_denied", message, status.HTTP_403_FORBIDDEN)
+
+
 def bad_request(request) -> JsonResponse:
     return json_error(
         request, "bad_request", "The request is not valid.", status.HTTP_400_BAD_REQUEST

@@ -188,6 +188,21 @@ class RepositoryDetailSerializer(RepositorySerializer):
 VISIBILITY = serializers.ChoiceField(choices=["public", "private"], required=False)
 
 
+class Text(serializers.CharField):
+    """A string in a JSON body, as the schema says: 7 or true is refused, not read as "7"."""
+
+    default_error_messages = {"not_a_string": "Not a valid string."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class Name(Text, serializers.RegexField):
+    """A repository name in a JSON body: a string, then the spec's grammar."""
+
+
 NAME_RULE = (
     "Use lowercase letters, digits and separators (., _, __, -) in components joined by /, "
     "2 to 255 characters, as the OCI distribution spec asks."
@@ -195,7 +210,7 @@ NAME_RULE = (
 
 
 class RepositoryCreateSerializer(serializers.Serializer):
-    name = serializers.RegexField(
+    name = Name(
         rf"^{names.NAME}$",
         min_length=2,
         max_length=names.NAME_MAX_LENGTH,
@@ -203,9 +218,7 @@ class RepositoryCreateSerializer(serializers.Serializer):
     )
     visibility = VISIBILITY
     # Blank (or only spaces) is no description, as on the update: not an error.
-    description = serializers.CharField(
-        max_length=DESCRIPTION_MAX, required=False, default="", allow_blank=True
-    )
+    description = Text(max_length=DESCRIPTION_MAX, required=False, default="", allow_blank=True)
 
     def validate_name(self, value: str) -> str:
         if not names.is_valid_name(value):
@@ -214,15 +227,9 @@ class RepositoryCreateSerializer(serializers.Serializer):
 
 
 class RepositoryUpdateSerializer(serializers.Serializer):
-    description = serializers.CharField(
-        max_length=DESCRIPTION_MAX, required=False, allow_blank=True
-    )
-    about = serializers.CharField(
-        max_length=ABOUT_MAX, required=False, allow_blank=True, trim_whitespace=False
-    )
-    usage = serializers.CharField(
-        max_length=ABOUT_MAX, required=False, allow_blank=True, trim_whitespace=False
-    )
+    description = Text(max_length=DESCRIPTION_MAX, required=False, allow_blank=True)
+    about = Text(max_length=ABOUT_MAX, required=False, allow_blank=True, trim_whitespace=False)
+    usage = Text(max_length=ABOUT_MAX, required=False, allow_blank=True, trim_whitespace=False)
     visibility = VISIBILITY
 
 

@@ -7,14 +7,14 @@ the catalog page or change visibility, delete to delete a repository or a tag.
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import Count, F, Q, Sum
 from django.urls import reverse
 from django.utils.http import http_date
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework import exceptions, pagination, serializers, status
-from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -60,6 +60,32 @@ class Limited(pagination.CursorPagination):
 
     def __init__(self, ordering=("pk",)):
         self.ordering = ordering
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.model = queryset.model
+        return super().paginate_queryset(queryset, request, view=view)
+
+    def decode_cursor(self, request):
+        """A cursor that is not one of ours starts over, as the repositories list's does: not
+        DRF's 404 (the repository exists), nor a 500 when its position is not a value of the
+        ordering's field (`p=garbage` for a push time) or text the database refuses (NUL)."""
+        try:
+            cursor = super().decode_cursor(request)
+        except exceptions.NotFound:
+            return None
+        if cursor is None or cursor.position is None:
+            return cursor
+        if "\x00" in cursor.position:
+            return None
+        try:
+            field = self.model._meta.get_field(self.ordering[0].lstrip("-"))
+        except FieldDoesNotExist:
+            return cursor  # an annotation (a publisher's namespace): text, compared as text
+        try:
+            field.to_python(cursor.position)
+        except ValidationError:
+            return None
+        return cursor
 
     def get_page_size(self, request):
         """A `limit` that is not a whole number from 1 to 100 is refused, not guessed at."""
@@ -482,6 +508,17 @@ class ApiDocs(SpectacularSwaggerSplitView):
         return response
 
 
+class FormatParameter(DefaultContentNegotiation):
+    """`?format=json` or `?format=yaml` picks the schema's rendering (URL_FORMAT_OVERRIDE is
+    off for the rest of the API, where `format` is a parameter of our own)."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        chosen = format_suffix or request.query_params.get("format")
+        return super().select_renderer(request, renderers, chosen)
+
+
 @extend_schema(exclude=True)
 class ApiSchema(SpectacularAPIView):
     """The OpenAPI 3 schema (YAML, or JSON for `Accept: application/json` or ?format=json)."""
+
+    content_negotiation_class = FormatParameter

@@ -133,6 +133,15 @@ def test_a_forged_cursor_starts_over(api, shelf):
     assert names(response.json()) == names(api.get(LIST).json())
 
 
+@pytest.mark.parametrize("name", ["\\ud800", "a\\udfffb", "\\u0000"])
+def test_a_cursor_holding_text_no_database_takes_starts_over(api, shelf, name):
+    """A lone surrogate decoded from the cursor's JSON reached the database: a 500."""
+    cursor = base64.urlsafe_b64encode(f'["{name}"]'.encode()).decode().rstrip("=")
+    response = api.get(f"{LIST}?sort=name&cursor=n.{cursor}")
+    assert response.status_code == 200, response.content
+    assert names(response.json()) == names(api.get(f"{LIST}?sort=name").json())
+
+
 def test_private_repositories_are_absent_from_every_list_count_and_facet(api, shelf):
     """Byte for byte: the list with a private repository is the list without it, for the
     anonymous and for another user; its owner sees it."""

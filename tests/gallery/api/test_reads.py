@@ -1,14 +1,22 @@
 """Tags, images and publishers under /api/v1/, and what every read answers with."""
 
+import base64
+import json
+from datetime import timedelta
+
 import pytest
 from django.core.cache import cache
 from django.test import Client
+from django.utils import timezone
 
 from gallery import services
+from gallery.models import CatalogEntry
 from registry import pulls
 from registry.models import Repository
 from tests.gallery.test_attachments import push_cosign_signature, push_sbom
 from tests.oci import push_platform_image
+
+from .conftest import as_user
 
 pytestmark = pytest.mark.django_db
 
@@ -79,6 +87,28 @@ def test_a_limit_that_is_not_ascii_digits_is_a_400(api, versions, path, limit):
     assert "limit" in response.json()["error"]["fields"]
 
 
+@pytest.mark.parametrize(
+    ("ordering", "cursor"),
+    [(o, c) for o in ("version", "pushed", "name") for c in ("o=x", "p=%00")]
+    + [("pushed", "p=garbage"), ("pushed", "r=1&p=garbage")],
+)
+def test_a_tag_cursor_that_is_not_ours_starts_over(api, versions, ordering, cursor):
+    """A push time that is not one was a 500, and DRF's "Invalid cursor" a 404 for a
+    repository that exists; the repositories list starts over, and so do tags."""
+    tags = "/api/v1/repositories/alice/app/-/tags"
+    for encoded in (base64.b64encode(cursor.encode()).decode(), "garbage"):
+        response = api.get(tags, {"ordering": ordering, "cursor": encoded})
+        assert response.status_code == 200, response.content
+        assert names(response) == names(api.get(tags, {"ordering": ordering}))
+
+
+def test_a_publisher_cursor_that_is_not_ours_starts_over(api, versions):
+    for cursor in ("garbage", base64.b64encode(b"p=%00").decode()):
+        response = api.get("/api/v1/publishers", {"cursor": cursor})
+        assert response.status_code == 200, response.content
+        assert response.json() == api.get("/api/v1/publishers").json()
+
+
 def test_an_image_with_layers_labels_and_referrers(api, as_alice):
     digest, _ = push_platform_image(as_alice, "alice/signed", "1.0", "arm64")
     push_cosign_signature(as_alice, "alice/signed", digest)
@@ -120,6 +150,25 @@ def test_reads_carry_an_etag_and_answer_304_when_it_matches(api, versions):
     assert again.status_code == 304
 
 
+@pytest.mark.parametrize(
+    "change",
+    [{"description": "Changed"}, {"about": "# Changed"}, {"visibility": "private"}],
+)
+def test_an_edit_moves_last_modified_so_if_modified_since_sees_it(versions, change):
+    """An edit left Last-Modified at the last indexing: If-Modified-Since answered 304 and
+    the client kept the old catalog data."""
+    CatalogEntry.objects.filter(pk=versions.pk).update(
+        indexed_at=timezone.now() - timedelta(days=1)
+    )
+    alice = as_user("alice")
+    path = "/api/v1/repositories/alice/app"
+    before = alice.get(path)["Last-Modified"]
+    assert alice.patch(path, change, format="json").status_code == 200
+    again = alice.get(path, HTTP_IF_MODIFIED_SINCE=before)
+    assert again.status_code == 200
+    assert again["Last-Modified"] != before
+
+
 def test_other_sites_may_read_without_credentials(versions):
     response = Client().get(
         "/api/v1/repositories/alice/app", HTTP_ORIGIN="https://elsewhere.example"
@@ -136,6 +185,31 @@ def test_unknown_api_paths_answer_json(api, path):
     response = api.get(path)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/repositories/", "/api/v1/repositories/alice/app/", "/api/v1/publishers/"]
+)
+def test_a_write_to_an_api_path_with_a_trailing_slash_answers_json(versions, method, path):
+    """The trailing-slash redirect view refuses writes, but the CSRF check ran first and
+    answered the site's HTML "Form expired" page."""
+    response = getattr(Client(enforce_csrf_checks=True), method)(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_a_csrf_failure_under_the_api_answers_json(rf):
+    from gallery.views import csrf_failure
+
+    response = csrf_failure(rf.post("/api/v1/repositories"), reason="CSRF token missing.")
+    assert response.status_code == 403
+    assert response["Content-Type"] == "application/json"
+    assert json.loads(response.content)["error"] == {
+        "code": "permission_denied",
+        "message": "CSRF Failed: CSRF token missing.",
+    }
 
 
 def test_a_method_not_allowed_answers_json(api, versions):
@@ -186,3 +260,12 @@ def test_the_schema_is_openapi_3_and_the_docs_load_from_berth(api):
     html = docs.content.decode()
     assert "cdn" not in html.lower()
     assert "swagger-ui" in html
+
+
+def test_the_schema_is_json_for_format_json(api):
+    """?format=json answered YAML (the rest of the API turns DRF's format switch off)."""
+    response = api.get("/api/schema/?format=json")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/vnd.oai.openapi+json")
+    assert json.loads(response.content)["openapi"].startswith("3.")
+    assert api.get("/api/schema/?format=yaml").content.startswith(b"openapi: 3.")

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from gallery import services
 from gallery.models import CatalogEntry
 from registry.models import Repository
 from tests.gallery.api.conftest import as_user
@@ -167,3 +168,44 @@ def test_malformed_json_is_a_json_error(alice):
     )
     assert response.status_code == 400
     assert json.loads(response.content)["error"]["code"] == "parse_error"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": 123}, "name"),
+        ({"name": "alice/typed", "description": 7}, "description"),
+        ({"name": "alice/typed", "description": True}, "description"),
+    ],
+)
+def test_a_create_with_a_number_for_a_string_is_a_400(alice, body, field):
+    """123 was read as the name "123" (then a 403 for that namespace), 7 as the text "7"."""
+    response = as_user("alice").post("/api/v1/repositories", body, format="json")
+    assert response.status_code == 400, response.content
+    assert list(response.json()["error"]["fields"]) == [field]
+    assert not Repository.objects.filter(name="alice/typed").exists()
+
+
+@pytest.mark.parametrize("field", ["description", "about", "usage"])
+@pytest.mark.parametrize("value", [7, 1.5, False])
+def test_an_update_with_a_number_for_a_string_is_a_400(webapp, field, value):
+    response = as_user("alice").patch(
+        "/api/v1/repositories/alice/webapp", {field: value}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert list(response.json()["error"]["fields"]) == [field]
+    assert CatalogEntry.objects.get(pk=webapp.pk).description == "A web app"
+    assert services.text_of(webapp).usage == "Run it."
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("post", "/api/v1/repositories"), ("patch", "/api/v1/repositories/alice/webapp")],
+)
+def test_a_body_nested_too_deeply_is_a_json_400(webapp, method, path):
+    """Python's JSON decoder raises RecursionError, which DRF's parser let through: a 500."""
+    response = getattr(as_user("alice"), method)(
+        path, b"[" * 100_000, content_type="application/json"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "parse_error"
