@@ -145,7 +145,7 @@ class RepositoryDetail(APIView):
             raise exceptions.Throttled(wait=throttled.retry_after) from None
         values = changes.validated_data
         if values.get("visibility", _visibility(entry)) != _visibility(entry):
-            require(request, name, policy.ADMIN, public=not entry.is_private)
+            require(request, name, policy.MANAGE, public=not entry.is_private)
         text = services.text_of(entry)
         try:
             services.save_settings(
@@ -166,7 +166,9 @@ class RepositoryDetail(APIView):
     @extend_schema(responses={204: None}, operation_id="repository_delete")
     def delete(self, request, name: str):
         entry = visible_entry(request, name)
-        require(request, name, policy.ADMIN, public=not entry.is_private)
+        # Its admins, with the account or a token with `api-write` and `delete`.
+        require(request, name, policy.MANAGE, public=not entry.is_private)
+        require(request, name, policy.DELETE, public=not entry.is_private)
         registry_services.delete_repository(
             repository=Repository.objects.get(pk=entry.pk), actor=actor_of(request)
         )

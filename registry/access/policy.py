@@ -34,6 +34,11 @@ ACTIONS = frozenset({PULL, PUSH, DELETE})
 # Beyond the registry's three actions: administering a repository (visibility, policy,
 # deleting it) and a namespace (members, tokens, robots, audit log).
 ADMIN = "admin"
+# The part of ADMIN that a token may carry: deleting a repository and changing its
+# visibility, which publishers' pipelines do through the REST API (the token needs
+# `api-write`, and `delete` to delete). Policies, members, robots and organizations are
+# changed with the account itself: a token administers nothing else.
+MANAGE = "manage"
 
 # What each role may do in its namespace's repositories.
 ROLE_ACTIONS = {
@@ -146,7 +151,8 @@ def visibility_filter(user, prefix: str = "") -> Q:
 def permitted_actions(user, name: str, *, public: bool = False) -> frozenset[str]:
     """What `user` may do to the repository called `name`; `public` says whether anyone may
     pull it (`is_public` of its row, or `registry.queries.is_public(name)`). ADMIN among
-    them means the caller may also change its visibility and policy, or delete it."""
+    them means the caller may also change its visibility and policy, or delete it; MANAGE,
+    its visibility, or delete it (with DELETE too), also with a token."""
     if not names.is_valid_name(name):
         return frozenset()
     rights = rights_of(user)
@@ -160,9 +166,11 @@ def permitted_actions(user, name: str, *, public: bool = False) -> frozenset[str
         found |= rights.namespaces[namespace]
     found |= rights.repositories.get(name, frozenset())
     scoped = rights.limit(frozenset(found - {ADMIN}))
-    # A token administers nothing: changing policies and members takes the account itself.
-    if ADMIN in found and rights.scopes is None:
-        scoped |= {ADMIN}
+    if ADMIN in found:
+        scoped |= {MANAGE}
+        # A token administers nothing else: policies and members take the account itself.
+        if rights.scopes is None:
+            scoped |= {ADMIN}
     if public and rights.scopes is not None and PULL not in rights.scopes:
         scoped |= {PULL}  # anyone may pull a public repository, with or without the scope
     if scoped - {PULL} and is_cached(name):

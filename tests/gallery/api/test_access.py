@@ -116,6 +116,30 @@ def test_a_token_without_api_write_cannot_change_anything(alice, webapp):
     assert response.status_code == 403
 
 
+def test_an_admins_token_manages_a_repository_as_issued_scopes_allow(alice, webapp):
+    """Publishers' pipelines change visibility and delete repositories through the API with
+    a token: `api-write` (and `push`, as every catalog edit) for visibility, `api-write` and
+    `delete` for a deletion."""
+
+    def token(*scopes):
+        response = as_user("alice").post(
+            "/api/v1/tokens", {"name": "-".join(scopes), "scopes": list(scopes)}, format="json"
+        )
+        return with_token(response.json()["token"])
+
+    writer = token("pull", "push", "api-read", "api-write")
+    deleter = token("pull", "api-read", "api-write", "delete")
+    path = "/api/v1/repositories/alice/webapp"
+    response = writer.patch(path, {"visibility": "private"}, format="json")
+    assert response.status_code == 200, response.content
+    assert Repository.objects.get(name="alice/webapp").is_private
+    assert writer.get(f"{path}/-/policy").status_code == 403  # policies stay the account's
+    assert writer.delete(path).status_code == 403  # no `delete` scope
+    assert Repository.objects.filter(name="alice/webapp").exists()
+    assert deleter.delete(path).status_code == 204
+    assert not Repository.objects.filter(name="alice/webapp").exists()
+
+
 def test_a_token_administers_no_organization(acme, alice, bob):
     # As for repository policies and replication rules: members, robots and the
     # organization itself are changed with the account, never with a token, even one
