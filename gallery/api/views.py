@@ -127,7 +127,7 @@ class RepositoryDetail(APIView):
     def get(self, request, name: str):
         entry = visible_entry(request, name)
         data = api.RepositoryDetailSerializer(entry, context=self._context(request, entry)).data
-        return last_modified(Response(data), entry.indexed_at or entry.pushed_at)
+        return last_modified(Response(data), changed_at(entry))
 
     @extend_schema(
         request=api.RepositoryUpdateSerializer,
@@ -348,7 +348,7 @@ class TagList(APIView):
         for tag in page:
             tag.downloads = counts.get(tag.name, 0)
         data = api.TagSerializer(page, many=True, context={"request": request, "entry": entry}).data
-        return paginator.get_paginated_response(data)
+        return last_modified(paginator.get_paginated_response(data), changed_at(entry))
 
 
 class TagDetail(APIView):
@@ -391,7 +391,7 @@ class ImageDetail(APIView):
         details = image_details(entry=entry, digest=str(parsed), page=page)
         if details is None:
             raise exceptions.NotFound("No such image.")
-        return Response(api.ImageSerializer(details).data)
+        return last_modified(Response(api.ImageSerializer(details).data), changed_at(entry))
 
 
 # -- publishers ---------------------------------------------------------------------------------
@@ -462,6 +462,13 @@ class PublisherDetail(APIView):
                 "repositories_url": request.build_absolute_uri(listing),
             }
         )
+
+
+def changed_at(entry):
+    """A repository's Last-Modified, for its catalog data, tags and images: its last
+    indexing (a push, a deleted tag) or edit (texts, visibility, logo). Download counts move
+    without it; an ETag (of the body) sees them."""
+    return entry.indexed_at or entry.pushed_at
 
 
 def last_modified(response, moment):

@@ -143,11 +143,20 @@ def test_publishers_list_only_public_repositories(api, versions, as_bob):
 
 
 def test_reads_carry_an_etag_and_answer_304_when_it_matches(api, versions):
-    first = api.get("/api/v1/repositories/alice/app")
-    assert first["ETag"]
-    assert first["Last-Modified"]
-    again = api.get("/api/v1/repositories/alice/app", HTTP_IF_NONE_MATCH=first["ETag"])
-    assert again.status_code == 304
+    repository = api.get("/api/v1/repositories/alice/app")
+    digest = api.get("/api/v1/repositories/alice/app/-/tags").json()["results"][0]["digest"]
+    for path in (
+        "/api/v1/repositories/alice/app",
+        "/api/v1/repositories/alice/app/-/tags",
+        f"/api/v1/repositories/alice/app/-/images/{digest}",
+        "/api/v1/repositories",
+        "/api/v1/publishers/alice",
+    ):
+        first = api.get(path)
+        assert first["ETag"], path
+        assert api.get(path, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304, path
+        if "/alice/app" in path:  # one repository's: the moment it last changed
+            assert first["Last-Modified"] == repository["Last-Modified"], path
 
 
 @pytest.mark.parametrize(
