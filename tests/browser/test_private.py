@@ -47,7 +47,11 @@ def expect_not_found_at_its_url(page: Page) -> None:
 
 
 def test_private_repository_is_visible_to_its_owner_only(new_page, published):
+    # Counts before and after, not against alice's: other tests on this server may have made
+    # repositories of theirs private.
+    visitor, bob = new_page(), new_page(published.registry.bob)
     alice = new_page(published.registry.alice)
+    visitor_before, bob_before, alice_before = map(explore_counts, (visitor, bob, alice))
     edit_catalog(alice, NAME, description="Alice's private ledger", private=True)
     expect(alice.locator(".repo-header .badge-private")).to_have_text("Private")
 
@@ -56,20 +60,20 @@ def test_private_repository_is_visible_to_its_owner_only(new_page, published):
     alice.get_by_role("link", name=NAME).click()
     expect(alice).to_have_url(re.compile(rf"/r/{NAME}$"))
     expect(alice.get_by_role("heading", level=1)).to_have_text(re.compile(r"alice\s*/\s*ledger"))
-    alice_total, alice_amd64 = explore_counts(alice)
+    assert explore_counts(alice) == alice_before  # she sees it as before
 
-    visitor = new_page()
+    total, amd64 = visitor_before
     expect_not_found_by_search(visitor)
-    assert explore_counts(visitor) == (alice_total - 1, alice_amd64 - 1)
-    assert home_total(visitor) == alice_total - 1
+    assert explore_counts(visitor) == (total - 1, amd64 - 1)  # alice/ledger is linux/amd64
+    assert home_total(visitor) == total - 1
     visitor.goto("/u/alice")
     expect(visitor.get_by_role("link", name="alice/webapp", exact=True)).to_be_visible()
     expect(visitor.get_by_role("link", name=NAME)).to_have_count(0)
     expect_not_found_at_its_url(visitor)
 
-    bob = new_page(published.registry.bob)
     expect_not_found_by_search(bob)
-    assert explore_counts(bob) == (alice_total - 1, alice_amd64 - 1)
+    total, amd64 = bob_before
+    assert explore_counts(bob) == (total - 1, amd64 - 1)
     expect_not_found_at_its_url(bob)
     response = bob.goto(f"/r/{NAME}/-/settings")
     assert response.status == 404
