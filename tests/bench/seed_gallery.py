@@ -173,6 +173,24 @@ def seed(repositories: int, tags: int) -> None:
     many_tags(users[0], tags)
 
 
+def churn(share: float, seed: int = 5) -> None:
+    """A catalog as it is while in use, not just after a vacuum: `share` of the repositories'
+    download counts raised, as the counts' flush does all day (an UPDATE of each row, and
+    no update of an indexed column is HOT: every index gets the row's new version)."""
+    from django.db.models import F
+
+    from gallery.models import CatalogEntry
+
+    started = time.monotonic()
+    ids = sorted(CatalogEntry.objects.values_list("pk", flat=True))
+    chosen = random.Random(seed).sample(ids, int(len(ids) * share))
+    for start in range(0, len(chosen), 1000):
+        batch = chosen[start : start + 1000]
+        CatalogEntry.objects.filter(pk__in=batch).update(downloads=F("downloads") + 1)
+    seconds = time.monotonic() - started
+    print(f"download counts of {len(chosen):,} repositories raised: {seconds:.1f} s")
+
+
 def many_tags(owner, count: int) -> None:
     from django.db import connection
     from django.utils import timezone

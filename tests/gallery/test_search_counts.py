@@ -110,3 +110,26 @@ def test_making_a_repository_private_removes_it_from_cached_searches(
     with django_capture_on_commit_callbacks(execute=True):
         services.set_visibility(repository=entry.repository, private=True)
     assert public_names() == ([], 0)
+
+
+def test_search_indexes_leave_no_pending_list_after_updates(db):
+    """PostgreSQL's GIN indexes of search are written through: a row changed since the last
+    vacuum (a flush of download counts rewrites rows all day) is in the index at once, not
+    in a pending list that every search would read in full (650 ms instead of 7 ms for a
+    typo's neighbours at 100,000 repositories, after 10,000 such updates)."""
+    from django.db import connection
+
+    from gallery import searchschema
+    from tests.gallery.test_search import _postgresql_only
+
+    _postgresql_only()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reloptions FROM pg_class WHERE relname = ANY(%s)",
+            [list(searchschema.GIN_INDEXES)],
+        )
+        options = dict(cursor.fetchall())
+    assert options == {index: ["fastupdate=off"] for index in searchschema.GIN_INDEXES}
+    catalog_entry("acme/counted")
+    CatalogEntry.objects.filter(name="acme/counted").update(downloads=7)
+    assert [row.name for row in run(q="counted").entries] == ["acme/counted"]
