@@ -296,13 +296,13 @@ def test_totals_above_the_exact_limit_are_lower_bounds(db, settings):
     assert facet(browsing, "arch") == {"arm64": 5, "amd64": 1}
 
 
-def _postgresql_only():
+def _postgresql_only(what: str = "the planner's estimates are PostgreSQL's"):
     from django.db import connection
 
     from tests.conftest import IN_CI
 
     if connection.vendor != "postgresql":
-        reason = "the planner's estimates are PostgreSQL's (DATABASE_URL)"
+        reason = f"{what} (DATABASE_URL)"
         if IN_CI:
             pytest.fail(reason)
         pytest.skip(reason)

@@ -122,7 +122,7 @@ def test_search_indexes_leave_no_pending_list_after_updates(db):
     from gallery import searchschema
     from tests.gallery.test_search import _postgresql_only
 
-    _postgresql_only()
+    _postgresql_only("GIN indexes are PostgreSQL's")
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT relname, reloptions FROM pg_class WHERE relname = ANY(%s)",
