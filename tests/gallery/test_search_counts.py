@@ -66,6 +66,23 @@ def test_browsing_counts_leave_out_private_repositories_of_others(db):
     assert run(other).total == 1
 
 
+def test_browsing_counts_follow_each_change_though_tallied_once_per_reading(db, settings):
+    """Facet-only browsing tallies the kept counts once per process for each choice of
+    filters (search.KeptCounts), and again as soon as the kept counts change."""
+    settings.BERTH_SEARCH_CACHE_SECONDS = 0
+    catalog_entry("acme/one", platforms=[("linux", "amd64")])
+    first = run(architectures=["amd64"])
+    assert run(architectures=["amd64"]).facets is first.facets  # the same tally
+    assert (first.total, facet(first, "arch")) == (1, {"amd64": 1})
+    catalog_entry("acme/two", platforms=[("linux", "arm64")])
+    after = run(architectures=["amd64"])
+    assert (after.total, facet(after, "arch")) == (1, {"amd64": 1, "arm64": 1})
+    services.set_visibility(repository=Repository.objects.get(name="acme/one"), private=True)
+    hidden = run(architectures=["amd64"])
+    assert (hidden.total, facet(hidden, "arch")) == (0, {"arm64": 1, "amd64": 0})
+    assert run().total == 1
+
+
 def test_browsing_counts_add_the_owners_private_repositories(db):
     owner = UserFactory(username="acme")
     catalog_entry("acme/public", platforms=[("linux", "amd64")], owner=owner)
