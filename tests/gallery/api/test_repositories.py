@@ -209,3 +209,20 @@ def test_a_body_nested_too_deeply_is_a_json_400(webapp, method, path):
     )
     assert response.status_code == 400, response.content
     assert response.json()["error"]["code"] == "parse_error"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/api/v1/repositories", b'{"name": "alice/new", "visibility": "\\ud800"}'),
+        ("patch", "/api/v1/repositories/alice/webapp", b'{"visibility": "\\udfff"}'),
+        ("post", "/api/v1/tokens", b'{"name": "ci", "scopes": ["\\ud800"]}'),
+    ],
+)
+def test_a_lone_surrogate_in_a_body_is_a_json_400(webapp, method, path, body):
+    """JSON may escape half of a UTF-16 pair, which no UTF-8 text holds: a choice field's
+    error quoted it back, and encoding the answer was a 500."""
+    response = getattr(as_user("alice"), method)(path, body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "parse_error"
+    assert CatalogEntry.objects.get(pk=webapp.pk).is_private is False
