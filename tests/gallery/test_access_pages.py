@@ -106,6 +106,15 @@ def test_the_namespace_default_visibility_applies_to_new_repositories(acme, alic
     assert Repository.objects.get(name="acme/app").is_private
 
 
+def test_settings_refused_for_a_bad_network_change_nothing(acme, alice):
+    response = signed_in(alice).post(
+        "/u/acme/-/settings", {"default_visibility": "private", "networks": "10.0.0.0/33"}
+    )
+    assert response.status_code == 200  # the form again, with its error
+    assert Namespace.objects.get(name="acme").default_private is None
+    assert not acme.network_rules.exists()
+
+
 def test_the_audit_page_and_its_csv(acme, alice):
     page = signed_in(alice).get("/u/acme/-/audit")
     assert b"organization.created" in page.content
