@@ -149,6 +149,32 @@ def test_maintainers_edit_texts_but_not_visibility(acme, alice):
     assert not Repository.objects.get(name="acme/app").is_private
 
 
+@pytest.mark.parametrize("role", ["maintainer", "admin"])
+def test_a_save_of_the_texts_keeps_a_privacy_set_while_they_rendered(
+    acme, alice, monkeypatch, role
+):
+    """The texts render for seconds before they are saved: a repository another admin made
+    private meanwhile was made public again by a save of its texts."""
+    mia = UserFactory(username="mia")
+    organizations.set_member(organization=acme, user=mia, role=role, actor=alice)
+    from tests.oci import RegistryClient
+
+    RegistryClient("alice").push_image("acme/app", "v1")
+    services.index_repository(repository_id=Repository.objects.get(name="acme/app").pk)
+    prepared = services._prepared_text
+
+    def made_private_meanwhile(entry, **texts):
+        services.set_visibility(repository=entry.repository, private=True)
+        return prepared(entry, **texts)
+
+    monkeypatch.setattr(services, "_prepared_text", made_private_meanwhile)
+    response = signed_in(mia).post(
+        "/r/acme/app/-/settings", {"form": "catalog", "description": "d", "about": "", "usage": ""}
+    )
+    assert response.status_code == 302
+    assert Repository.objects.get(name="acme/app").is_private
+
+
 @pytest.fixture
 def robot(acme, alice):
     robot, _ = organizations.create_robot(
