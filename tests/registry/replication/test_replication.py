@@ -329,6 +329,19 @@ def test_a_deleted_organization_is_no_publisher_a_rule_copies_to(alice, bob):
     assert "target" in raised.value.message_dict
 
 
+def test_a_deleted_organization_receives_no_more_copies(as_alice, alice, bob):
+    """Its name stays reserved: a rule it had accepted went on publishing there."""
+    acme = organizations.create_organization(name="acme", owner=bob)
+    rule = services.create_rule(namespace=alice.namespaces.get(), actor=alice, target="acme")
+    services.answer(rule=rule, accept=True, actor=bob)
+    organizations.delete_organization(organization=acme, actor=bob)
+    pushed(as_alice, "alice/app", "1.0", b"layer one")
+    assert services.replicate(rule_id=rule.pk, name="alice/app").status == "skipped"
+    assert not Repository.objects.filter(name="acme/app").exists()
+    rule.refresh_from_db()
+    assert services.status_of(rule)["state"] == "declined"
+
+
 def test_a_publisher_cannot_let_a_rule_reach_private_networks(alice):
     with pytest.raises(services.ValidationError) as raised:
         services.create_rule(
