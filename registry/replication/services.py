@@ -177,6 +177,14 @@ def answer(*, rule: ReplicationRule, accept: bool, actor) -> ReplicationRule:
     return rule
 
 
+def on_user_deleting(sender, instance, **kwargs) -> None:
+    """pre_delete of the user model: its namespaces stay reserved, without owner, and the
+    rules copying into them stop (declined), as they would have if they had declined."""
+    ReplicationRule.objects.filter(target__owner=instance, declined_at__isnull=True).update(
+        declined_at=timezone.now()
+    )
+
+
 def rules_for(user):
     """Rules `user` may see: of namespaces they administer (outgoing) or toward them
     (incoming); all for superusers."""

@@ -342,6 +342,14 @@ def test_a_deleted_organization_receives_no_more_copies(as_alice, alice, bob):
     assert services.status_of(rule)["state"] == "declined"
 
 
+def test_a_deleted_users_namespace_receives_no_more_copies(as_alice, to_bob, bob):
+    services.answer(rule=to_bob, accept=True, actor=bob)
+    bob.delete()  # as the admin deletes a user: bob's name stays reserved, without owner
+    pushed(as_alice, "alice/app", "1.0", b"layer one")
+    assert services.replicate(rule_id=to_bob.pk, name="alice/app").status == "skipped"
+    assert not Repository.objects.filter(name="bob/app").exists()
+
+
 def test_a_publisher_cannot_let_a_rule_reach_private_networks(alice):
     with pytest.raises(services.ValidationError) as raised:
         services.create_rule(
