@@ -51,6 +51,10 @@ class ThrottledSignIn:
             address = clients.client_address(self.request) if self.request else ""
             if user is None:  # counted and logged by authenticate_credentials
                 raise self.get_invalid_login_error()
+            if getattr(user, "berth_token", None) is not None:
+                # An access token is no password here: a session has every right of its
+                # account, none of the token's limits (scopes, revocation, expiry).
+                raise self.get_invalid_login_error()
             user.backend = getattr(user, "backend", settings.AUTHENTICATION_BACKENDS[0])
             self.user_cache = user
             self.confirm_login_allowed(user)

@@ -386,10 +386,6 @@ def namespace_settings(request, namespace: str):
     if request.method == "POST" and request.POST.get("action") == "delete":
         return _delete_organization(request, record)
     if request.method == "POST" and form.is_valid():
-        chosen = form.cleaned_data["default_visibility"]
-        Namespace.objects.filter(pk=record.pk).update(
-            default_private={"": None, "private": True, "public": False}[chosen]
-        )
         try:
             sharing.set_namespace_networks(
                 namespace=record,
@@ -399,6 +395,11 @@ def namespace_settings(request, namespace: str):
         except AccessError as error:
             form.add_error("networks", str(error))
         else:
+            # Only once the whole form is good: a refused form changes nothing.
+            chosen = form.cleaned_data["default_visibility"]
+            Namespace.objects.filter(pk=record.pk).update(
+                default_private={"": None, "private": True, "public": False}[chosen]
+            )
             messages.success(request, "Saved.")
             return redirect("namespace-settings", namespace=namespace)
     context = _organization_context(request, record, "settings")

@@ -20,6 +20,11 @@ from registry.replication import services, tasks
 from .organizations import _managed, _organization_context, _posted_id
 
 
+def _longest(field: str) -> int:
+    """The column's length: a longer value is a form error here, not the database's (500)."""
+    return ReplicationRule._meta.get_field(field).max_length
+
+
 class RuleForm(forms.Form):
     kind = forms.ChoiceField(
         label="Copy to",
@@ -28,14 +33,18 @@ class RuleForm(forms.Form):
         initial="registry",
     )
     url = forms.CharField(
-        required=False, label="Registry URL", help_text="e.g. https://registry.eu.example.com"
+        required=False,
+        max_length=_longest("url"),
+        label="Registry URL",
+        help_text="e.g. https://registry.eu.example.com",
     )
     destination_namespace = forms.CharField(
         required=False,
+        max_length=_longest("destination_namespace"),
         label="Under",
         help_text="A path at the destination, e.g. mirror (empty: the same names as here).",
     )
-    username = forms.CharField(required=False)
+    username = forms.CharField(required=False, max_length=_longest("username"))
     password = forms.CharField(
         required=False,
         label="Password or token",
@@ -47,6 +56,7 @@ class RuleForm(forms.Form):
     )
     filter = forms.CharField(
         required=False,
+        max_length=_longest("filter"),
         label="Repositories",
         help_text="Empty for all; a prefix (team/) or a glob (app-*).",
     )

@@ -473,16 +473,19 @@ def save_settings(
     description: str,
     about: str,
     usage: str,
-    is_private: bool,
+    is_private: bool | None,
     actor=None,
 ) -> None:
     """The owner's settings form: catalog texts and visibility, saved together or not at all
-    (the texts are rendered first, outside the transaction)."""
+    (the texts are rendered first, outside the transaction). `is_private` None leaves the
+    visibility as it is then: not as it was read before the texts rendered, which would undo
+    a change made meanwhile (a repository made private made public again)."""
     text = _prepared_text(entry, description=description, about=about, usage=usage)
     with transaction.atomic():
         entry.save(update_fields=["description", "indexed_at"])
         text.save()
-        set_visibility(repository=entry.repository, private=is_private, actor=actor)
+        if is_private is not None:
+            set_visibility(repository=entry.repository, private=is_private, actor=actor)
 
 
 def set_visibility(*, repository: Repository, private: bool, actor=None) -> None:

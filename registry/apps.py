@@ -1,7 +1,7 @@
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.signals import setting_changed
-from django.db.models.signals import post_delete, post_save, pre_save
+from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 
 
 class RegistryConfig(AppConfig):
@@ -35,6 +35,12 @@ class RegistryConfig(AppConfig):
         from .scanning import services as scanning
         from .scanning import tasks  # noqa: F401 - registers the Celery tasks with any worker
 
+        # A deleted account's namespaces stay reserved: nothing is copied into them any more.
+        pre_delete.connect(
+            replication.on_user_deleting,
+            sender=settings.AUTH_USER_MODEL,
+            dispatch_uid="registry.decline_replication_on_user_delete",
+        )
         metrics.register_lag("replication", replication.lag_seconds)
         metrics.register_lag("scan", scanning.lag_seconds)
 

@@ -9,7 +9,24 @@ from registry.access import auth, clients, credentials, ratelimit
 
 
 class BasicCredentials(authentication.BasicAuthentication):
+    """Basic credentials, but not on a write another site's page sends: a browser that was
+    given them (the 401's challenge asks) sends them with any site's form, as it sends a
+    cookie, and they carry no CSRF token. Browsers say where a request comes from in
+    `Sec-Fetch-Site`; scripts and CLIs send none."""
+
     www_authenticate_realm = "berth"
+
+    def authenticate(self, request):
+        found = super().authenticate(request)
+        if (
+            found is not None
+            and request.method not in permissions.SAFE_METHODS
+            and request.META.get("HTTP_SEC_FETCH_SITE", "none") not in ("same-origin", "none")
+        ):
+            raise exceptions.PermissionDenied(
+                "Basic credentials are not accepted on a write sent from another site."
+            )
+        return found
 
     def authenticate_credentials(self, userid, password, request=None):
         try:

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from registry.cache import services as cache
 from registry.models import CacheRule
 
-from .views import actor_of
+from .views import account_itself, actor_of
 
 
 class CacheRuleSerializer(serializers.Serializer):
@@ -98,6 +98,7 @@ class CacheRuleList(APIView):
     )
     def post(self, request):
         _staff_only(request)
+        account_itself(request)
         values = CacheRuleSerializer(data=request.data)
         values.is_valid(raise_exception=True)
         fields = values.validated_data
@@ -125,5 +126,6 @@ class CacheRuleDetail(APIView):
     @extend_schema(responses={204: None}, operation_id="cache_rule_delete")
     def delete(self, request, rule_id: int):
         _staff_only(request)
+        account_itself(request)
         cache.delete_rule(rule=_rule(rule_id), actor=actor_of(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -144,7 +144,11 @@ class RepositoryDetail(APIView):
         except ratelimit.Throttled as throttled:
             raise exceptions.Throttled(wait=throttled.retry_after) from None
         values = changes.validated_data
-        if values.get("visibility", _visibility(entry)) != _visibility(entry):
+        # Only a change is applied: a visibility as it was read could undo one made meanwhile.
+        visibility = values.get("visibility")
+        if visibility == _visibility(entry):
+            visibility = None
+        if visibility is not None:
             require(request, name, policy.MANAGE, public=not entry.is_private)
         text = services.text_of(entry)
         try:
@@ -153,7 +157,7 @@ class RepositoryDetail(APIView):
                 description=values.get("description", entry.description),
                 about=values.get("about", text.about),
                 usage=values.get("usage", text.usage),
-                is_private=values.get("visibility", _visibility(entry)) == "private",
+                is_private=None if visibility is None else visibility == "private",
                 actor=actor_of(request),
             )
         except ValidationError as error:

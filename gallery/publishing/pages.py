@@ -4,6 +4,7 @@ repository, a tag or an image. Thin views over the registry's and the gallery's 
 from __future__ import annotations
 
 import mimetypes
+import re
 
 from django import forms
 from django.conf import settings
@@ -27,6 +28,7 @@ from . import logos
 
 PREVIEWS = ratelimit.Limiter("previews", settings.BERTH_RATELIMIT_PREVIEWS)
 PREVIEW_MAX = 25_600
+LOGO_NAME = re.compile(r"logos/[A-Za-z0-9_-]+\.png", re.ASCII)
 
 
 def _actor(request) -> audit.Actor:
@@ -199,7 +201,9 @@ def delete_reference(request, name: str):
 def media(request, path: str):
     """Uploaded media (logos) from the default storage, cached for a year: their names are
     digests of their content, so a new logo is a new URL."""
-    if ".." in path.split("/") or not path.startswith("logos/") or not default_storage.exists(path):
+    # Only names a logo gets (logos.process, with the storage's suffix for a name taken):
+    # never the folder itself (`logos/`, `logos/.`), which exists but opens as no file.
+    if not LOGO_NAME.fullmatch(path) or not default_storage.exists(path):
         raise Http404("No such file")
     content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
     response = FileResponse(default_storage.open(path, "rb"), content_type=content_type)

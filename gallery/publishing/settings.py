@@ -105,7 +105,11 @@ def repository_settings(request, name: str):
                 messages.success(request, "Policy saved.")
                 return redirect("repository-settings", name=entry.name)
     elif request.method == "POST" and form.is_valid():
-        values = {"is_private": entry.is_private, **form.cleaned_data}
+        values = {**form.cleaned_data}
+        # Only a change is applied (None: kept as it is when saved): the visibility as the
+        # page was read could undo one made while the texts render.
+        if "is_private" not in form.changed_data:
+            values["is_private"] = None
         try:
             EDITS.take(f"user:{request.user.pk}")
             services.save_settings(entry=entry, actor=_actor(request), **values)

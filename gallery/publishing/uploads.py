@@ -67,6 +67,16 @@ def upload_page(request, name: str):
     return render(request, "gallery/upload.html", context)
 
 
+def _storable(text: str) -> bool:
+    """Text a column holds: JSON may carry NUL (which PostgreSQL refuses) or half of a
+    UTF-16 pair (which no UTF-8 holds), and no file name has either."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
 def _error(message: str, status: int, **extra) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
 
@@ -84,6 +94,8 @@ def start_import(request, name: str):
         return _error("Send {filename, size} as JSON.", 400)
     if tag and not names.is_valid_tag(tag):
         return _error("That is not a valid tag.", 400)
+    if not _storable(filename):
+        return _error("That is not a file name.", 400)
     if not imports.free_space_ok(size):
         return _error("There is not enough room for this archive on the server.", 507)
     try:

@@ -11,9 +11,17 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from registry import names
-from registry.models import Membership, Namespace, Robot, RobotPermission, Role
+from registry.models import (
+    Membership,
+    Namespace,
+    ReplicationRule,
+    Robot,
+    RobotPermission,
+    Role,
+)
 
 from . import audit, credentials, namespaces, revocation
 from .policy import ACTIONS, PULL
@@ -122,6 +130,10 @@ def delete_organization(*, organization: Namespace, actor, address: str = "") ->
         organization.memberships.all().delete()
         for robot in organization.robots.select_related("user"):
             robot.user.delete()
+        # Its name stays reserved: other publishers' rules copying into it stop, declined.
+        ReplicationRule.objects.filter(target=organization, declined_at__isnull=True).update(
+            declined_at=timezone.now()
+        )
         audit.record(
             "organization.deleted",
             actor=actor,

@@ -69,7 +69,13 @@ def check_rule(
     if len(filter) > 200 or any(c in filter for c in " \t\n"):
         errors["filter"] = ["A prefix (team/) or a glob (app-*), without spaces."]
     if target:
-        record = Namespace.objects.filter(name=target, owner__isnull=False).first()
+        # A user's namespace, or an organization with members (one deleted has none); not a
+        # name only reserved.
+        record = (
+            Namespace.objects.filter(name=target)
+            .filter(Q(owner__isnull=False) | Q(memberships__isnull=False))
+            .first()
+        )
         if record is None or target == namespace.name:
             errors["target"] = ["No other publisher of that name."]
     if url and (problem := addresses.url_problem(url, allow_private=allow_private_networks)):
@@ -169,6 +175,14 @@ def answer(*, rule: ReplicationRule, accept: bool, actor) -> ReplicationRule:
             detail={"rule": rule.pk},
         )
     return rule
+
+
+def on_user_deleting(sender, instance, **kwargs) -> None:
+    """pre_delete of the user model: its namespaces stay reserved, without owner, and the
+    rules copying into them stop (declined), as they would have if they had declined."""
+    ReplicationRule.objects.filter(target__owner=instance, declined_at__isnull=True).update(
+        declined_at=timezone.now()
+    )
 
 
 def rules_for(user):

@@ -106,6 +106,15 @@ def test_the_namespace_default_visibility_applies_to_new_repositories(acme, alic
     assert Repository.objects.get(name="acme/app").is_private
 
 
+def test_settings_refused_for_a_bad_network_change_nothing(acme, alice):
+    response = signed_in(alice).post(
+        "/u/acme/-/settings", {"default_visibility": "private", "networks": "10.0.0.0/33"}
+    )
+    assert response.status_code == 200  # the form again, with its error
+    assert Namespace.objects.get(name="acme").default_private is None
+    assert not acme.network_rules.exists()
+
+
 def test_the_audit_page_and_its_csv(acme, alice):
     page = signed_in(alice).get("/u/acme/-/audit")
     assert b"organization.created" in page.content
@@ -138,6 +147,32 @@ def test_maintainers_edit_texts_but_not_visibility(acme, alice):
         {"form": "catalog", "description": "d", "about": "", "usage": "", "is_private": "on"},
     )
     assert not Repository.objects.get(name="acme/app").is_private
+
+
+@pytest.mark.parametrize("role", ["maintainer", "admin"])
+def test_a_save_of_the_texts_keeps_a_privacy_set_while_they_rendered(
+    acme, alice, monkeypatch, role
+):
+    """The texts render for seconds before they are saved: a repository another admin made
+    private meanwhile was made public again by a save of its texts."""
+    mia = UserFactory(username="mia")
+    organizations.set_member(organization=acme, user=mia, role=role, actor=alice)
+    from tests.oci import RegistryClient
+
+    RegistryClient("alice").push_image("acme/app", "v1")
+    services.index_repository(repository_id=Repository.objects.get(name="acme/app").pk)
+    prepared = services._prepared_text
+
+    def made_private_meanwhile(entry, **texts):
+        services.set_visibility(repository=entry.repository, private=True)
+        return prepared(entry, **texts)
+
+    monkeypatch.setattr(services, "_prepared_text", made_private_meanwhile)
+    response = signed_in(mia).post(
+        "/r/acme/app/-/settings", {"form": "catalog", "description": "d", "about": "", "usage": ""}
+    )
+    assert response.status_code == 302
+    assert Repository.objects.get(name="acme/app").is_private
 
 
 @pytest.fixture

@@ -129,3 +129,19 @@ def test_a_new_users_empty_repository_list_says_how_to_publish(db):
     html = signed_in(UserFactory(username="erin")).get("/accounts/").content.decode()
     assert "create a repository</a> and upload an image archive" in html
     assert 'href="/new"' in html
+
+
+@pytest.mark.parametrize("path", ["/accounts/login/", "/admin/login/"])
+def test_an_access_token_does_not_sign_in_to_the_site(alice, path):
+    """A session has every right of its account: signed in with a pull-only token, its
+    holder made tokens, changed members and deleted repositories with none of its scopes."""
+    from registry.access import credentials
+
+    alice.is_staff = True
+    alice.save()
+    _, secret = credentials.create_token(user=alice, name="ci", scopes=["pull"])
+    client = Client()
+    response = client.post(path, {"username": "alice", "password": secret})
+    assert response.status_code == 200  # the form again, with its error
+    assert "_auth_user_id" not in client.session
+    assert client.get("/settings/tokens").status_code == 302  # to the sign-in page

@@ -50,6 +50,23 @@ def test_a_rule_to_a_private_address_is_refused_on_the_page(client, alice):
     assert not ReplicationRule.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"url": "https://registry.example.com", "username": "u" * 256},
+        {"url": "https://" + "a" * 2048 + ".example.com"},
+    ],
+)
+def test_a_value_longer_than_its_column_is_a_form_error(client, alice, values):
+    """As the API says it: PostgreSQL refused the row, a 500."""
+    response = signed_in(client, alice).post(
+        "/u/alice/-/replication", {"action": "create", "kind": "registry", **values}
+    )
+    assert response.status_code == 200
+    assert b"at most" in response.content
+    assert not ReplicationRule.objects.exists()
+
+
 def test_someone_elses_replication_page_does_not_exist_for_them(client, alice, bob):
     assert signed_in(client, bob).get("/u/alice/-/replication").status_code == 404
 

@@ -61,6 +61,20 @@ def test_only_staff_manage_rules(alice, public_dns, api):
     assert as_user("alice").get("/api/v1/cache-rules").status_code == 403
 
 
+def test_a_staff_members_token_does_not_manage_rules(staff, public_dns):
+    """A token administers nothing: a rule reaches other networks and takes a prefix."""
+    from registry.access import credentials
+
+    _, secret = credentials.create_token(user=staff, name="ci", scopes=["api-read", "api-write"])
+    client = as_user("sam")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert create(client).status_code == 403
+    assert not CacheRule.objects.exists()
+    rule = create(as_user("sam")).json()
+    assert client.delete(f"/api/v1/cache-rules/{rule['id']}").status_code == 403
+    assert CacheRule.objects.exists()
+
+
 @pytest.mark.parametrize(
     "upstream",
     [

@@ -192,6 +192,21 @@ def test_replicate_now_names_a_repository_of_the_rule_or_is_a_400(alice, as_alic
     assert [r["repository"] for r in status] in ([], ["alice/app"])  # nothing made up
 
 
+def test_another_sites_page_cannot_accept_with_the_basic_credentials_a_browser_keeps(alice, bob):
+    """A browser that was given Basic credentials (the API's 401 asks for them) sends them
+    with any site's form: a page elsewhere could accept a rule copying into bob's namespace."""
+    rule = as_user("alice").post(
+        "/api/v1/replication-rules", {"namespace": "alice", "publisher": "bob"}, format="json"
+    )
+    path = f"/api/v1/replication-rules/{rule.json()['id']}/accept"
+    forged = as_user("bob").post(path, HTTP_SEC_FETCH_SITE="cross-site")
+    assert forged.status_code == 403, forged.content
+    assert forged.json()["error"]["code"] == "permission_denied"
+    assert ReplicationRule.objects.get().accepted_at is None
+    assert as_user("bob").post(path, HTTP_SEC_FETCH_SITE="same-origin").status_code == 200
+    assert ReplicationRule.objects.get().accepted_at is not None
+
+
 def test_an_offer_names_no_private_repository_to_its_publisher_until_accepted(alice, bob, as_alice):
     """The target's admins see the repositories a rule copies once they accept (the copies
     are theirs then); before, and after they decline, only those they may read anyway."""

@@ -209,3 +209,38 @@ def test_a_body_nested_too_deeply_is_a_json_400(webapp, method, path):
     )
     assert response.status_code == 400, response.content
     assert response.json()["error"]["code"] == "parse_error"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/api/v1/repositories", b'{"name": "alice/new", "visibility": "\\ud800"}'),
+        ("patch", "/api/v1/repositories/alice/webapp", b'{"visibility": "\\udfff"}'),
+        ("post", "/api/v1/tokens", b'{"name": "ci", "scopes": ["\\ud800"]}'),
+    ],
+)
+def test_a_lone_surrogate_in_a_body_is_a_json_400(webapp, method, path, body):
+    """JSON may escape half of a UTF-16 pair, which no UTF-8 text holds: a choice field's
+    error quoted it back, and encoding the answer was a 500."""
+    response = getattr(as_user("alice"), method)(path, body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "parse_error"
+    assert CatalogEntry.objects.get(pk=webapp.pk).is_private is False
+
+
+def test_an_edit_of_the_texts_keeps_a_privacy_set_while_they_rendered(webapp, monkeypatch):
+    """The texts render for seconds before they are saved: a repository made private
+    meanwhile was made public again by a PATCH that did not name a visibility."""
+    prepared = services._prepared_text
+
+    def made_private_meanwhile(entry, **texts):
+        services.set_visibility(repository=entry.repository, private=True)
+        return prepared(entry, **texts)
+
+    monkeypatch.setattr(services, "_prepared_text", made_private_meanwhile)
+    response = as_user("alice").patch(
+        "/api/v1/repositories/alice/webapp", {"about": "New"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert Repository.objects.get(name="alice/webapp").is_private
+    assert CatalogEntry.objects.get(name="alice/webapp").is_private

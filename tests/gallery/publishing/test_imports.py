@@ -282,3 +282,15 @@ def test_a_start_with_a_size_that_is_no_whole_number_is_a_400(repo, alice, body)
     client.force_login(alice)
     response = client.post("/r/alice/app/-/imports", body, content_type="application/json")
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize("filename", ["a\\u0000.tar", "a\\ud800.tar"])
+def test_a_start_with_a_filename_no_text_column_holds_is_a_400(repo, alice, filename):
+    """NUL (which PostgreSQL refuses) or half of a UTF-16 pair (which no UTF-8 holds): the
+    import row could not be written, a 500."""
+    client = Client(raise_request_exception=False)
+    client.force_login(alice)
+    body = f'{{"filename": "{filename}", "size": 10}}'
+    response = client.post("/r/alice/app/-/imports", body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert not ArchiveImport.objects.exists()

@@ -185,3 +185,13 @@ def test_tags_and_images_are_deleted_from_the_tags_tab(alice, app, bob):
     signed_in(alice).post("/r/alice/app/-/delete-reference", {"digest": digest})
     assert CatalogEntry.objects.get(name="alice/app").tag_count == 0
     assert signed_in(bob).post("/r/alice/app/-/delete-reference", {"tag": "v2"}).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/media/logos/", "/media/logos/.", "/media/logos//"])
+def test_the_logos_folder_itself_is_a_404(alice, app, path):
+    """It exists in the media storage, but it is no file: opening it was a 500."""
+    signed_in(alice).post(
+        "/r/alice/app/-/logo", {"logo": SimpleUploadedFile("l.png", image_bytes("PNG"))}
+    )
+    response = Client(raise_request_exception=False).get(path)
+    assert response.status_code == 404

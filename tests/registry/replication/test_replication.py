@@ -6,6 +6,7 @@ import json
 import pytest
 
 from registry import mediatypes
+from registry.access import organizations
 from registry.models import Blob, ReplicatedTag, ReplicationState, Repository
 from registry.replication import services, tasks
 from tests.factories import UserFactory
@@ -308,6 +309,45 @@ def test_a_declined_rule_copies_nothing(as_alice, to_bob, bob):
     services.answer(rule=to_bob, accept=False, actor=bob)
     assert services.replicate(rule_id=to_bob.pk, name="alice/app").status == "skipped"
     assert services.status_of(to_bob)["state"] == "declined"
+
+
+def test_an_organization_is_a_publisher_a_rule_copies_to(as_alice, alice, bob):
+    """Its owners and admins accept it, as a user accepts one to their own namespace."""
+    organizations.create_organization(name="acme", owner=bob)
+    rule = services.create_rule(namespace=alice.namespaces.get(), actor=alice, target="acme")
+    pushed(as_alice, "alice/app", "1.0", b"layer one")
+    services.answer(rule=rule, accept=True, actor=bob)
+    services.replicate(rule_id=rule.pk, name="alice/app")
+    assert RegistryClient("bob").get("/v2/acme/app/manifests/1.0").status_code == 200
+
+
+def test_a_deleted_organization_is_no_publisher_a_rule_copies_to(alice, bob):
+    acme = organizations.create_organization(name="acme", owner=bob)
+    organizations.delete_organization(organization=acme, actor=bob)
+    with pytest.raises(services.ValidationError) as raised:
+        services.create_rule(namespace=alice.namespaces.get(), actor=alice, target="acme")
+    assert "target" in raised.value.message_dict
+
+
+def test_a_deleted_organization_receives_no_more_copies(as_alice, alice, bob):
+    """Its name stays reserved: a rule it had accepted went on publishing there."""
+    acme = organizations.create_organization(name="acme", owner=bob)
+    rule = services.create_rule(namespace=alice.namespaces.get(), actor=alice, target="acme")
+    services.answer(rule=rule, accept=True, actor=bob)
+    organizations.delete_organization(organization=acme, actor=bob)
+    pushed(as_alice, "alice/app", "1.0", b"layer one")
+    assert services.replicate(rule_id=rule.pk, name="alice/app").status == "skipped"
+    assert not Repository.objects.filter(name="acme/app").exists()
+    rule.refresh_from_db()
+    assert services.status_of(rule)["state"] == "declined"
+
+
+def test_a_deleted_users_namespace_receives_no_more_copies(as_alice, to_bob, bob):
+    services.answer(rule=to_bob, accept=True, actor=bob)
+    bob.delete()  # as the admin deletes a user: bob's name stays reserved, without owner
+    pushed(as_alice, "alice/app", "1.0", b"layer one")
+    assert services.replicate(rule_id=to_bob.pk, name="alice/app").status == "skipped"
+    assert not Repository.objects.filter(name="bob/app").exists()
 
 
 def test_a_publisher_cannot_let_a_rule_reach_private_networks(alice):
