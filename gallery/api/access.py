@@ -86,6 +86,7 @@ class OrganizationList(APIView):
     )
     def post(self, request):
         _signed_in(request)
+        account_itself(request)  # a name reserved for good is the account's own decision
         name = request.data.get("name") if isinstance(request.data, dict) else None
         if not isinstance(name, str) or not name:
             raise exceptions.ValidationError({"name": ["This field is required."]})

@@ -8,7 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from registry.access import audit
-from registry.models import AccessToken, AuditEvent, Membership, Repository
+from registry.models import AccessToken, AuditEvent, Membership, Namespace, Repository
 from tests.factories import PASSWORD, UserFactory
 from tests.gallery.api.conftest import as_user
 
@@ -164,8 +164,11 @@ def test_a_token_administers_no_organization(acme, alice, bob):
         client.delete(f"/api/v1/organizations/acme/robots/ci/tokens/{robot_token}"),
         client.delete("/api/v1/organizations/acme/robots/ci"),
         client.delete("/api/v1/organizations/acme"),
+        # A new organization reserves its name for good: the account's own decision too.
+        client.post("/api/v1/organizations", {"name": "leaked"}, format="json"),
     ]
     assert [response.status_code for response in changes] == [403] * len(changes)
+    assert not Namespace.objects.filter(name="leaked").exists()
     assert Membership.objects.get(user=bob).role == "reader"
     assert AccessToken.objects.get(pk=robot_token).revoked_at is None
     assert client.get("/api/v1/organizations/acme/robots").status_code == 200  # reads may
