@@ -114,7 +114,8 @@ class OrganizationDetail(APIView):
         organization = _organization(org)
         _signed_in(request)
         account_itself(request)
-        if policy.rights_of(request.user).roles.get(org) != Role.OWNER:
+        rights = policy.rights_of(request.user)
+        if rights.roles.get(org) != Role.OWNER and not rights.superuser:
             raise exceptions.PermissionDenied("Only owners may delete an organization.")
         organizations.delete_organization(
             organization=organization, actor=request.user, address=clients.client_address(request)

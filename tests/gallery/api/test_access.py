@@ -174,6 +174,14 @@ def test_a_token_administers_no_organization(acme, alice, bob):
     assert client.get("/api/v1/organizations/acme/robots").status_code == 200  # reads may
 
 
+def test_only_owners_and_superusers_delete_an_organization(acme, bob):
+    as_user("alice").put("/api/v1/organizations/acme/members/bob", {"role": "admin"}, format="json")
+    assert as_user("bob").delete("/api/v1/organizations/acme").status_code == 403
+    UserFactory(username="root", is_superuser=True, is_staff=True)
+    assert as_user("root").delete("/api/v1/organizations/acme").status_code == 204
+    assert not Membership.objects.filter(namespace__name="acme").exists()
+
+
 def test_a_revoked_token_stops_at_once(alice):
     created = (
         as_user("alice")
