@@ -215,6 +215,8 @@ def _change_members(request, organization, form, *, manages: bool, role) -> str 
         if target is None:
             return "No such member."
         if action == "role":
+            if not organization.memberships.filter(user=target).exists():
+                return "No such member."  # members are added with "add" (active accounts)
             return _set_role(request, organization, target, request.POST.get("role", ""), role)
         if action == "remove":
             current = organization.memberships.filter(user=target).values_list("role", flat=True)

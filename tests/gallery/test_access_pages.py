@@ -61,6 +61,12 @@ def test_members_are_added_changed_and_removed(acme, alice, bob):
     assert Membership.objects.get(user=bob).role == "maintainer"
     client.post("/u/acme/-/members", {"action": "remove", "username": "bob"})
     assert not Membership.objects.filter(user=bob).exists()
+    # A role is changed for a member only: adding one goes through "add", which refuses an
+    # account that is disabled.
+    bob.is_active = False
+    bob.save()
+    client.post("/u/acme/-/members", {"action": "role", "username": "bob", "role": "admin"})
+    assert not Membership.objects.filter(user=bob).exists()
 
 
 def test_readers_see_members_but_cannot_change_them(acme, alice, bob):
