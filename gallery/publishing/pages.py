@@ -50,7 +50,10 @@ def name_problem(user, name: str) -> str:
 class NewRepositoryForm(forms.Form):
     namespace = forms.ChoiceField()
     name = forms.CharField(
-        max_length=200, help_text="Lowercase letters, digits, and . _ - / between them."
+        max_length=200,
+        help_text="Lowercase letters, digits, and . _ - / between them.",
+        # The status line under the name says what is wrong, as typed or as submitted.
+        widget=forms.TextInput(attrs={"aria-describedby": "id_name_helptext name-status"}),
     )
     visibility = forms.ChoiceField(
         choices=[("", "The namespace's default"), ("public", "Public"), ("private", "Private")],

@@ -1,7 +1,11 @@
 """Forms in the browser: how their parts sit (choices beside their words, boxes in a row of
 the same height, a form's own error apart from its fields)."""
 
+import re
+import secrets
+
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -53,3 +57,23 @@ def test_a_forms_own_error_stands_apart_from_its_first_label(page, live_registry
     error = page.locator(".errorlist.nonfield").bounding_box()
     label = page.get_by_text("Username", exact=True).bounding_box()
     assert label["y"] - (error["y"] + error["height"]) >= 8
+
+
+def test_a_new_repositorys_name_error_sits_under_the_name(new_page, live_registry):
+    page = new_page(live_registry.alice)
+    name = f"twice{secrets.token_hex(3)}"
+    for _ in range(2):
+        page.goto("/new")
+        page.get_by_label("Name", exact=True).fill(name)
+        page.get_by_role("button", name="Create repository").click()
+    error = page.get_by_text("A repository of that name exists.")
+    expect(error).to_be_visible()
+    # Right under the name's help text, and apart from the next field's label.
+    above = page.get_by_text("Lowercase letters, digits").bounding_box()
+    below = page.get_by_text("Visibility", exact=True).bounding_box()
+    message = error.bounding_box()
+    assert message["y"] - (above["y"] + above["height"]) < 12
+    assert below["y"] - (message["y"] + message["height"]) >= 12
+    expect(page.get_by_label("Name", exact=True)).to_have_accessible_description(
+        re.compile("A repository of that name exists")
+    )
