@@ -77,3 +77,15 @@ def test_a_new_repositorys_name_error_sits_under_the_name(new_page, live_registr
     expect(page.get_by_label("Name", exact=True)).to_have_accessible_description(
         re.compile("A repository of that name exists")
     )
+
+
+def test_a_field_with_an_error_is_outlined_apart_from_the_others(new_page, live_registry):
+    page = new_page(live_registry.alice)
+    page.goto("/settings/tokens")
+    page.get_by_label("Name", exact=True).fill(" ")  # passes the browser's check, not the server's
+    page.get_by_role("button", name="Create token").click()
+    expect(page.get_by_text("This field is required.")).to_be_visible()
+    border = "element => getComputedStyle(element).borderTopColor"
+    wrong = page.get_by_label("Name", exact=True).evaluate(border)
+    right = page.get_by_label("Expires").evaluate(border)
+    assert wrong != right
