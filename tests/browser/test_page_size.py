@@ -139,3 +139,35 @@ def test_the_tags_table_stays_inside_its_column(new_page, many_tags, size):
     for button in buttons.all():
         box = button.bounding_box()
         assert box["x"] + box["width"] <= right
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_an_open_delete_menu_hides_nothing_of_its_row(new_page, live_registry, many_tags, size):
+    page = new_page(live_registry.alice, **SIZES[size])
+    page.goto(f"/r/{many_tags}/-/tags")
+    row = page.locator(".tag-table tbody > tr").first
+    row.get_by_text("Delete…").click()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"tags-25-delete-open-{size}.png")
+    parts = [
+        row.locator(".tag-cell .tag").first,
+        row.locator(".digest-cell a").first,
+        row.get_by_role("button", name=re.compile(r"^Copy: docker pull")),
+        row.get_by_role("button", name=re.compile(r"^Delete tag ")),
+        row.get_by_role("button", name=re.compile(r"^Delete the image")),
+    ]
+    boxes = [part.bounding_box() for part in parts]
+    for box in boxes:
+        assert box["width"] > 20
+    for i, box in enumerate(boxes):
+        for other in boxes[i + 1 :]:
+            assert not _overlap(box, other), (box, other)
