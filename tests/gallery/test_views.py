@@ -111,6 +111,14 @@ def test_settings_page_shows_the_current_texts_and_visibility(webapp, alice):
     assert 'id="id_is_private" checked>' in html
 
 
+def test_settings_tab_takes_the_whole_width_without_the_pull_box(webapp, alice):
+    """The editors need the width; on a phone the Pull box came before the form."""
+    html = signed_in(alice).get("/r/alice/webapp/-/settings").content.decode()
+    assert "repo-body-wide" in html
+    assert 'id="pull-title"' not in html
+    assert 'id="pull-title"' in signed_in(alice).get("/r/alice/webapp/-/usage").content.decode()
+
+
 def test_settings_form_errors_are_shown_not_raised(webapp, alice):
     response = signed_in(alice).post("/r/alice/webapp/-/settings", {"description": "x" * 2000})
     assert response.status_code == 200
