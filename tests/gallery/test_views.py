@@ -319,6 +319,18 @@ def test_search_page_says_when_a_total_is_a_lower_bound(db, settings):
     assert "2+ results" in html
 
 
+def test_filters_that_match_nothing_never_call_the_catalog_empty(db):
+    catalog_entry("acme/tool")
+    html = Client().get("/search?type=helm").content.decode()
+    assert "No repository matches with these filters." in html
+    assert "empty so far" not in html
+    assert "empty so far" not in Client().get("/search?namespace=nobody").content.decode()
+
+
+def test_browsing_an_empty_catalog_says_it_is_empty(db):
+    assert "(empty so far)" in Client().get("/search").content.decode()
+
+
 def test_search_page_keeps_the_namespace_filter(db):
     catalog_entry("acme/tool")
     catalog_entry("bob/tool")
