@@ -89,3 +89,22 @@ def test_a_field_with_an_error_is_outlined_apart_from_the_others(new_page, live_
     wrong = page.get_by_label("Name", exact=True).evaluate(border)
     right = page.get_by_label("Expires").evaluate(border)
     assert wrong != right
+
+
+def test_deleting_a_repository_says_at_the_field_what_to_type(new_page, live_registry):
+    """The server's "Type … to confirm" lands at the top of a long page; the field says it."""
+    page = new_page(live_registry.alice)
+    name = f"{live_registry.alice.username}/gone{secrets.token_hex(3)}"
+    page.goto("/new")
+    page.get_by_label("Name", exact=True).fill(name.split("/", 1)[1])
+    page.get_by_role("button", name="Create repository").click()
+    page.goto(f"/r/{name}/-/settings")
+    confirm = page.get_by_label(f"Type {name} to confirm")
+    for typed in ("", name[:-1]):
+        confirm.fill(typed)
+        page.get_by_role("button", name="Delete repository").click()
+        expect(page).to_have_url(re.compile(rf"/r/{re.escape(name)}/-/settings$"))
+        assert confirm.evaluate("input => !input.validity.valid")
+    confirm.fill(name)
+    page.get_by_role("button", name="Delete repository").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Repository {name} deleted.")
