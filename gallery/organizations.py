@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -372,6 +373,12 @@ class NamespaceSettingsForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="One CIDR range per line (e.g. 10.0.0.0/8). Empty: from anywhere.",
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        word = "private" if settings.BERTH_NEW_REPOSITORIES_PRIVATE else "public"
+        visibility = self.fields["default_visibility"]
+        visibility.choices = [("", f"The site's default ({word})"), *visibility.choices[1:]]
 
 
 @login_required

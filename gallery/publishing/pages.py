@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from registry import names
 from registry import services as registry_services
-from registry.access import audit, clients, policy, ratelimit
+from registry.access import audit, clients, namespaces, policy, ratelimit
 from registry.errors import ManifestUnknown, RegistryError
 from registry.models import Repository
 
@@ -68,6 +68,15 @@ class NewRepositoryForm(forms.Form):
         # "acme" sorted before "alice" made a new repository an organization's by default.
         choices = sorted(policy.writable_namespaces(user), key=lambda n: (n != user.username, n))
         self.fields["namespace"].choices = [(n, n) for n in choices]
+        # Say what the default is: "The namespace's default" alone left a publisher guessing.
+        defaults = {namespaces.new_repository_private(f"{n}/repository") for n in choices}
+        if len(defaults) == 1:
+            word = "private" if defaults.pop() else "public"
+            visibility = self.fields["visibility"]
+            visibility.choices = [
+                ("", f"The namespace's default ({word})"),
+                *visibility.choices[1:],
+            ]
 
     def clean(self):
         values = super().clean()
