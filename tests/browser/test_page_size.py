@@ -13,6 +13,7 @@ import tarfile
 import urllib.request
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.publish import wait_for_page
 from tests.browser.test_screenshots import SCREENSHOTS
@@ -171,3 +172,14 @@ def test_an_open_delete_menu_hides_nothing_of_its_row(new_page, live_registry, m
     for i, box in enumerate(boxes):
         for other in boxes[i + 1 :]:
             assert not _overlap(box, other), (box, other)
+
+
+@pytest.mark.parametrize(
+    "path", ["/r/alice/many/-/settings", "/u/alice/-/replication"], ids=["repository", "namespace"]
+)
+def test_the_current_tab_is_in_sight_on_a_phone(new_page, live_registry, many_tags, path):
+    """Tab bars wider than a phone scroll; the tab of the page shown must not be off the edge."""
+    page = new_page(live_registry.alice, **SIZES["phone"])
+    page.goto(path)
+    current = page.locator(".tabs [aria-current=page]")
+    expect(current).to_be_in_viewport(ratio=0.99)  # less a fraction of a pixel
