@@ -10,7 +10,7 @@ from gallery import readme, services
 from gallery.publishing import settings as repository_settings
 from registry.access import ratelimit
 from registry.models import Repository
-from tests.factories import UserFactory
+from tests.factories import UserFactory, catalog_entry
 
 pytestmark = pytest.mark.django_db
 FORM = {"description": "d", "about": "# About", "usage": "", "is_private": ""}
@@ -129,3 +129,12 @@ def test_a_new_users_empty_repository_list_says_how_to_publish(db):
     html = signed_in(UserFactory(username="erin")).get("/accounts/").content.decode()
     assert "create a repository</a> and upload an image archive" in html
     assert 'href="/new"' in html
+
+
+def test_the_push_heading_speaks_of_a_first_image_only_before_there_is_one(db):
+    user = UserFactory(username="fern")
+    assert "Push your first image" in signed_in(user).get("/accounts/").content.decode()
+    catalog_entry("fern/app", owner=user)
+    html = signed_in(user).get("/accounts/").content.decode()
+    assert "Push your first image" not in html
+    assert "Push an image" in html
