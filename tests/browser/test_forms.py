@@ -108,3 +108,25 @@ def test_deleting_a_repository_says_at_the_field_what_to_type(new_page, live_reg
     confirm.fill(name)
     page.get_by_role("button", name="Delete repository").click()
     expect(page.get_by_role("status")).to_contain_text(f"Repository {name} deleted.")
+
+
+# The contrast ratio (WCAG) of the focused element's outline against the page behind it.
+FOCUS_CONTRAST = """() => {
+  const rgb = (color) => color.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => {
+    v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  }).reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const outline = lum(rgb(getComputedStyle(document.activeElement).outlineColor));
+  const page = lum(rgb(getComputedStyle(document.body).backgroundColor));
+  return (Math.max(outline, page) + 0.05) / (Math.min(outline, page) + 0.05);
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_focus_ring_stands_out_from_the_page(new_page, scheme):
+    page = new_page(color_scheme=scheme)
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").focus()
+    page.keyboard.press("Tab")  # to the password, focused from the keyboard
+    assert page.evaluate(FOCUS_CONTRAST) >= 3
