@@ -130,3 +130,21 @@ def test_the_focus_ring_stands_out_from_the_page(new_page, scheme):
     page.get_by_label("Username").focus()
     page.keyboard.press("Tab")  # to the password, focused from the keyboard
     assert page.evaluate(FOCUS_CONTRAST) >= 3
+
+
+# How far the focused element's outline reaches past the box of its scrolling tab bar, in px.
+OUTLINE_PAST_TAB_BAR = """() => {
+  const tab = document.activeElement, style = getComputedStyle(tab);
+  const reach = parseFloat(style.outlineOffset) + parseFloat(style.outlineWidth);
+  const box = tab.getBoundingClientRect(), bar = tab.closest(".tabs").getBoundingClientRect();
+  return Math.max(0, bar.top - (box.top - reach), box.bottom + reach - bar.bottom);
+}"""
+
+
+def test_a_focused_tab_shows_its_whole_focus_ring(new_page, live_registry):
+    """Tab bars scroll sideways, and a scrolling box clips what reaches past it."""
+    page = new_page(live_registry.alice)
+    page.goto(f"/u/{live_registry.alice.username}/-/settings")
+    page.get_by_role("navigation", name="Organization").get_by_role("link").first.focus()
+    page.keyboard.press("Tab")  # to the next tab, focused from the keyboard
+    assert page.evaluate(OUTLINE_PAST_TAB_BAR) == 0
