@@ -63,3 +63,11 @@ def test_a_long_username_in_the_header_fits_a_phone(new_page):
     expect(header.get_by_role("link", name=username)).to_be_visible()
     expect(header.get_by_role("button", name="Sign out")).to_be_in_viewport()
     assert page.evaluate(OVERFLOW) == []
+
+
+def test_a_short_username_in_the_header_is_not_shortened_on_a_phone(new_page, live_registry):
+    page = new_page(live_registry.alice, viewport={"width": 390, "height": 844})
+    page.goto("/u/alice/-/settings")
+    user = page.get_by_role("banner").get_by_role("link", name=live_registry.alice.username)
+    assert user.evaluate("link => link.scrollWidth <= link.clientWidth")
+    assert page.evaluate(OVERFLOW) == []
