@@ -190,6 +190,12 @@ def test_unknown_pages_get_the_designed_404(db):
     assert b"This page does not exist" in response.content
 
 
+def test_a_404_speaks_of_a_repository_only_at_a_repositorys_address(db):
+    assert b"The repository may be private" in Client().get("/r/nobody/nothing").content
+    for path in ("/u/nobody", "/accounts/nothing"):
+        assert b"repository" not in Client().get(path).content.split(b"<main")[1], path
+
+
 def test_home_counts_only_public_repositories(db):
     catalog_entry("acme/public")
     catalog_entry("acme/hidden", private=True, owner=UserFactory(username="acme"))
