@@ -148,3 +148,28 @@ def test_a_focused_tab_shows_its_whole_focus_ring(new_page, live_registry):
     page.get_by_role("navigation", name="Organization").get_by_role("link").first.focus()
     page.keyboard.press("Tab")  # to the next tab, focused from the keyboard
     assert page.evaluate(OUTLINE_PAST_TAB_BAR) == 0
+
+
+# The contrast ratio (WCAG) of an element's text against its own background colour.
+TEXT_CONTRAST = """(element) => {
+  const rgb = (color) => color.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => {
+    v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  }).reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const style = getComputedStyle(element);
+  const text = lum(rgb(style.color)), back = lum(rgb(style.backgroundColor));
+  return (Math.max(text, back) + 0.05) / (Math.min(text, back) + 0.05);
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_a_danger_buttons_words_are_readable(new_page, live_registry, scheme):
+    page = new_page(live_registry.alice, color_scheme=scheme)
+    page.goto("/settings/tokens")
+    page.get_by_label("Name", exact=True).fill(f"contrast-{secrets.token_hex(3)}")
+    page.get_by_role("button", name="Create token").click()
+    revoke = page.get_by_role("button", name=re.compile("^Revoke")).first
+    assert revoke.evaluate(TEXT_CONTRAST) >= 4.5
+    revoke.hover()
+    assert revoke.evaluate(TEXT_CONTRAST) >= 4.5
