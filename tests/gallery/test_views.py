@@ -145,6 +145,24 @@ def test_sign_up_creates_a_user_who_owns_their_namespace(db):
     assert carol.namespaces.get().name == "carol"
 
 
+def test_sign_up_says_what_is_wrong_with_a_password_under_it_not_under_its_confirmation(db):
+    html = (
+        Client()
+        .post(
+            "/accounts/signup",
+            {
+                "username": "carol",
+                "email": "c@example.test",
+                "password1": "short",
+                "password2": "short",
+            },
+        )
+        .content.decode()
+    )
+    error = html.index("This password is too short.")
+    assert html.index('for="id_password1"') < error < html.index('for="id_password2"')
+
+
 @pytest.mark.parametrize("username", ["Carol", "c", "admin", "c--", "-carol", "caro_l_"])
 def test_sign_up_refuses_names_that_are_not_namespaces(db, username):
     response = Client().post(
