@@ -68,6 +68,13 @@ def test_tags_tab_groups_platforms_and_filters_by_name(webapp):
     assert filtered.count('<td class="tag-cell"') == 1
 
 
+def test_a_tag_filter_that_matches_nothing_says_so_once(webapp):
+    html = Client().get("/r/alice/webapp/-/tags?name=zzz").content.decode()
+    assert "No tag matches “zzz”." in html
+    assert "shown together" not in html
+    assert "shown together" in Client().get("/r/alice/webapp/-/tags").content.decode()
+
+
 def test_tags_tab_pages_through_many_tags(as_alice):
     as_alice.push_image("alice/many", "t0")
     for i in range(1, 30):
