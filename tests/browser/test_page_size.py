@@ -183,3 +183,21 @@ def test_the_current_tab_is_in_sight_on_a_phone(new_page, live_registry, many_ta
     page.goto(path)
     current = page.locator(".tabs [aria-current=page]")
     expect(current).to_be_in_viewport(ratio=0.99)  # less a fraction of a pixel
+
+
+# How many pixels the search box's placeholder is wider than the room for text in the box.
+PLACEHOLDER_PAST_BOX = """(input) => {
+  const style = getComputedStyle(input);
+  const context = document.createElement("canvas").getContext("2d");
+  context.font = style.font;
+  const room = input.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  return Math.max(0, context.measureText(input.placeholder).width - room);
+}"""
+
+
+@pytest.mark.parametrize("path", ["/", "/search"])
+def test_the_search_boxs_placeholder_fits_a_phone(new_page, path):
+    page = new_page(**SIZES["phone"])
+    page.goto(path)
+    box = page.get_by_role("main").get_by_role("searchbox", name="Search the catalog")
+    assert box.evaluate(PLACEHOLDER_PAST_BOX) == 0
