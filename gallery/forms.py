@@ -62,6 +62,12 @@ class SignUpForm(UserCreationForm):
         # Django's help is an HTML list; the form template escapes help texts.
         self.fields["password1"].help_text = " ".join(password_validators_help_texts())
 
+    def validate_password_for_user(self, user, **kwargs):
+        # What is wrong with the password is said under it, beside its rules (Django says it
+        # under the confirmation).
+        kwargs.setdefault("password_field_name", "password1")
+        super().validate_password_for_user(user, **kwargs)
+
     def clean_username(self):
         """The username is also a namespace: it must be one nobody has or had.
 

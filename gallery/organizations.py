@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -47,22 +48,23 @@ def _posted_id(request, key: str) -> int | None:
 SHOWN_ONCE = "berth:secret-shown-once"
 
 
-def _show_once(request, secret: str, *args, **kwargs):
+def _show_once(request, secret: str, username: str, *args, **kwargs):
     """Redirect to the page that shows a new token's secret, once: reloading that page, or
     going back to it, shows no secret and creates no second token (as answering the form's
     POST with the secret did). The secret waits in the session only until that GET, and
-    only that page takes it."""
+    only that page takes it, with the username it signs in with."""
     response = redirect(*args, **kwargs)
-    request.session[SHOWN_ONCE] = {"path": response.url, "secret": secret}
+    request.session[SHOWN_ONCE] = {"path": response.url, "secret": secret, "username": username}
     return response
 
 
-def _shown_once(request) -> str | None:
+def _shown_once(request) -> tuple[str | None, str]:
+    """The secret to show on this page, and its username; (None, "") if none waits."""
     kept = request.session.get(SHOWN_ONCE)
     if request.method != "GET" or not isinstance(kept, dict) or kept["path"] != request.path:
-        return None
+        return None, ""
     del request.session[SHOWN_ONCE]
-    return kept["secret"]
+    return kept["secret"], kept.get("username", "")
 
 
 class TokenForm(forms.Form):
@@ -82,7 +84,7 @@ def tokens(request):
     form = (
         TokenForm(request.POST or None) if request.POST.get("action") == "create" else TokenForm()
     )
-    created = _shown_once(request)
+    created, _ = _shown_once(request)
     if request.method == "POST" and request.POST.get("action") == "revoke":
         token = request.user.access_tokens.filter(pk=_posted_id(request, "token")).first()
         if token is None:
@@ -99,7 +101,7 @@ def tokens(request):
             expires_at=timezone.now() + timedelta(days=int(days)) if days else None,
             address=clients.client_address(request),
         )
-        return _show_once(request, secret, "tokens")
+        return _show_once(request, secret, request.user.username, "tokens")
     return render(
         request,
         "gallery/tokens.html",
@@ -277,23 +279,24 @@ def robots(request, namespace: str):
     form = (
         RobotForm(request.POST or None) if request.POST.get("action") == "create" else RobotForm()
     )
-    created = _shown_once(request)
+    created, created_for = _shown_once(request)
     if request.method == "POST":
         try:
             if request.POST.get("action") == "create":
-                secret = _create_robot(request, record, form)
+                made = _create_robot(request, record, form)
             else:
-                secret = _change_robot(request, record)
-                if secret is None:
+                made = _change_robot(request, record)
+                if made is None:
                     return redirect("robots", namespace=namespace)
-            if secret:
-                return _show_once(request, secret, "robots", namespace=namespace)
+            if made:
+                return _show_once(request, *made, "robots", namespace=namespace)
         except AccessError as error:
             messages.error(request, str(error))
     context = _organization_context(request, record, "robots")
     context.update(
         form=form,
         created=created,
+        created_for=created_for,
         robots=record.robots.select_related("user").prefetch_related(
             "permissions", "user__access_tokens"
         ),
@@ -301,11 +304,12 @@ def robots(request, namespace: str):
     return render(request, "gallery/organization_robots.html", context)
 
 
-def _create_robot(request, record, form) -> str | None:
+def _create_robot(request, record, form) -> tuple[str, str] | None:
+    """The new robot's token and username, or None (the form says what is wrong)."""
     if not form.is_valid():
         return None
     try:
-        _, secret = organizations.create_robot(
+        robot, secret = organizations.create_robot(
             organization=record,
             name=form.cleaned_data["name"],
             description=form.cleaned_data["description"],
@@ -321,12 +325,12 @@ def _create_robot(request, record, form) -> str | None:
     except AccessError as error:
         form.add_error(None, str(error))
         return None
-    return secret
+    return secret, robot.user.username
 
 
-def _change_robot(request, record) -> str | None:
-    """One robot's form: a new token (its secret, shown once), or a deletion, a revoked
-    token or new permissions (None: done, the page is shown again)."""
+def _change_robot(request, record) -> tuple[str, str] | None:
+    """One robot's form: a new token (its secret, shown once, and the robot's username), or a
+    deletion, a revoked token or new permissions (None: done, the page is shown again)."""
     action = request.POST.get("action")
     robot = record.robots.select_related("user").filter(name=_posted_name(request, "robot")).first()
     if robot is None:
@@ -340,7 +344,7 @@ def _change_robot(request, record) -> str | None:
             actor=request.user,
             address=address,
         )
-        return secret
+        return secret, robot.user.username
     if action == "delete":
         organizations.delete_robot(robot=robot, actor=_actor(request))
         messages.success(request, f"Robot {robot.user.username} deleted.")
@@ -374,6 +378,12 @@ class NamespaceSettingsForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="One CIDR range per line (e.g. 10.0.0.0/8). Empty: from anywhere.",
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        word = "private" if settings.BERTH_NEW_REPOSITORIES_PRIVATE else "public"
+        visibility = self.fields["default_visibility"]
+        visibility.choices = [("", f"The site's default ({word})"), *visibility.choices[1:]]
 
 
 @login_required

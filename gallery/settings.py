@@ -583,7 +583,12 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Berth API",
-    "DESCRIPTION": "Catalog listings, search and catalog data of a Berth registry.",
+    "DESCRIPTION": (
+        "Search and read the catalog of a Berth registry; create and edit repositories, delete "
+        "tags, and manage organizations, robots, access tokens, replication and cache rules. "
+        "Sign in with a session, HTTP Basic (a password or an access token) or "
+        "`Authorization: Bearer berth_…`."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",

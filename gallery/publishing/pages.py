@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from registry import names
 from registry import services as registry_services
-from registry.access import audit, clients, policy, ratelimit
+from registry.access import audit, clients, namespaces, policy, ratelimit
 from registry.errors import ManifestUnknown, RegistryError
 from registry.models import Repository
 
@@ -52,7 +52,10 @@ def name_problem(user, name: str) -> str:
 class NewRepositoryForm(forms.Form):
     namespace = forms.ChoiceField()
     name = forms.CharField(
-        max_length=200, help_text="Lowercase letters, digits, and . _ - / between them."
+        max_length=200,
+        help_text="Lowercase letters, digits, and . _ - / between them.",
+        # The status line under the name says what is wrong, as typed or as submitted.
+        widget=forms.TextInput(attrs={"aria-describedby": "id_name_helptext name-status"}),
     )
     visibility = forms.ChoiceField(
         choices=[("", "The namespace's default"), ("public", "Public"), ("private", "Private")],
@@ -67,6 +70,15 @@ class NewRepositoryForm(forms.Form):
         # "acme" sorted before "alice" made a new repository an organization's by default.
         choices = sorted(policy.writable_namespaces(user), key=lambda n: (n != user.username, n))
         self.fields["namespace"].choices = [(n, n) for n in choices]
+        # Say what the default is: "The namespace's default" alone left a publisher guessing.
+        defaults = {namespaces.new_repository_private(f"{n}/repository") for n in choices}
+        if len(defaults) == 1:
+            word = "private" if defaults.pop() else "public"
+            visibility = self.fields["visibility"]
+            visibility.choices = [
+                ("", f"The namespace's default ({word})"),
+                *visibility.choices[1:],
+            ]
 
     def clean(self):
         values = super().clean()

@@ -274,6 +274,13 @@
     document.querySelectorAll("form#uploader").forEach(setUpUploader);
     document.querySelectorAll("[data-preview-of]").forEach(setUpPreview);
     document.querySelectorAll("form[data-name-check]").forEach(setUpNameCheck);
+    // A tab bar wider than a phone scrolls: bring the current tab into sight.
+    document.querySelectorAll(".tabs").forEach(function (bar) {
+      var current = bar.querySelector("[aria-current=page]");
+      if (!current) return;
+      var beyond = current.getBoundingClientRect().right - bar.getBoundingClientRect().right;
+      if (beyond > 0) bar.scrollLeft += Math.ceil(beyond);
+    });
     var id = null;
     try {
       id = sessionStorage.getItem(FOCUS_KEY);

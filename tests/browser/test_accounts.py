@@ -46,3 +46,28 @@ def test_tokens_page_with_a_token_fits_a_phone(new_page, live_registry):
     page.get_by_role("button", name="Create token").click()
     expect(page.get_by_role("button", name="Revoke").first).to_be_visible()
     assert page.evaluate(OVERFLOW) == []
+
+
+def test_a_long_username_in_the_header_fits_a_phone(new_page):
+    """Usernames run to 39 characters; the header shortens one rather than the page widening."""
+    page = new_page(viewport={"width": 390, "height": 844})
+    username = f"christopher-montgomery-{secrets.token_hex(4)}"
+    password = secrets.token_urlsafe(16)
+    page.goto("/accounts/signup")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Email").fill(f"{username}@example.org")
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label("Password confirmation").fill(password)
+    page.get_by_role("button", name="Create account").click()
+    header = page.get_by_role("banner")
+    expect(header.get_by_role("link", name=username)).to_be_visible()
+    expect(header.get_by_role("button", name="Sign out")).to_be_in_viewport()
+    assert page.evaluate(OVERFLOW) == []
+
+
+def test_a_short_username_in_the_header_is_not_shortened_on_a_phone(new_page, live_registry):
+    page = new_page(live_registry.alice, viewport={"width": 390, "height": 844})
+    page.goto("/u/alice/-/settings")
+    user = page.get_by_role("banner").get_by_role("link", name=live_registry.alice.username)
+    assert user.evaluate("link => link.scrollWidth <= link.clientWidth")
+    assert page.evaluate(OVERFLOW) == []

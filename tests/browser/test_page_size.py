@@ -13,6 +13,7 @@ import tarfile
 import urllib.request
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.publish import wait_for_page
 from tests.browser.test_screenshots import SCREENSHOTS
@@ -139,3 +140,63 @@ def test_the_tags_table_stays_inside_its_column(new_page, many_tags, size):
     for button in buttons.all():
         box = button.bounding_box()
         assert box["x"] + box["width"] <= right
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_an_open_delete_menu_hides_nothing_of_its_row(new_page, live_registry, many_tags, size):
+    page = new_page(live_registry.alice, **SIZES[size])
+    page.goto(f"/r/{many_tags}/-/tags")
+    row = page.locator(".tag-table tbody > tr").first
+    row.get_by_text("Delete…").click()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"tags-25-delete-open-{size}.png")
+    parts = [
+        row.locator(".tag-cell .tag").first,
+        row.locator(".digest-cell a").first,
+        row.get_by_role("button", name=re.compile(r"^Copy: docker pull")),
+        row.get_by_role("button", name=re.compile(r"^Delete tag ")),
+        row.get_by_role("button", name=re.compile(r"^Delete the image")),
+    ]
+    boxes = [part.bounding_box() for part in parts]
+    for box in boxes:
+        assert box["width"] > 20
+    for i, box in enumerate(boxes):
+        for other in boxes[i + 1 :]:
+            assert not _overlap(box, other), (box, other)
+
+
+@pytest.mark.parametrize(
+    "path", ["/r/alice/many/-/settings", "/u/alice/-/replication"], ids=["repository", "namespace"]
+)
+def test_the_current_tab_is_in_sight_on_a_phone(new_page, live_registry, many_tags, path):
+    """Tab bars wider than a phone scroll; the tab of the page shown must not be off the edge."""
+    page = new_page(live_registry.alice, **SIZES["phone"])
+    page.goto(path)
+    current = page.locator(".tabs [aria-current=page]")
+    expect(current).to_be_in_viewport(ratio=0.99)  # less a fraction of a pixel
+
+
+# How many pixels the search box's placeholder, typed into it, is wider than the box.
+PLACEHOLDER_PAST_BOX = """(input) => {
+  input.value = input.placeholder;
+  const past = input.scrollWidth - input.clientWidth;
+  input.value = "";
+  return past;
+}"""
+
+
+@pytest.mark.parametrize("path", ["/", "/search"])
+def test_the_search_boxs_placeholder_fits_a_phone(new_page, path):
+    page = new_page(**SIZES["phone"])
+    page.goto(path)
+    box = page.get_by_role("main").get_by_role("searchbox", name="Search the catalog")
+    assert box.evaluate(PLACEHOLDER_PAST_BOX) == 0

@@ -89,6 +89,23 @@ def test_admin_pages_are_404_for_outsiders_and_readers(acme, alice, bob, path):
     assert Client().get(path).status_code == 302  # to sign in
 
 
+def test_a_robots_token_is_shown_with_the_username_to_sign_in_with(acme, alice):
+    client = signed_in(alice)
+    client.post(
+        "/u/acme/-/robots",
+        {"action": "create", "name": "ci", "repository": "", "access": "pull,push"},
+    )
+    assert (
+        "docker login testserver -u acme+ci</code>"
+        in client.get("/u/acme/-/robots").content.decode()
+    )
+    client.post("/u/acme/-/robots", {"action": "token", "robot": "ci"})
+    assert (
+        "docker login testserver -u acme+ci</code>"
+        in client.get("/u/acme/-/robots").content.decode()
+    )
+
+
 def test_a_robot_is_created_with_its_token_shown_once(acme, alice):
     client = signed_in(alice)
     created = client.post(

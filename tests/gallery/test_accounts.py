@@ -10,7 +10,7 @@ from gallery import readme, services
 from gallery.publishing import settings as repository_settings
 from registry.access import ratelimit
 from registry.models import Repository
-from tests.factories import UserFactory
+from tests.factories import UserFactory, catalog_entry
 
 pytestmark = pytest.mark.django_db
 FORM = {"description": "d", "about": "# About", "usage": "", "is_private": ""}
@@ -145,3 +145,12 @@ def test_an_access_token_does_not_sign_in_to_the_site(alice, path):
     assert response.status_code == 200  # the form again, with its error
     assert "_auth_user_id" not in client.session
     assert client.get("/settings/tokens").status_code == 302  # to the sign-in page
+
+
+def test_the_push_heading_speaks_of_a_first_image_only_before_there_is_one(db):
+    user = UserFactory(username="fern")
+    assert "Push your first image" in signed_in(user).get("/accounts/").content.decode()
+    catalog_entry("fern/app", owner=user)
+    html = signed_in(user).get("/accounts/").content.decode()
+    assert "Push your first image" not in html
+    assert "Push an image" in html

@@ -68,6 +68,13 @@ def test_tags_tab_groups_platforms_and_filters_by_name(webapp):
     assert filtered.count('<td class="tag-cell"') == 1
 
 
+def test_a_tag_filter_that_matches_nothing_says_so_once(webapp):
+    html = Client().get("/r/alice/webapp/-/tags?name=zzz").content.decode()
+    assert "No tag matches “zzz”." in html
+    assert "shown together" not in html
+    assert "shown together" in Client().get("/r/alice/webapp/-/tags").content.decode()
+
+
 def test_tags_tab_pages_through_many_tags(as_alice):
     as_alice.push_image("alice/many", "t0")
     for i in range(1, 30):
@@ -111,6 +118,14 @@ def test_settings_page_shows_the_current_texts_and_visibility(webapp, alice):
     assert 'id="id_is_private" checked>' in html
 
 
+def test_settings_tab_takes_the_whole_width_without_the_pull_box(webapp, alice):
+    """The editors need the width; on a phone the Pull box came before the form."""
+    html = signed_in(alice).get("/r/alice/webapp/-/settings").content.decode()
+    assert "repo-body-wide" in html
+    assert 'id="pull-title"' not in html
+    assert 'id="pull-title"' in signed_in(alice).get("/r/alice/webapp/-/usage").content.decode()
+
+
 def test_settings_form_errors_are_shown_not_raised(webapp, alice):
     response = signed_in(alice).post("/r/alice/webapp/-/settings", {"description": "x" * 2000})
     assert response.status_code == 200
@@ -135,6 +150,24 @@ def test_sign_up_creates_a_user_who_owns_their_namespace(db):
     assert response.status_code == 302
     carol = UserFactory._meta.model.objects.get(username="carol")
     assert carol.namespaces.get().name == "carol"
+
+
+def test_sign_up_says_what_is_wrong_with_a_password_under_it_not_under_its_confirmation(db):
+    html = (
+        Client()
+        .post(
+            "/accounts/signup",
+            {
+                "username": "carol",
+                "email": "c@example.test",
+                "password1": "short",
+                "password2": "short",
+            },
+        )
+        .content.decode()
+    )
+    error = html.index("This password is too short.")
+    assert html.index('for="id_password1"') < error < html.index('for="id_password2"')
 
 
 @pytest.mark.parametrize("username", ["Carol", "c", "admin", "c--", "-carol", "caro_l_"])
@@ -180,6 +213,12 @@ def test_unknown_pages_get_the_designed_404(db):
     response = Client().get("/r/nobody/nothing")
     assert response.status_code == 404
     assert b"This page does not exist" in response.content
+
+
+def test_a_404_speaks_of_a_repository_only_at_a_repositorys_address(db):
+    assert b"The repository may be private" in Client().get("/r/nobody/nothing").content
+    for path in ("/u/nobody", "/accounts/nothing"):
+        assert b"repository" not in Client().get(path).content.split(b"<main")[1], path
 
 
 def test_home_counts_only_public_repositories(db):
@@ -309,6 +348,18 @@ def test_search_page_says_when_a_total_is_a_lower_bound(db, settings):
     html = Client().get("/search?q=tool").content.decode()
     assert "3+ results" not in html
     assert "2+ results" in html
+
+
+def test_filters_that_match_nothing_never_call_the_catalog_empty(db):
+    catalog_entry("acme/tool")
+    html = Client().get("/search?type=helm").content.decode()
+    assert "No repository matches with these filters." in html
+    assert "empty so far" not in html
+    assert "empty so far" not in Client().get("/search?namespace=nobody").content.decode()
+
+
+def test_browsing_an_empty_catalog_says_it_is_empty(db):
+    assert "(empty so far)" in Client().get("/search").content.decode()
 
 
 def test_search_page_keeps_the_namespace_filter(db):

@@ -54,6 +54,19 @@ def test_the_new_repository_form_offers_ones_own_namespace_first(alice):
     assert '<option value="acme" selected>' in chosen
 
 
+def test_the_new_repository_form_names_the_default_visibility(alice, settings):
+    assert "The namespace&#x27;s default (public)" in signed_in(alice).get("/new").content.decode()
+    organizations.create_organization(name="acme", owner=alice)
+    signed_in(alice).post("/u/acme/-/settings", {"default_visibility": "private", "networks": ""})
+    html = signed_in(alice).get("/new").content.decode()
+    assert "The namespace&#x27;s default</option>" in html  # alice's public, acme's private
+    settings.BERTH_NEW_REPOSITORIES_PRIVATE = True
+    assert (
+        "The site&#x27;s default (private)"
+        in signed_in(alice).get("/u/acme/-/settings").content.decode()
+    )
+
+
 def test_names_are_checked_as_typed(alice, app):
     client = signed_in(alice)
     assert client.get("/-/check-name", {"name": "alice/brand-new"}).json()["ok"]
