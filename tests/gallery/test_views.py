@@ -419,3 +419,13 @@ def test_a_card_shows_what_the_catalog_says_of_a_repository(db):
     assert "No description yet." in bare
     assert "Updated" not in bare
     assert '<p class="card-publisher">\n        acme\n' in bare
+
+
+def test_an_empty_repository_claims_no_type(db):
+    """Made in the browser and not pushed to yet, it holds nothing: no "Container image"."""
+    catalog_entry("acme/empty", tags=0, platforms=())
+    html = Client().get("/r/acme/empty").content.decode()
+    assert "<dt>Type</dt>" not in html
+    assert "Container image" not in html
+    catalog_entry("acme/full")
+    assert "<dt>Type</dt>" in Client().get("/r/acme/full").content.decode()
