@@ -71,15 +71,19 @@ def free_port() -> int:
 def populate(env: dict[str, str], repositories: int, tags: int) -> None:
     """Migrate and generate the catalog in a child process (Django configured from `env`)."""
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    code = (
-        "import django; django.setup(); from tests.bench.seed_gallery import seed; "
-        f"seed({repositories}, {tags})"
-    )
+    in_django(env, f"seed({repositories}, {tags})", "populating")
+
+
+def in_django(env: dict[str, str], call: str, what: str) -> None:
+    """Run `call` of tests.bench.seed_gallery in a child process (Django configured from
+    `env`), logging what it prints."""
+    code = "import django; django.setup(); from tests.bench.seed_gallery import churn, seed; "
+    code += call
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
     )
     if result.returncode != 0:
-        raise SystemExit(f"populating failed:\n{result.stdout}\n{result.stderr}")
+        raise SystemExit(f"{what} failed:\n{result.stdout}\n{result.stderr}")
     for line in result.stdout.splitlines():
         log(line)
 
@@ -333,18 +337,8 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def churn(env: dict[str, str], share: float) -> None:
     """Raise the download counts of `share` of the catalog (seed_gallery.churn), in a child."""
-    if share <= 0:
-        return
-    code = (
-        f"import django; django.setup(); from tests.bench.seed_gallery import churn; churn({share})"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"updating download counts failed:\n{result.stdout}\n{result.stderr}")
-    for line in result.stdout.splitlines():
-        log(line)
+    if share > 0:
+        in_django(env, f"churn({share})", "updating download counts")
 
 
 def measure_searches(env, runs: int, clients: int, label: str, changed: float = 0.0) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import time
 
 from playwright.sync_api import Locator, Page, expect
@@ -17,6 +18,18 @@ def sign_in(page: Page, account: Account) -> None:
     page.get_by_label("Password", exact=True).fill(account.password)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+
+
+def sign_up(page: Page, username: str) -> str:
+    """Create an account through the sign-up form; its password."""
+    password = secrets.token_urlsafe(16)
+    page.goto("/accounts/signup")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Email").fill(f"{username}@example.org")
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_label("Password confirmation").fill(password)
+    page.get_by_role("button", name="Create account").click()
+    return password
 
 
 def edit_catalog(

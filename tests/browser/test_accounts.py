@@ -6,6 +6,7 @@ import secrets
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.pages import sign_up
 from tests.browser.test_screenshots import OVERFLOW
 
 pytestmark = pytest.mark.browser
@@ -52,13 +53,7 @@ def test_a_long_username_in_the_header_fits_a_phone(new_page):
     """Usernames run to 39 characters; the header shortens one rather than the page widening."""
     page = new_page(viewport={"width": 390, "height": 844})
     username = f"christopher-montgomery-{secrets.token_hex(4)}"
-    password = secrets.token_urlsafe(16)
-    page.goto("/accounts/signup")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Email").fill(f"{username}@example.org")
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_label("Password confirmation").fill(password)
-    page.get_by_role("button", name="Create account").click()
+    sign_up(page, username)
     header = page.get_by_role("banner")
     expect(header.get_by_role("link", name=username)).to_be_visible()
     expect(header.get_by_role("button", name="Sign out")).to_be_in_viewport()

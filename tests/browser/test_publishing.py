@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
+from tests.browser.pages import sign_up
 from tests.clients.cli import layout_blob, run
 from tests.conftest import require_tool
 from tests.gallery.publishing import archives as make
@@ -41,13 +42,7 @@ def test_a_new_user_publishes_an_image_a_multi_platform_layout_and_a_chart(
 ):
     require_tool("podman", "skopeo")
     username, organization = f"dana{secrets.token_hex(3)}", f"studio{secrets.token_hex(3)}"
-    password = secrets.token_urlsafe(16)
-    page.goto("/accounts/signup")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Email").fill(f"{username}@example.org")
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_label("Password confirmation").fill(password)
-    page.get_by_role("button", name="Create account").click()
+    sign_up(page, username)
 
     page.get_by_role("link", name="New organization").click()
     page.get_by_label("Name").fill(organization)
