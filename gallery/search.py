@@ -384,10 +384,15 @@ class KeptCounts:
     TALLIES = 256  # tallies kept per reading, at most
 
     def __init__(self, rows: list[tuple]):
-        self.rows = rows
-        self.all = [Group(*row[:-1]) for row in rows]
-        self.public = [group for group, row in zip(self.all, rows, strict=True) if not row[-1]]
-        self.private_entries = sum(g.entries for g, r in zip(self.all, rows, strict=True) if r[-1])
+        self.rows = rows  # (*GROUP_FIELDS, entries, is_private)
+        self.all, self.public, self.private_entries = [], [], 0
+        for *key, private in rows:
+            group = Group(*key)
+            self.all.append(group)
+            if private:
+                self.private_entries += group.entries
+            else:
+                self.public.append(group)
         self._tallies: dict = {}
 
     _last: KeptCounts | None = None
@@ -403,7 +408,7 @@ class KeptCounts:
             rows = cursor.fetchall()
         last = cls._last
         if last is None or last.rows != rows:
-            last = KeptCounts._last = cls(rows)
+            last = cls._last = cls(rows)
         return last
 
     def groups(self, audience: Audience) -> list[Group]:
@@ -833,7 +838,7 @@ def _sort_value(name: str, value):
         except (TypeError, ValueError, OverflowError):
             return None
     if name == "name":
-        return value if isinstance(value, str) and _storable(value) else None
+        return value if isinstance(value, str) and storable(value) else None
     if isinstance(value, bool) or not isinstance(value, int):
         return None
     if name == "tier":
@@ -841,7 +846,7 @@ def _sort_value(name: str, value):
     return value if abs(value) < 2**63 else None
 
 
-def _storable(text: str) -> bool:
+def storable(text: str) -> bool:
     """Text a database takes as a parameter: no NUL (PostgreSQL refuses it) and no lone
     surrogate (JSON's "\\ud800" is one, and UTF-8 cannot encode it)."""
     try:

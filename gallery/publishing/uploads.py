@@ -24,6 +24,7 @@ from django.views.decorators.http import require_http_methods
 from registry import names
 from registry.access import policy
 
+from .. import search
 from ..views import _entry, _repository_context
 from . import imports
 from .models import ArchiveImport
@@ -67,16 +68,6 @@ def upload_page(request, name: str):
     return render(request, "gallery/upload.html", context)
 
 
-def _storable(text: str) -> bool:
-    """Text a column holds: JSON may carry NUL (which PostgreSQL refuses) or half of a
-    UTF-16 pair (which no UTF-8 holds), and no file name has either."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return "\x00" not in text
-
-
 def _error(message: str, status: int, **extra) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
 
@@ -94,7 +85,7 @@ def start_import(request, name: str):
         return _error("Send {filename, size} as JSON.", 400)
     if tag and not names.is_valid_tag(tag):
         return _error("That is not a valid tag.", 400)
-    if not _storable(filename):
+    if not search.storable(filename):  # JSON may carry NUL or half a UTF-16 pair
         return _error("That is not a file name.", 400)
     if not imports.free_space_ok(size):
         return _error("There is not enough room for this archive on the server.", 507)
