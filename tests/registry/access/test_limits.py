@@ -1,12 +1,24 @@
 """Pulls per user and upload starts per user: over the limit, 429 TOOMANYREQUESTS with
 Retry-After (the anonymous pull limit is tested across two processes in tests/clients)."""
 
+import time
+from types import SimpleNamespace
+
 import pytest
 
 from registry.access import limits, ratelimit
 from tests.oci import error_codes
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _still_clock(monkeypatch):
+    """The limiters count in fixed windows (a minute, an hour): a test whose requests
+    straddled a window's end saw its count start again. Their clock stands still, in the
+    middle of every window these tests use."""
+    moment = (time.time() // 3600) * 3600 + 30.5
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: moment))
 
 
 def refused(response, seconds: int) -> bool:
