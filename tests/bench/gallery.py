@@ -10,7 +10,8 @@ the bar is p95 < 50 ms and p99 < 100 ms (100,000 repositories on PostgreSQL) and
 ms at 1,000,000. The same searches run against SQLite (the embedded default) at 10,000.
 Before they are asked, a tenth of the catalog's rows are updated (download counts, as pulls
 do all day; --changed): the catalog as it is in use, not just after its vacuum.
-Then: the pages of a repository with 10,000 tags.
+For reference, the same searches are then answered from the result cache (what the web stack
+alone costs: no search answers faster here). Then: the pages of a repository with 10,000 tags.
 
 Each catalog is generated into a fresh database (PostgreSQL: created on DATABASE_URL's server,
 or postgres://postgres@127.0.0.1:5432/postgres, and dropped after) unless --database-url
@@ -397,6 +398,57 @@ def measure_searches(env, runs: int, clients: int, label: str, changed: float = 
     return results
 
 
+def measure_floor(env, clients: int) -> dict:
+    """The same searches answered from the result cache, for reference: each is asked once to
+    fill the cache, then every answer is a cache hit (no matching, no counting: the request,
+    the middleware, one read of the page's rows by key, the template or the serializer).
+    No search, however it is done, answers faster than this in this stack on this machine.
+    The cache is Redis (REDIS_URL, or database 15 of a local one), as in production: the
+    embedded file cache keeps 300 entries, fewer than these searches fill."""
+    redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
+    where = urllib.parse.urlsplit(redis_url)
+    try:
+        socket.create_connection((where.hostname, where.port or 6379), timeout=2).close()
+    except OSError:
+        log(f"no Redis at {redis_url}: no reference measured")
+        return {}
+    warm = {
+        "REDIS_URL": redis_url,
+        "BERTH_CACHE_PREFIX": f"berth-bench-{os.getpid()}",
+        "CELERY_TASK_ALWAYS_EAGER": "true",
+        "BERTH_SEARCH_CACHE_SECONDS": "3600",
+        "BERTH_API_ANONYMOUS_RATE": "1000000/minute",
+        "BERTH_API_USER_RATE": "1000000/minute",
+    }
+    floor = {}
+    with serve(env | warm) as (port, _):
+        queries = make_queries(port)
+        for target, convert in (("page", lambda path: path), ("API", api_path)):
+            order = [(k, convert(p)) for k, p in random.Random(0).sample(queries, len(queries))]
+            ask_in_turn(port, order)  # fills the cache
+            turn = [ms for _, ms in ask_in_turn(port, order)]
+            together = [ms for _, ms in ask_concurrently(port, order, clients)[0]]
+            floor[target] = {"turn": turn, "concurrent": together}
+    return floor
+
+
+def print_floor(floor: dict, clients: int) -> None:
+    print()
+    print(
+        "Reference, same run: the same searches answered from the result cache (no search "
+        "done; what the web stack alone costs here), one run, ms"
+    )
+    print(f"{'':<26} {'p50':>7} {'p95':>7} {'p99':>7}")
+    print("-" * 52)
+    for target, series in floor.items():
+        for key, title in (("turn", "one client"), ("concurrent", f"{clients} clients")):
+            timings = series[key]
+            print(
+                f"{target + ', ' + title:<26} {percentile(timings, 0.5):7.1f} "
+                f"{percentile(timings, 0.95):7.1f} {percentile(timings, 0.99):7.1f}"
+            )
+
+
 class CpuMeter:
     """CPU seconds used by gunicorn (master and workers) and by the PostgreSQL backends
     serving it (found in pg_stat_activity), from start() to stop()."""
@@ -501,6 +553,7 @@ def run_postgresql(args, env: dict[str, str], workdir: str):
         if args.keep:
             log(f"kept: --database-url {database_url}")
         searches = measure_searches(env, args.runs, args.clients, "PostgreSQL", args.changed)
+        searches["floor"] = measure_floor(env, args.clients)
         return searches, measure_pages(env, args.requests)
 
 
@@ -538,6 +591,7 @@ def main(argv=None) -> int:
         postgres, pages = (None, []) if args.no_postgresql else run_postgresql(args, env, workdir)
         sqlite = None if args.no_sqlite else run_sqlite(args, env, workdir)
 
+    floor = (postgres or {}).pop("floor", None)
     for results in (postgres or {}).values():
         print_searches(
             results,
@@ -545,6 +599,8 @@ def main(argv=None) -> int:
             bars=(150, None) if args.repositories >= 1_000_000 else (50, 100),
             clients=args.clients,
         )
+    if floor:
+        print_floor(floor, args.clients)
     for results in (sqlite or {}).values():
         print_searches(
             results, repositories=args.sqlite_repositories, bars=(50, 100), clients=args.clients
