@@ -36,7 +36,7 @@ install-test: $(VENV)/.installed-test ## install Berth and what the tests need
 migrate: install ## apply database migrations
 	$(BIN)/python manage.py migrate --noinput
 
-run: migrate ## serve site and registry on http://$(HOST):$(PORT) (gunicorn)
+run: migrate ## serve site and registry with gunicorn on http://127.0.0.1:8000 (HOST=, PORT=)
 	@echo "Berth on http://$(HOST):$(PORT)/  (create a user: $(BIN)/python manage.py createsuperuser)"
 	$(BIN)/gunicorn --config deploy/gunicorn.conf.py --bind $(HOST):$(PORT) gallery.wsgi
 
@@ -58,7 +58,7 @@ fmt: install-test ## format and autofix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install-test ## benchmarks: registry, cache and replication vs the reference, search, scanning
+bench: install-test ## benchmarks: registry, cache and replication vs the reference, search, scanning, archive import
 	$(BIN)/python tests/bench/run.py
 	$(BIN)/python tests/bench/cache.py
 	$(BIN)/python tests/bench/gallery.py

@@ -59,8 +59,9 @@ def check_scanning(app_configs, **kwargs):
         return [
             Warning(
                 "zstd-compressed layers cannot be scanned without the zstandard package "
-                "(pip install 'berth[zstd]'); their scans fail with that reason",
-                id="registry.W002",
+                "(in the checkout: .venv/bin/pip install -e '.[zstd]'); their scans fail "
+                "with that reason",
+                id="registry.W003",
             )
         ]
     return []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
@@ -569,7 +570,7 @@ def csv_response(events) -> HttpResponse:
     for event in events:
         writer.writerow(
             [event.at.isoformat(), event.actor, event.address, event.action, event.namespace,
-             _cell(event.target), _cell(str(event.detail or ""))]
+             _cell(event.target), _cell(json.dumps(event.detail) if event.detail else "")]
         )  # fmt: skip
     response = HttpResponse(output.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="berth-audit.csv"'

@@ -1,4 +1,8 @@
+import sys
+
 from django.core.checks import run_checks
+
+from registry.checks import check_scanning
 
 
 def ids(settings_override, settings):
@@ -39,3 +43,18 @@ def test_x_accel_with_encryption_warns_that_nginx_sends_only_plain_blobs(setting
 
 def test_sse_kms_without_s3_is_an_error(settings, local_blobs):
     assert "registry.E004" in ids({"BERTH_ENCRYPTION": "sse-kms"}, settings)
+
+
+def test_scanning_without_zstandard_warns_under_an_id_of_its_own(monkeypatch):
+    """registry.W002 is x-accel's warning; the missing zstd reader has its own id."""
+    monkeypatch.setitem(sys.modules, "zstandard", None)  # import fails as if not installed
+    (warning,) = check_scanning(None)
+    assert warning.id == "registry.W003"
+
+
+def test_scanning_without_zstandard_names_the_checkouts_extra(monkeypatch):
+    """Berth is installed from its checkout: "pip install berth[zstd]" would ask PyPI for a
+    package of that name."""
+    monkeypatch.setitem(sys.modules, "zstandard", None)
+    (warning,) = check_scanning(None)
+    assert "pip install -e '.[zstd]'" in warning.msg

@@ -3,6 +3,7 @@
 import base64
 import csv
 import io
+import json
 
 import pytest
 from rest_framework.test import APIClient
@@ -328,6 +329,15 @@ def test_the_audit_log_as_json_and_csv(acme, alice, bob):
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows[0][:4] == ["at", "actor", "address", "action"]
     assert response["Content-Type"].startswith("text/csv")
+
+
+def test_the_audit_csv_writes_details_as_json(acme, alice, bob):
+    as_user("alice").put(
+        "/api/v1/organizations/acme/members/bob", {"role": "reader"}, format="json"
+    )
+    response = as_user("alice").get("/api/v1/audit?namespace=acme&action=member.added&format=csv")
+    header, row = csv.reader(io.StringIO(response.content.decode()))
+    assert json.loads(row[header.index("detail")]) == {"role": "reader"}
 
 
 def test_csv_cells_never_start_a_formula(alice):
