@@ -58,9 +58,9 @@ def check_scanning(app_configs, **kwargs):
     except ImportError:
         return [
             Warning(
-                "zstd-compressed layers cannot be scanned without the zstandard package "
-                "(in the checkout: .venv/bin/pip install -e '.[zstd]'); their scans fail "
-                "with that reason",
+                "zstd-compressed layers cannot be scanned: the zstandard package, one of "
+                "Berth's dependencies, is not installed (pip install zstandard); their "
+                "scans fail with that reason",
                 id="registry.W003",
             )
         ]

@@ -52,9 +52,9 @@ def test_scanning_without_zstandard_warns_under_an_id_of_its_own(monkeypatch):
     assert warning.id == "registry.W003"
 
 
-def test_scanning_without_zstandard_names_the_checkouts_extra(monkeypatch):
-    """Berth is installed from its checkout: "pip install berth[zstd]" would ask PyPI for a
-    package of that name."""
+def test_scanning_without_zstandard_names_the_package(monkeypatch):
+    """An installation that left out a dependency is told which one ("pip install
+    berth[zstd]" would ask PyPI for a package of that name)."""
     monkeypatch.setitem(sys.modules, "zstandard", None)
     (warning,) = check_scanning(None)
-    assert "pip install -e '.[zstd]'" in warning.msg
+    assert "pip install zstandard" in warning.msg
