@@ -25,7 +25,9 @@ class Command(BaseCommand):
         if user is None:
             raise CommandError(f"no user named {username!r}")
         deleted = namespaces.delete_user(user, delete_repositories=delete_repositories)
-        self.stdout.write(
-            f"Deleted {username}; {len(deleted)} repositories deleted; "
-            "their namespaces stay reserved."
-        )
+        if delete_repositories:
+            count = len(deleted)
+            what = f"{count} {'repository' if count == 1 else 'repositories'} deleted"
+        else:
+            what = "their repositories kept"
+        self.stdout.write(f"Deleted {username}; {what}; their namespaces stay reserved.")

@@ -36,10 +36,12 @@ class Command(BaseCommand):
             self.stdout.write(f"{queued} image scans queued")
             tasks.wait_for_background(timeout=None)
         if pending:
+            requeued = 0
             for scan in services.pending_scans():
                 manifest = Manifest.objects.filter(digest=scan.digest).first()
                 if manifest is not None:
-                    tasks.queue_manifest(manifest, force=True)
+                    requeued += len(tasks.queue_manifest(manifest, force=True))
+            self.stdout.write(f"{requeued} lost image scans queued again")
         for text in references:
             repository, reference = self._parse(text)
             if report:

@@ -1,5 +1,7 @@
 """A namespace is a record with an owner: nobody takes over a name by signing up."""
 
+import io
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
@@ -84,7 +86,9 @@ def test_createsuperuser_claims_the_namespace(db, monkeypatch):
 
 def test_deleting_a_user_with_their_repositories_keeps_the_name_reserved(alice, as_alice):
     as_alice.push_image("alice/app", "v1")
-    call_command("delete_user", "alice", "--delete-repositories")
+    out = io.StringIO()
+    call_command("delete_user", "alice", "--delete-repositories", stdout=out)
+    assert "1 repository deleted" in out.getvalue()
     assert not Repository.objects.filter(namespace="alice").exists()
     assert Namespace.objects.get(name="alice").owner is None
     assert not namespaces.is_claimable("alice")
@@ -92,7 +96,9 @@ def test_deleting_a_user_with_their_repositories_keeps_the_name_reserved(alice, 
 
 def test_deleting_a_user_alone_keeps_their_repositories(alice, as_alice):
     as_alice.push_image("alice/app", "v1")
-    call_command("delete_user", "alice")
+    out = io.StringIO()
+    call_command("delete_user", "alice", stdout=out)
+    assert "their repositories kept" in out.getvalue()
     assert Repository.objects.filter(name="alice/app").exists()
 
 

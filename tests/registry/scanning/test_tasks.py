@@ -179,3 +179,14 @@ def test_a_worker_killed_mid_scan_has_the_scan_redelivered_and_finished_once(
     scan = wait_for(lambda: ImageScan.objects.filter(digest=digest, status="done").first(), 120)
     assert scan.attempts == 2
     assert ImagePackage.objects.filter(scan=scan).count() == 2
+
+
+@pytest.mark.django_db
+def test_scan_images_pending_says_how_many_lost_scans_it_queued_again():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("scan_images", "--pending", stdout=out)
+    assert out.getvalue() == "0 lost image scans queued again\n"
