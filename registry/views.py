@@ -549,7 +549,7 @@ def unknown(request, rest: str):
     """Anything under /v2/ that matches no route: usually a repository name off the grammar."""
     path = f"/{rest}"
     for marker in ("/manifests/", "/blobs/", "/tags/list", "/referrers/"):
-        name = path.split(marker)[0].strip("/")
+        name = path.split(marker)[0][1:]  # slashes kept: `/v2//a/b/…` names "/a/b"
         if marker in path and not names.is_valid_name(name):
             raise NameInvalid(detail={"name": name[:300]})
     raise NameUnknown("no such endpoint")

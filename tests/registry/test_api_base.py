@@ -58,6 +58,20 @@ def test_unknown_endpoint_answers_json(as_alice):
     assert error_codes(response) == ["NAME_UNKNOWN"]
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v2//alice/app/tags/list",
+        "/v2/alice/app//manifests/latest",
+        "/v2/alice/app//blobs/uploads/",
+    ],
+)
+def test_a_name_with_a_leading_or_trailing_slash_is_name_invalid(as_alice, path):
+    response = as_alice.get(path)
+    assert response.status_code == 400
+    assert error_codes(response) == ["NAME_INVALID"]
+
+
 def test_unsupported_method_is_405_unsupported(as_alice):
     response = as_alice.request("POST", "/v2/alice/app/tags/list")
     assert response.status_code == 405
