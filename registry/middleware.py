@@ -29,6 +29,8 @@ def registry_fast_path(get_response):
         if "\x00" in path or "%00" in request.META.get("QUERY_STRING", ""):
             if path.startswith("/v2/"):
                 return error_response(request, Unsupported("NUL bytes in the URL", status=400))
+            if path == "/token":
+                return token_error(400, "invalid_request", "NUL bytes in the URL")
             # The site's own handler400 (the portal's page, or JSON under /api/).
             return get_resolver().resolve_error_handler(400)(request, exception=None)
         if path.startswith("/v2/") or path == "/token":

@@ -51,6 +51,13 @@ def test_nul_bytes_in_page_urls_are_400(db, path):
     assert Client().get(path).status_code == 400
 
 
+@pytest.mark.parametrize("query", [{"scope": "repository:alice/app:pull\x00"}, {"account": "\x00"}])
+def test_nul_bytes_in_a_token_request_are_an_oauth_error(db, query):
+    response = Client().get("/token", query)
+    assert response.status_code == 400
+    assert json.loads(response.content)["error"] == "invalid_request"
+
+
 def test_basic_credentials_with_nul_are_refused(alice):
     header = "Basic " + base64.b64encode(b"al\x00ice:x").decode()
     assert Client().get("/v2/", headers={"Authorization": header}).status_code == 401
