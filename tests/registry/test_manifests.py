@@ -83,6 +83,14 @@ def test_malformed_json_is_manifest_invalid(as_alice):
     assert error_codes(response) == ["MANIFEST_INVALID"]
 
 
+@pytest.mark.parametrize("version", [2.0, "2", True, 1, None])
+def test_a_schema_version_other_than_the_integer_2_is_manifest_invalid(as_alice, version):
+    config = as_alice.push_blob("alice/app", b"{}")
+    manifest = image_manifest((config, 2), [], schemaVersion=version)
+    response = as_alice.push_manifest("alice/app", "v1", manifest)
+    assert error_codes(response) == ["MANIFEST_INVALID"]
+
+
 def test_invalid_tag_is_manifest_invalid(as_alice):
     _, body = as_alice.push_image("alice/app", "v1")
     response = as_alice.push_manifest("alice/app", "-bad", body)
