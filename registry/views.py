@@ -151,13 +151,9 @@ def page_size(request, cap: int) -> int | None:
     raw = request.GET.get("n")
     if raw is None or raw == "":
         return None
-    try:
-        n = int(raw)
-    except ValueError:
-        raise PaginationNumberInvalid(detail={"n": raw[:50]}) from None
-    if n < 0:
-        raise PaginationNumberInvalid(detail={"n": n})
-    return min(n, cap)
+    if not (raw.isascii() and raw.isdigit()):  # int() also takes " 1", "1_0", fullwidth digits
+        raise PaginationNumberInvalid(detail={"n": raw[:50]})
+    return min(int(raw), cap)
 
 
 def parse_content_range(request) -> tuple[int, int] | None:

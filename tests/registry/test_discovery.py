@@ -45,7 +45,7 @@ def test_n_zero_lists_no_tags(as_alice):
     assert json.loads(as_alice.get("/v2/alice/app/tags/list?n=0").content)["tags"] == []
 
 
-@pytest.mark.parametrize("n", ["-1", "many"])
+@pytest.mark.parametrize("n", ["-1", "many", "%201", "1_0", "%EF%BC%91"])
 def test_invalid_n_is_a_400(as_alice, n):
     tag_all(as_alice, "alice/app", ["a"])
     assert as_alice.get(f"/v2/alice/app/tags/list?n={n}").status_code == 400
