@@ -574,6 +574,9 @@ def token(request):
     """
     if request.method not in ("GET", "POST"):
         return token_error(405, "invalid_request", "use GET or POST")
+    if request.method == "POST" and request.content_type != "application/x-www-form-urlencoded":
+        # RFC 6749 §4.3.2. Django would parse a multipart body first, writing its files to disk.
+        return token_error(400, "invalid_request", "send an application/x-www-form-urlencoded form")
     params = request.GET if request.method == "GET" else request.POST
     service = params.get("service")
     if service and service != settings.BERTH_TOKEN_SERVICE:
