@@ -421,6 +421,7 @@ def commit_manifest(
                 "media_type": parsed.media_type,
                 "artifact_type": parsed.referrer_artifact_type,
                 "subject_digest": str(parsed.subject.digest) if parsed.subject else "",
+                "annotations": _referrer_annotations(parsed),
                 "body": body,
                 "size": len(body),
             },
@@ -480,6 +481,11 @@ def commit_manifest(
             )
     manifest.tag_names = new_tags
     return manifest, parsed
+
+
+def _referrer_annotations(parsed: manifests.Manifest) -> str:
+    """What `Manifest.annotations` holds: the annotations of a manifest with a subject."""
+    return json.dumps(parsed.annotations) if parsed.subject and parsed.annotations else ""
 
 
 def _complete_parents(repository: Repository, manifest: Manifest) -> None:
@@ -606,17 +612,15 @@ def list_referrers(
     referrers = Manifest.objects.filter(repository=repository, subject_digest=str(digest))
     if artifact_type:
         referrers = referrers.filter(artifact_type=artifact_type)
+    rows = referrers.order_by("created_at", "id").values_list(
+        "media_type", "digest", "size", "artifact_type", "annotations"
+    )
     descriptors = []
-    for manifest in referrers.order_by("created_at", "id"):
-        descriptor = {
-            "mediaType": manifest.media_type,
-            "digest": manifest.digest,
-            "size": manifest.size,
-        }
-        if manifest.artifact_type:
-            descriptor["artifactType"] = manifest.artifact_type
-        annotations = json.loads(bytes(manifest.body)).get("annotations")
-        if annotations:
-            descriptor["annotations"] = annotations
+    for media_type, referrer, size, referrer_type, annotations_json in rows:
+        descriptor = {"mediaType": media_type, "digest": referrer, "size": size}
+        if referrer_type:
+            descriptor["artifactType"] = referrer_type
+        if annotations_json:
+            descriptor["annotations"] = json.loads(annotations_json)
         descriptors.append(descriptor)
     return descriptors
