@@ -562,9 +562,13 @@ def _ensure_empty_blob(repository: Repository) -> None:
 def delete_manifest(
     *, repository: Repository, reference: str, actor: audit.Actor | None = None
 ) -> None:
-    """By tag: remove only the tag. By digest: remove the manifest and every tag on it."""
+    """By tag: remove only the tag. By digest: remove the manifest and every tag on it.
+
+    Under the repository's lock, as pushes are: a push that found the manifest points its
+    tag at it before the manifest goes (or the tag would point at a row deleted meanwhile).
+    """
     lookup = _manifest_filter(reference)
-    with transaction.atomic():
+    with locks.repository_lock(repository.pk):
         if "tags__name" in lookup:
             gone = [reference]
             deleted, _ = Tag.objects.filter(repository=repository, name=reference).delete()
