@@ -198,7 +198,8 @@ def delete_repository(*, repository: Repository, actor=None) -> None:
     """Delete a repository with its tags, manifests and uploads (blob bytes stay until
     garbage collection reclaims those no repository holds)."""
     event = RegistryEvent("delete", repository.pk, repository.name)
-    with transaction.atomic():
+    # Under the repository's lock, as pushes are: none records a manifest in it meanwhile.
+    with locks.repository_lock(repository.pk):
         audit.record(
             "repository.deleted",
             actor=actor,
@@ -413,6 +414,8 @@ def commit_manifest(
     # Under the repository's lock, which garbage collection takes to unlink blobs from the
     # repository or delete its manifests: what was checked is still there when recorded.
     with locks.repository_lock(repository.pk):
+        if not Repository.objects.filter(pk=repository.pk).exists():
+            raise NameUnknown(detail={"name": repository.name})  # deleted meanwhile
         missing = _check_references(repository, parsed, sparse=sparse)
         manifest, created = Manifest.objects.get_or_create(
             repository=repository,

@@ -4,8 +4,8 @@ import threading
 import pytest
 from django.db import connection
 
-from registry import mediatypes, pulls
-from registry.models import PullCount, Tag
+from registry import mediatypes, pulls, services
+from registry.models import PullCount, Repository, Tag
 from tests.conftest import IN_CI
 from tests.oci import RegistryClient, error_codes, image_manifest, sha256
 
@@ -238,6 +238,43 @@ def test_a_manifest_deleted_while_a_push_tags_it_ends_in_one_order(alice, monkey
     threads[0].join()
     assert (response.status_code, deletes[0].status_code) == (201, 202)
     assert client.get("/v2/alice/app/manifests/v1").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("moment", "status"),
+    [("before the push takes the repository", 404), ("as the push points its tag", 201)],
+)
+def test_a_repository_deleted_during_a_push_ends_in_one_order(alice, monkeypatch, moment, status):
+    if connection.vendor != "postgresql":  # SQLite's one write lock serializes them already
+        (pytest.fail if IN_CI else pytest.skip)("a race of two connections (DATABASE_URL)")
+    client = RegistryClient("alice")
+    _, body = client.push_image("alice/app", "v1")
+    threads = []
+    target, name = (
+        (services.manifests, "parse")
+        if moment.startswith("before")
+        else (Tag.objects, "update_or_create")
+    )
+    original = getattr(target, name)
+
+    def delete():
+        try:
+            services.delete_repository(repository=Repository.objects.get(name="alice/app"))
+        finally:
+            connection.close()
+
+    def delete_then_go_on(*args, **kwargs):
+        threads.append(threading.Thread(target=delete))
+        threads[0].start()
+        threads[0].join(timeout=1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(target, name, delete_then_go_on)
+    monkeypatch.setattr(services, "notify", lambda event: None)  # the registry's part only
+    assert client.push_manifest("alice/app", "v2", body).status_code == status
+    threads[0].join()
+    assert not Repository.objects.filter(name="alice/app").exists()
 
 
 def test_retagging_moves_the_tag(as_alice):
