@@ -198,8 +198,10 @@ def delete_repository(*, repository: Repository, actor=None) -> None:
     """Delete a repository with its tags, manifests and uploads (blob bytes stay until
     garbage collection reclaims those no repository holds)."""
     event = RegistryEvent("delete", repository.pk, repository.name)
-    # Under the repository's lock, as pushes are: none records a manifest in it meanwhile.
+    # Under the repository's lock, as pushes are: none records a manifest in it meanwhile;
+    # and with its row locked, once the blobs being linked into it are (locks.keep_repository).
     with locks.repository_lock(repository.pk):
+        list(Repository.objects.select_for_update().filter(pk=repository.pk).values("pk"))
         audit.record(
             "repository.deleted",
             actor=actor,
