@@ -167,8 +167,9 @@ def parse_content_range(request) -> tuple[int, int] | None:
     return int(match["start"]), int(match["end"])
 
 
-def chunk_start(request, session) -> int | None:
-    """Where a chunk says it starts (its Content-Range), checked against its length."""
+def chunk_range(request, session) -> tuple[int, int] | None:
+    """Where a chunk says it starts and how long it is (its Content-Range), checked against
+    its Content-Length."""
     content_range = parse_content_range(request)
     if content_range is None:
         return None
@@ -179,7 +180,23 @@ def chunk_start(request, session) -> int | None:
             "Content-Range does not match Content-Length",
             headers={"Range": services.upload_range(session)},
         )
-    return start
+    return start, end - start + 1
+
+
+def exactly(chunks: Iterator[bytes], length: int, session) -> Iterator[bytes]:
+    """A chunk's body, which must be as long as its Content-Range says (a chunked body has
+    no Content-Length to check it against before it arrives)."""
+    received = 0
+    for chunk in chunks:
+        received += len(chunk)
+        if received > length:
+            break
+        yield chunk
+    if received != length:
+        raise RangeInvalid(
+            "the body does not match Content-Range",
+            headers={"Range": services.upload_range(session)},
+        )
 
 
 def upload_location(name: str, upload) -> str:
@@ -524,9 +541,12 @@ def upload(request, name: str, upload_id: str):
     if request.method == "DELETE":
         services.cancel_upload(upload=session)
         return HttpResponse(status=204)
-    start = chunk_start(request, session)
+    declared = chunk_range(request, session)
+    start = declared[0] if declared else None
     limit, too_large = quotas.upload_allowance(repository, offset=session.offset)
     chunks = body_chunks(request, limit=limit, too_large=too_large, from_socket=True)
+    if declared:
+        chunks = exactly(chunks, declared[1], session)
     if request.method == "PATCH":
         session = services.append_upload(upload=session, chunks=chunks, start=start)
         return upload_response(name, session)
