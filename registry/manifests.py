@@ -89,7 +89,8 @@ def parse(body: bytes, content_type: str = "") -> Manifest:
         raise ManifestInvalid("manifest must be a JSON object")
 
     media_type = _media_type(document, content_type)
-    if document.get("schemaVersion") != 2 or isinstance(document.get("schemaVersion"), bool):
+    # An int (image-spec): not 2.0, which Python's == would take, nor true.
+    if type(document.get("schemaVersion")) is not int or document["schemaVersion"] != 2:
         raise ManifestInvalid("schemaVersion must be 2")
 
     subject = _optional_descriptor(document, "subject")

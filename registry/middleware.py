@@ -6,13 +6,16 @@ them through the portal's middleware costs about a fifth of a manifest GET's CPU
 middleware, first in the list, resolves and calls their views itself.
 
 It also refuses, for every path, URLs carrying NUL bytes: no name, tag, digest or search
-term can hold one, and PostgreSQL cannot even compare against one. And when the database is
+term can hold one, and PostgreSQL cannot even compare against one. Requests Django refuses
+as suspicious (too many query parameters, a Host not allowed) answer their 400 in the
+registry's JSON, not the portal's page. And when the database is
 away (restarting, failing over), a registry request answers 503 with Retry-After, which
 every client retries, rather than a 500 that reads as a bug.
 """
 
 import logging
 
+from django.core.exceptions import SuspiciousOperation
 from django.db import InterfaceError, OperationalError
 from django.urls import get_resolver, resolve
 
@@ -29,6 +32,8 @@ def registry_fast_path(get_response):
         if "\x00" in path or "%00" in request.META.get("QUERY_STRING", ""):
             if path.startswith("/v2/"):
                 return error_response(request, Unsupported("NUL bytes in the URL", status=400))
+            if path == "/token":
+                return token_error(400, "invalid_request", "NUL bytes in the URL")
             # The site's own handler400 (the portal's page, or JSON under /api/).
             return get_resolver().resolve_error_handler(400)(request, exception=None)
         if path.startswith("/v2/") or path == "/token":
@@ -36,6 +41,15 @@ def registry_fast_path(get_response):
             request.resolver_match = match
             try:
                 response = match.func(request, *match.args, **match.kwargs)
+            except SuspiciousOperation as error:
+                # Django's refusals of a hostile request (too many query parameters, a form
+                # too large, a Host not allowed): the same 400, in the endpoint's own JSON.
+                logging.getLogger(f"django.security.{type(error).__name__}").warning(
+                    "%s %s: %s", request.method, path, error
+                )
+                if path == "/token":
+                    return token_error(400, "invalid_request", "malformed request")
+                return error_response(request, Unsupported("malformed request", status=400))
             except (OperationalError, InterfaceError) as error:
                 log.warning("database unavailable: %s %s: %s", request.method, path, error)
                 if path == "/token":

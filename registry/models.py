@@ -149,6 +149,9 @@ class Manifest(models.Model):
     # The referrers API's artifact type: artifactType, else the config's media type.
     artifact_type = models.CharField(max_length=255, blank=True)
     subject_digest = models.CharField(max_length=135, blank=True, db_index=True)
+    # Its annotations as JSON (ASCII, escapes kept), for the referrers API: set for
+    # manifests with a subject, the only ones it lists. Read there instead of the body.
+    annotations = models.TextField(blank=True, default="")
     body = models.BinaryField()
     size = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)

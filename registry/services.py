@@ -198,7 +198,10 @@ def delete_repository(*, repository: Repository, actor=None) -> None:
     """Delete a repository with its tags, manifests and uploads (blob bytes stay until
     garbage collection reclaims those no repository holds)."""
     event = RegistryEvent("delete", repository.pk, repository.name)
-    with transaction.atomic():
+    # Under the repository's lock, as pushes are: none records a manifest in it meanwhile;
+    # and with its row locked, once the blobs being linked into it are (locks.keep_repository).
+    with locks.repository_lock(repository.pk):
+        list(Repository.objects.select_for_update().filter(pk=repository.pk).values("pk"))
         audit.record(
             "repository.deleted",
             actor=actor,
@@ -413,6 +416,8 @@ def commit_manifest(
     # Under the repository's lock, which garbage collection takes to unlink blobs from the
     # repository or delete its manifests: what was checked is still there when recorded.
     with locks.repository_lock(repository.pk):
+        if not Repository.objects.filter(pk=repository.pk).exists():
+            raise NameUnknown(detail={"name": repository.name})  # deleted meanwhile
         missing = _check_references(repository, parsed, sparse=sparse)
         manifest, created = Manifest.objects.get_or_create(
             repository=repository,
@@ -421,6 +426,7 @@ def commit_manifest(
                 "media_type": parsed.media_type,
                 "artifact_type": parsed.referrer_artifact_type,
                 "subject_digest": str(parsed.subject.digest) if parsed.subject else "",
+                "annotations": _referrer_annotations(parsed),
                 "body": body,
                 "size": len(body),
             },
@@ -480,6 +486,11 @@ def commit_manifest(
             )
     manifest.tag_names = new_tags
     return manifest, parsed
+
+
+def _referrer_annotations(parsed: manifests.Manifest) -> str:
+    """What `Manifest.annotations` holds: the annotations of a manifest with a subject."""
+    return json.dumps(parsed.annotations) if parsed.subject and parsed.annotations else ""
 
 
 def _complete_parents(repository: Repository, manifest: Manifest) -> None:
@@ -556,9 +567,13 @@ def _ensure_empty_blob(repository: Repository) -> None:
 def delete_manifest(
     *, repository: Repository, reference: str, actor: audit.Actor | None = None
 ) -> None:
-    """By tag: remove only the tag. By digest: remove the manifest and every tag on it."""
+    """By tag: remove only the tag. By digest: remove the manifest and every tag on it.
+
+    Under the repository's lock, as pushes are: a push that found the manifest points its
+    tag at it before the manifest goes (or the tag would point at a row deleted meanwhile).
+    """
     lookup = _manifest_filter(reference)
-    with transaction.atomic():
+    with locks.repository_lock(repository.pk):
         if "tags__name" in lookup:
             gone = [reference]
             deleted, _ = Tag.objects.filter(repository=repository, name=reference).delete()
@@ -606,17 +621,15 @@ def list_referrers(
     referrers = Manifest.objects.filter(repository=repository, subject_digest=str(digest))
     if artifact_type:
         referrers = referrers.filter(artifact_type=artifact_type)
+    rows = referrers.order_by("created_at", "id").values_list(
+        "media_type", "digest", "size", "artifact_type", "annotations"
+    )
     descriptors = []
-    for manifest in referrers.order_by("created_at", "id"):
-        descriptor = {
-            "mediaType": manifest.media_type,
-            "digest": manifest.digest,
-            "size": manifest.size,
-        }
-        if manifest.artifact_type:
-            descriptor["artifactType"] = manifest.artifact_type
-        annotations = json.loads(bytes(manifest.body)).get("annotations")
-        if annotations:
-            descriptor["annotations"] = annotations
+    for media_type, referrer, size, referrer_type, annotations_json in rows:
+        descriptor = {"mediaType": media_type, "digest": referrer, "size": size}
+        if referrer_type:
+            descriptor["artifactType"] = referrer_type
+        if annotations_json:
+            descriptor["annotations"] = json.loads(annotations_json)
         descriptors.append(descriptor)
     return descriptors

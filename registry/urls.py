@@ -13,6 +13,10 @@ class RepositoryNameConverter:
     regex = names.NAME
 
     def to_python(self, value: str) -> str:
+        # The grammar's length limits too: a name off them matches no route, and the
+        # fallback answers NAME_INVALID (not NAME_UNKNOWN, nor a token challenge for it).
+        if not names.is_valid_name(value):
+            raise ValueError(value)
         return value
 
     def to_url(self, value: str) -> str:

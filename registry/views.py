@@ -151,13 +151,9 @@ def page_size(request, cap: int) -> int | None:
     raw = request.GET.get("n")
     if raw is None or raw == "":
         return None
-    try:
-        n = int(raw)
-    except ValueError:
-        raise PaginationNumberInvalid(detail={"n": raw[:50]}) from None
-    if n < 0:
-        raise PaginationNumberInvalid(detail={"n": n})
-    return min(n, cap)
+    if not (raw.isascii() and raw.isdigit()):  # int() also takes " 1", "1_0", fullwidth digits
+        raise PaginationNumberInvalid(detail={"n": raw[:50]})
+    return min(int(raw), cap)
 
 
 def parse_content_range(request) -> tuple[int, int] | None:
@@ -171,8 +167,9 @@ def parse_content_range(request) -> tuple[int, int] | None:
     return int(match["start"]), int(match["end"])
 
 
-def chunk_start(request, session) -> int | None:
-    """Where a chunk says it starts (its Content-Range), checked against its length."""
+def chunk_range(request, session) -> tuple[int, int] | None:
+    """Where a chunk says it starts and how long it is (its Content-Range), checked against
+    its Content-Length."""
     content_range = parse_content_range(request)
     if content_range is None:
         return None
@@ -183,7 +180,23 @@ def chunk_start(request, session) -> int | None:
             "Content-Range does not match Content-Length",
             headers={"Range": services.upload_range(session)},
         )
-    return start
+    return start, end - start + 1
+
+
+def exactly(chunks: Iterator[bytes], length: int, session) -> Iterator[bytes]:
+    """A chunk's body, which must be as long as its Content-Range says (a chunked body has
+    no Content-Length to check it against before it arrives)."""
+    received = 0
+    for chunk in chunks:
+        received += len(chunk)
+        if received > length:
+            break
+        yield chunk
+    if received != length:
+        raise RangeInvalid(
+            "the body does not match Content-Range",
+            headers={"Range": services.upload_range(session)},
+        )
 
 
 def upload_location(name: str, upload) -> str:
@@ -528,9 +541,12 @@ def upload(request, name: str, upload_id: str):
     if request.method == "DELETE":
         services.cancel_upload(upload=session)
         return HttpResponse(status=204)
-    start = chunk_start(request, session)
+    declared = chunk_range(request, session)
+    start = declared[0] if declared else None
     limit, too_large = quotas.upload_allowance(repository, offset=session.offset)
     chunks = body_chunks(request, limit=limit, too_large=too_large, from_socket=True)
+    if declared:
+        chunks = exactly(chunks, declared[1], session)
     if request.method == "PATCH":
         session = services.append_upload(upload=session, chunks=chunks, start=start)
         return upload_response(name, session)
@@ -549,7 +565,7 @@ def unknown(request, rest: str):
     """Anything under /v2/ that matches no route: usually a repository name off the grammar."""
     path = f"/{rest}"
     for marker in ("/manifests/", "/blobs/", "/tags/list", "/referrers/"):
-        name = path.split(marker)[0].strip("/")
+        name = path.split(marker)[0][1:]  # slashes kept: `/v2//a/b/…` names "/a/b"
         if marker in path and not names.is_valid_name(name):
             raise NameInvalid(detail={"name": name[:300]})
     raise NameUnknown("no such endpoint")
@@ -578,6 +594,9 @@ def token(request):
     """
     if request.method not in ("GET", "POST"):
         return token_error(405, "invalid_request", "use GET or POST")
+    if request.method == "POST" and request.content_type != "application/x-www-form-urlencoded":
+        # RFC 6749 §4.3.2. Django would parse a multipart body first, writing its files to disk.
+        return token_error(400, "invalid_request", "send an application/x-www-form-urlencoded form")
     params = request.GET if request.method == "GET" else request.POST
     service = params.get("service")
     if service and service != settings.BERTH_TOKEN_SERVICE:

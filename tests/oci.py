@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import json
+from urllib.parse import urlencode
 
 from django.test import Client
 
@@ -12,6 +13,13 @@ from tests.factories import PASSWORD
 
 def basic(username: str, password: str = PASSWORD) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+def post_form(client: Client, path: str, data: dict):
+    """POST `data` as an urlencoded form, the way OAuth2 clients send the token service's."""
+    return client.post(
+        path, urlencode(data, doseq=True), content_type="application/x-www-form-urlencoded"
+    )
 
 
 def sha256(data: bytes) -> str:

@@ -23,7 +23,7 @@ import re
 import sqlite3
 import struct
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.parser import HeaderParser
 from urllib.parse import quote
 
@@ -41,6 +41,17 @@ DATABASES = frozenset({DPKG_STATUS, APK_INSTALLED, *RPM_DATABASES})
 _KEPT = frozenset({*DATABASES, *OS_RELEASE, ALPINE_RELEASE})
 _NODE_PACKAGE = re.compile(r"(?:^|/)node_modules/(?:@[^/]+/)?[^/]+/package\.json$")
 MAX_RPM_PACKAGES = 100_000
+
+
+# What no database text column holds: NUL, and lone surrogates (UTF-8 cannot encode them).
+# Layers bring both: JSON escapes in lockfiles and configs, non-UTF-8 bytes in file names.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_TEXT_FIELDS = ("name", "version", "ecosystem", "source_name", "source_version", "path", "arch")
+
+
+def storable(text: str) -> str:
+    """`text` with what a database cannot store replaced by U+FFFD."""
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -572,6 +583,10 @@ def catalog(fs: layers.Filesystem) -> tuple[Distribution, list[Package]]:
     ]
     unique: dict[tuple[str, str, str, str], Package] = {}
     for package in found:
+        if any(_UNSTORABLE.search(getattr(package, key)) for key in _TEXT_FIELDS):
+            package = replace(
+                package, **{key: storable(getattr(package, key)) for key in _TEXT_FIELDS}
+            )
         key = (package.type, package.name, package.version, package.path)
         unique.setdefault(key, package)
     # An npm package seen in node_modules and in a lockfile is reported once: installed.

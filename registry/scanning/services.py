@@ -207,7 +207,10 @@ def scan_image(*, manifest_id: int, token: str) -> ImageScan | None:
     if parsed is None or not is_image(parsed):
         return _fail(scan, token, "not an image manifest")
     config = _read_config(parsed.config)
-    platform = {key: str(config.get(key, ""))[:64] for key in ("os", "architecture", "variant")}
+    platform = {
+        key: catalogers.storable(str(config.get(key, ""))[:64])
+        for key in ("os", "architecture", "variant")
+    }
     try:
         result = read_image(parsed)
     except layers.LayerError as error:
@@ -241,7 +244,7 @@ def scan_image(*, manifest_id: int, token: str) -> ImageScan | None:
         ImagePackage.objects.bulk_create(rows, batch_size=500)
         for key, value in platform.items():
             setattr(scan, key, value)
-        scan.distribution = result.distribution[:128]
+        scan.distribution = catalogers.storable(result.distribution[:128])
         scan.layers = result.layers
         scan.status, scan.reason = ScanStatus.DONE, ""
         scan.scanner_version = SCANNER_VERSION
@@ -255,7 +258,7 @@ def scan_image(*, manifest_id: int, token: str) -> ImageScan | None:
 def _fail(scan: ImageScan, token: str, reason: str, platform: dict | None = None) -> ImageScan:
     updates = {
         "status": ScanStatus.FAILED,
-        "reason": reason[:REASON_MAX],
+        "reason": catalogers.storable(reason[:REASON_MAX]),
         "finished_at": timezone.now(),
         **(platform or {}),
     }

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from ..digests import Digest
+from ..errors import NameUnknown
 from ..models import Blob, PendingReference, Repository, RepositoryBlob
 from . import crypto, keys, locks
 from .stores import blob_store
@@ -62,6 +63,9 @@ def commit(
     """
     key = digest.storage_key
     with locks.blob_lock(digest):
+        if not locks.keep_repository(repository.pk):  # deleted meanwhile
+            staged.discard()
+            raise NameUnknown(detail={"name": repository.name})
         blob = Blob.objects.filter(digest=str(digest)).first()
         if blob is not None and blob_store().exists(key):
             staged.discard()  # stored and verified already: those bytes stay
@@ -79,7 +83,10 @@ def link(repository: Repository, blob: Blob) -> None:
     """Record (or renew) that `repository` holds `blob`; call under the blob's lock.
 
     Sparse manifests of the repository that were waiting for the blob reference it from
-    now on (`PendingReference`), so that garbage collection keeps it for them."""
+    now on (`PendingReference`), so that garbage collection keeps it for them. NAME_UNKNOWN
+    if the repository was deleted meanwhile."""
+    if not locks.keep_repository(repository.pk):
+        raise NameUnknown(detail={"name": repository.name})
     RepositoryBlob.objects.update_or_create(
         repository=repository, blob=blob, defaults={"linked_at": timezone.now()}
     )

@@ -8,6 +8,8 @@ blobs from that repository or deletes its manifests. Always in that order (repos
 then blob), so two lock holders never wait for each other.
 
 Both are transaction-scoped: they open a transaction and hold the lock until it ends.
+`keep_repository(id)`, within one, keeps the repository's row from being deleted until it
+ends: linking a blob into the repository holds it, and deleting the repository waits.
 On PostgreSQL they are advisory locks (`pg_advisory_xact_lock(class, key)`, the key
 32 bits of a hash of the digest or the repository's id): other blobs and repositories proceed
 in parallel. On SQLite a write transaction is the database's one write lock: holding it is
@@ -21,6 +23,8 @@ import contextlib
 import hashlib
 
 from django.db import connection, transaction
+
+from ..models import Repository
 
 BLOB, REPOSITORY = 1, 2  # lock classes: the first key of the two-key advisory lock
 
@@ -53,3 +57,15 @@ def blob_lock(digest) -> contextlib.AbstractContextManager:
 
 def repository_lock(repository_id: int) -> contextlib.AbstractContextManager:
     return _advisory(REPOSITORY, _signed32(repository_id))
+
+
+def keep_repository(repository_id: int) -> bool:
+    """Keep the repository from being deleted until the transaction ends; False if it is
+    gone. On PostgreSQL a FOR KEY SHARE lock on its row: any number of transactions hold
+    one at once, and a deletion (which locks the row FOR UPDATE first) waits for them. On
+    SQLite the caller's write lock keeps everyone else out already."""
+    table = connection.ops.quote_name(Repository._meta.db_table)
+    lock = " FOR KEY SHARE" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s{lock}", [repository_id])  # noqa: S608
+        return cursor.fetchone() is not None

@@ -40,10 +40,36 @@ def test_repository_name_off_the_grammar_is_name_invalid(as_alice):
     assert error_codes(response) == ["NAME_INVALID"]
 
 
+@pytest.mark.parametrize("name", ["a", "alice/" + "a" * 250])
+def test_a_name_of_the_grammars_characters_but_not_its_length_is_name_invalid(as_alice, name):
+    for method, path in (
+        ("PUT", f"/v2/{name}/manifests/latest"),
+        ("POST", f"/v2/{name}/blobs/uploads/"),
+        ("GET", f"/v2/{name}/tags/list"),
+    ):
+        response = as_alice.request(method, path, b"{}" if method == "PUT" else b"")
+        assert response.status_code == 400, (method, response.content)
+        assert error_codes(response) == ["NAME_INVALID"]
+
+
 def test_unknown_endpoint_answers_json(as_alice):
     response = as_alice.get("/v2/alice/app/nothing-here")
     assert response.status_code == 404
     assert error_codes(response) == ["NAME_UNKNOWN"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v2//alice/app/tags/list",
+        "/v2/alice/app//manifests/latest",
+        "/v2/alice/app//blobs/uploads/",
+    ],
+)
+def test_a_name_with_a_leading_or_trailing_slash_is_name_invalid(as_alice, path):
+    response = as_alice.get(path)
+    assert response.status_code == 400
+    assert error_codes(response) == ["NAME_INVALID"]
 
 
 def test_unsupported_method_is_405_unsupported(as_alice):

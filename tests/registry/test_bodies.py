@@ -111,3 +111,12 @@ def test_a_malformed_chunked_body_is_refused(connection):
     status, _, body = connection.response()
     assert status == 400
     assert json.loads(body)["errors"][0]["code"] == "SIZE_INVALID"
+
+
+@pytest.mark.parametrize("sent", [b"0123456789", b"0123"], ids=["longer", "shorter"])
+def test_a_chunked_patch_of_another_length_than_its_content_range_is_416(connection, sent):
+    location = start(connection, f"ranged-{len(sent)}")
+    extra = "Transfer-Encoding: chunked\r\nContent-Range: 0-4\r\n"
+    connection.sock.sendall(connection.head("PATCH", location, extra) + chunked(sent, []))
+    status, headers, _ = connection.response()
+    assert (status, headers["range"]) == (416, "0-0")

@@ -1,9 +1,13 @@
+import importlib
 import json
 
 import pytest
+from django.apps import apps as django_apps
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from registry import mediatypes
-from registry.models import Repository
+from registry.models import Manifest, Repository
 from tests.oci import error_codes, sha256
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +49,7 @@ def test_n_zero_lists_no_tags(as_alice):
     assert json.loads(as_alice.get("/v2/alice/app/tags/list?n=0").content)["tags"] == []
 
 
-@pytest.mark.parametrize("n", ["-1", "many"])
+@pytest.mark.parametrize("n", ["-1", "many", "%201", "1_0", "%EF%BC%91"])
 def test_invalid_n_is_a_400(as_alice, n):
     tag_all(as_alice, "alice/app", ["a"])
     assert as_alice.get(f"/v2/alice/app/tags/list?n={n}").status_code == 400
@@ -90,6 +94,28 @@ def test_referrers_lists_manifests_whose_subject_is_the_digest(as_alice):
     assert entry["digest"] == signature
     assert entry["artifactType"] == "application/vnd.example.sig"
     assert entry["annotations"] == {"k": "v"}
+
+
+def test_referrers_are_listed_without_reading_their_bodies(as_alice):
+    # A manifest may be 4 MiB: parsing every referrer's body made one anonymous GET cost
+    # seconds of CPU and all their bodies in memory at once.
+    subject, body = as_alice.push_image("alice/app", "v1")
+    push_referrer(as_alice, subject, body, "application/vnd.example.sig", {"k": "\x00\ud800"})
+    with CaptureQueriesContext(connection) as queries:
+        response = as_alice.get(f"/v2/alice/app/referrers/{subject}")
+    [entry] = json.loads(response.content)["manifests"]
+    assert entry["annotations"] == {"k": "\x00\ud800"}
+    assert not any('"body"' in query["sql"] for query in queries.captured_queries)
+
+
+def test_referrers_pushed_before_their_annotations_were_recorded_get_them_on_migrate(as_alice):
+    subject, body = as_alice.push_image("alice/app", "v1")
+    referrer = push_referrer(as_alice, subject, body, "application/vnd.example.sig", {"k": "v"})
+    Manifest.objects.update(annotations="")
+    migration = importlib.import_module("registry.migrations.0007_manifest_annotations")
+    migration.annotations_of_referrers(django_apps, None)
+    assert Manifest.objects.get(digest=referrer).annotations == '{"k": "v"}'
+    assert Manifest.objects.get(digest=subject).annotations == ""
 
 
 def test_referrers_filter_by_artifact_type(as_alice):

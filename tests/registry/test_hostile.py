@@ -51,6 +51,28 @@ def test_nul_bytes_in_page_urls_are_400(db, path):
     assert Client().get(path).status_code == 400
 
 
+@pytest.mark.parametrize("query", [{"scope": "repository:alice/app:pull\x00"}, {"account": "\x00"}])
+def test_nul_bytes_in_a_token_request_are_an_oauth_error(db, query):
+    response = Client().get("/token", query)
+    assert response.status_code == 400
+    assert json.loads(response.content)["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("path", ["/v2/alice/app/tags/list", "/v2/_catalog", "/token"])
+def test_a_query_of_too_many_parameters_is_refused_in_json(as_alice, path):
+    as_alice.push_image("alice/app")
+    response = as_alice.get(path + "?" + "&".join(["x=1"] * 1001))
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize("path", ["/v2/", "/v2/alice/app/tags/list"])
+def test_a_host_header_not_allowed_is_refused_in_json(db, path):
+    response = Client().get(path, headers={"Host": "elsewhere.example"})
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+
+
 def test_basic_credentials_with_nul_are_refused(alice):
     header = "Basic " + base64.b64encode(b"al\x00ice:x").decode()
     assert Client().get("/v2/", headers={"Authorization": header}).status_code == 401

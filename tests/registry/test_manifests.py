@@ -1,10 +1,13 @@
 import json
+import threading
 
 import pytest
+from django.db import connection
 
-from registry import mediatypes, pulls
-from registry.models import PullCount
-from tests.oci import error_codes, image_manifest, sha256
+from registry import mediatypes, pulls, services
+from registry.models import PullCount, Repository, Tag
+from tests.conftest import IN_CI
+from tests.oci import RegistryClient, error_codes, image_manifest, sha256
 
 pytestmark = pytest.mark.django_db
 
@@ -80,6 +83,14 @@ def test_media_type_must_agree_with_content_type(as_alice):
 def test_malformed_json_is_manifest_invalid(as_alice):
     response = as_alice.push_manifest("alice/app", "v1", b"{not json")
     assert response.status_code == 400
+    assert error_codes(response) == ["MANIFEST_INVALID"]
+
+
+@pytest.mark.parametrize("version", [2.0, "2", True, 1, None])
+def test_a_schema_version_other_than_the_integer_2_is_manifest_invalid(as_alice, version):
+    config = as_alice.push_blob("alice/app", b"{}")
+    manifest = image_manifest((config, 2), [], schemaVersion=version)
+    response = as_alice.push_manifest("alice/app", "v1", manifest)
     assert error_codes(response) == ["MANIFEST_INVALID"]
 
 
@@ -195,6 +206,75 @@ def test_deleting_an_unknown_manifest_is_manifest_unknown(as_alice):
     response = as_alice.request("DELETE", "/v2/alice/app/manifests/nope")
     assert response.status_code == 404
     assert error_codes(response) == ["MANIFEST_UNKNOWN"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_manifest_deleted_while_a_push_tags_it_ends_in_one_order(alice, monkeypatch):
+    if connection.vendor != "postgresql":  # SQLite's one write lock serializes them already
+        (pytest.fail if IN_CI else pytest.skip)("a race of two connections (DATABASE_URL)")
+    client = RegistryClient("alice")
+    digest, body = client.push_image("alice/app", "v1")
+    assert client.request("DELETE", "/v2/alice/app/manifests/v1").status_code == 202
+    point, deletes, threads = Tag.objects.update_or_create, [], []
+
+    def delete():
+        try:
+            response = RegistryClient("alice").request(
+                "DELETE", f"/v2/alice/app/manifests/{digest}"
+            )
+            deletes.append(response)
+        finally:
+            connection.close()
+
+    def delete_then_point(*args, **kwargs):
+        # Another request deletes the manifest after this push found it, before its tag.
+        threads.append(threading.Thread(target=delete))
+        threads[0].start()
+        threads[0].join(timeout=1)
+        return point(*args, **kwargs)
+
+    monkeypatch.setattr(Tag.objects, "update_or_create", delete_then_point)
+    response = client.push_manifest("alice/app", "v1", body)
+    threads[0].join()
+    assert (response.status_code, deletes[0].status_code) == (201, 202)
+    assert client.get("/v2/alice/app/manifests/v1").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("moment", "status"),
+    [("before the push takes the repository", 404), ("as the push points its tag", 201)],
+)
+def test_a_repository_deleted_during_a_push_ends_in_one_order(alice, monkeypatch, moment, status):
+    if connection.vendor != "postgresql":  # SQLite's one write lock serializes them already
+        (pytest.fail if IN_CI else pytest.skip)("a race of two connections (DATABASE_URL)")
+    client = RegistryClient("alice")
+    _, body = client.push_image("alice/app", "v1")
+    threads = []
+    target, name = (
+        (services.manifests, "parse")
+        if moment.startswith("before")
+        else (Tag.objects, "update_or_create")
+    )
+    original = getattr(target, name)
+
+    def delete():
+        try:
+            services.delete_repository(repository=Repository.objects.get(name="alice/app"))
+        finally:
+            connection.close()
+
+    def delete_then_go_on(*args, **kwargs):
+        threads.append(threading.Thread(target=delete))
+        threads[0].start()
+        threads[0].join(timeout=1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(target, name, delete_then_go_on)
+    monkeypatch.setattr(services, "notify", lambda event: None)  # the registry's part only
+    assert client.push_manifest("alice/app", "v2", body).status_code == status
+    threads[0].join()
+    assert not Repository.objects.filter(name="alice/app").exists()
 
 
 def test_retagging_moves_the_tag(as_alice):

@@ -1,3 +1,4 @@
+import io
 import json
 
 import jwt
@@ -6,7 +7,7 @@ from django.test import Client
 
 from registry.access import tokens
 from tests.factories import PASSWORD, RepositoryFactory
-from tests.oci import basic
+from tests.oci import basic, post_form
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +67,8 @@ def test_offline_token_adds_a_refresh_token_that_the_post_form_accepts(alice):
         headers={"Authorization": basic("alice")},
     )
     refresh = json.loads(response.content)["refresh_token"]
-    response = Client().post(
+    response = post_form(
+        Client(),
         "/token",
         {
             "grant_type": "refresh_token",
@@ -84,13 +86,16 @@ def test_refresh_token_dies_when_the_password_changes(alice):
     refresh = tokens.issue_refresh_token(alice)
     alice.set_password("another-password-42")
     alice.save()
-    response = Client().post("/token", {"grant_type": "refresh_token", "refresh_token": refresh})
+    response = post_form(
+        Client(), "/token", {"grant_type": "refresh_token", "refresh_token": refresh}
+    )
     assert response.status_code == 400
     assert json.loads(response.content)["error"] == "invalid_grant"
 
 
 def test_password_grant_issues_an_access_token(alice):
-    response = Client().post(
+    response = post_form(
+        Client(),
         "/token",
         {
             "grant_type": "password",
@@ -105,7 +110,8 @@ def test_password_grant_issues_an_access_token(alice):
 
 
 def test_password_grant_with_a_wrong_password_is_invalid_grant(alice):
-    response = Client().post(
+    response = post_form(
+        Client(),
         "/token",
         {
             "grant_type": "password",
@@ -114,6 +120,15 @@ def test_password_grant_with_a_wrong_password_is_invalid_grant(alice):
         },
     )
     assert response.status_code == 400
+
+
+def test_a_token_post_must_be_an_urlencoded_form(alice):
+    # A multipart body would be parsed before anything is checked, its files written to disk.
+    form = {"grant_type": "password", "username": "alice", "password": PASSWORD}
+    response = Client().post("/token", {**form, "file": io.BytesIO(b"x" * 4096)})
+    assert response.status_code == 400
+    assert json.loads(response.content)["error"] == "invalid_request"
+    assert claims(post_form(Client(), "/token", form))["sub"] == "alice"
 
 
 def test_a_refresh_token_is_not_an_access_token(alice, as_alice):

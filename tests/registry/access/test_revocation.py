@@ -12,7 +12,7 @@ from registry import services
 from registry.access import credentials, organizations, sharing, tokens
 from registry.models import Role
 from tests.factories import PASSWORD, RepositoryFactory
-from tests.oci import basic
+from tests.oci import basic, post_form
 
 pytestmark = pytest.mark.django_db
 
@@ -114,7 +114,8 @@ def login_refresh_token(username: str, password: str = PASSWORD) -> str:
 
 
 def refresh(refresh_token: str, scope: str):
-    return Client().post(
+    return post_form(
+        Client(),
         "/token",
         {
             "grant_type": "refresh_token",

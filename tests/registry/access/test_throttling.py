@@ -8,7 +8,7 @@ from django.test import Client
 
 from registry.access import auth, ratelimit
 from tests.factories import PASSWORD
-from tests.oci import basic, error_codes
+from tests.oci import basic, error_codes, post_form
 
 pytestmark = pytest.mark.django_db
 
@@ -111,8 +111,8 @@ def test_token_post_is_throttled(alice):
     client = Client(REMOTE_ADDR="10.0.0.1")
     form = {"grant_type": "password", "username": "alice", "password": "x", "service": "berth"}
     for _ in range(3):
-        assert client.post("/token", form).status_code == 400
-    assert client.post("/token", form).status_code == 429
+        assert post_form(client, "/token", form).status_code == 400
+    assert post_form(client, "/token", form).status_code == 429
 
 
 def test_the_sign_in_page_is_throttled(alice):

@@ -156,6 +156,24 @@ def test_a_cataloger_bug_fails_the_scan_and_not_the_worker(as_alice, osv_records
     assert (scan.status, scan.reason) == ("failed", "the scan failed (KeyError)")
 
 
+def test_text_no_database_can_store_is_replaced_and_the_scan_finishes(as_alice, osv_records):
+    # NUL and lone surrogates: JSON escapes in a lockfile or the config, a non-UTF-8 path.
+    lock = {"lockfileVersion": 3, "packages": {"node_modules/a\x00b": {"version": "1\ud800"}}}
+    layer = gz(
+        tar(
+            File("srv/package-lock.json", json.dumps(lock).encode()),
+            File("srv/\udcff/node_modules/c/package.json", npm_package("c", "2")),
+        )
+    )
+    [scan] = scan_now(push(as_alice, "odd", layer, architecture="amd64\x00\ud800"))
+    assert (scan.status, scan.architecture) == ("done", "amd64\ufffd\ufffd")
+    packages = ImagePackage.objects.filter(scan=scan).order_by("name")
+    assert [(p.name, p.version, p.path) for p in packages] == [
+        ("a\ufffdb", "1\ufffd", "/srv/package-lock.json"),
+        ("c", "2", "/srv/\ufffd/node_modules/c/package.json"),
+    ]
+
+
 def test_artifacts_that_are_not_images_are_not_scanned(as_alice, db):
     digest = push_helm_chart(as_alice, "alice/chart", "0.1.0")
     assert scan_now(Manifest.objects.get(digest=digest)) == []
