@@ -26,7 +26,13 @@ _SCOPE = re.compile(
 _VERIFIED: dict[str, tuple[float, dict]] = {}  # token -> (expiry, claims); a small LRU-ish cache
 _VERIFIED_MAX = 10_000
 _VERIFIED_LOCK = threading.Lock()
-MAX_SCOPES = 100  # more than any client asks for; a token must stay small enough to send
+# Clients ask for a few scopes (a push mounting from others: one per source). A token holds
+# the scopes granted and must fit in one request header, which servers and proxies cap at
+# 8 KB (gunicorn's limit_request_field_size, nginx's large_client_header_buffers): past
+# either limit, the rest are not granted (a token of 100 long names was 21 KB, and every
+# request sending it was refused with 431).
+MAX_SCOPES = 32
+MAX_SCOPE_CHARS = 3_000  # the scopes' text as asked, together
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +49,14 @@ def parse_scopes(values: list[str]) -> list[Scope]:
     """Scopes from `scope=` parameters; each may hold several, separated by spaces.
 
     Malformed scopes are ignored, as the spec lets a token service grant less than asked;
-    so are scopes past the first MAX_SCOPES.
+    so are scopes past the first MAX_SCOPES or past MAX_SCOPE_CHARS of them.
     """
     scopes: dict[tuple[str, str], set[str]] = {}
+    chars = 0
     for value in values:
         for item in value.split()[:MAX_SCOPES]:
-            if len(scopes) >= MAX_SCOPES:
+            chars += len(item)
+            if len(scopes) >= MAX_SCOPES or chars > MAX_SCOPE_CHARS:
                 break
             match = _SCOPE.fullmatch(item)
             if match:

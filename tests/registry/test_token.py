@@ -55,6 +55,31 @@ def test_token_grants_only_the_intersection_of_asked_and_permitted(alice, bob):
     ]
 
 
+def test_a_token_of_many_long_scopes_still_fits_in_a_request_header(alice):
+    """Servers and proxies refuse a header over 8 KB (gunicorn: 431): a token is granted the
+    scopes it can carry, the first ones asked."""
+    names = [f"alice/{n:03}-" + "x" * 240 for n in range(100)]
+    response = Client().get(
+        "/token",
+        {"scope": [f"repository:{name}:pull,push,delete" for name in names]},
+        headers={"Authorization": basic("alice")},
+    )
+    token = json.loads(response.content)["token"]
+    assert len(f"Authorization: Bearer {token}") < 8190
+    granted = [entry["name"] for entry in claims(response)["access"]]
+    assert granted and granted == names[: len(granted)]
+
+
+def test_a_push_mounting_from_a_dozen_repositories_is_granted_every_scope(alice):
+    asked = [f"repository:alice/source-{n}:pull" for n in range(12)]
+    response = Client().get(
+        "/token",
+        {"scope": ["repository:alice/target:pull,push", *asked]},
+        headers={"Authorization": basic("alice")},
+    )
+    assert len(claims(response)["access"]) == 13
+
+
 def test_bad_credentials_on_the_token_endpoint_are_401(alice):
     response = Client().get("/token", headers={"Authorization": basic("alice", "wrong")})
     assert response.status_code == 401
