@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from registry import manifests, mediatypes, storage
 from registry.errors import RegistryError
 from registry.models import Manifest
+from registry.text import may_hold_unstorable, storable, storable_json
 
 from .models import ArtifactType, AttachmentKind
 
@@ -109,10 +110,13 @@ def read_config(descriptor: manifests.Descriptor | None) -> dict:
         return {}
     try:
         with storage.open_blob(descriptor.digest) as handle:
-            config = json.loads(handle.read(CONFIG_MAX_BYTES + 1))
+            raw = handle.read(CONFIG_MAX_BYTES + 1)
+        config = json.loads(raw)
     except (OSError, ValueError, RecursionError):
         return {}
-    return config if isinstance(config, dict) else {}
+    if not isinstance(config, dict):
+        return {}
+    return storable_json(config) if may_hold_unstorable(raw) else config
 
 
 def labels_of(config: dict) -> dict[str, str]:
@@ -183,6 +187,10 @@ def describe(
             parsed.referrer_artifact_type, [layer.media_type for layer in parsed.layers], tag
         )
         described.platforms = []
+    # Annotations are the manifest's JSON, which may escape what no database holds.
+    described.description = storable(described.description)
+    described.links = storable_json(described.links)
+    described.platforms = storable_json(described.platforms)
     return described
 
 

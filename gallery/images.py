@@ -15,6 +15,7 @@ from registry import manifests
 from registry.errors import RegistryError
 from registry.memo import DigestMemo
 from registry.models import Manifest
+from registry.text import storable_json
 
 from .describe import DOCKER_REFERENCE_TYPE, kind_of, labels_of, read_config
 from .models import AttachmentKind, CatalogEntry
@@ -102,7 +103,7 @@ def _platform_image(row: Manifest, parsed: manifests.Manifest) -> PlatformImage:
         digest=row.digest,
         media_type=row.media_type,
         size=size,
-        annotations=dict(parsed.annotations),
+        annotations=storable_json(dict(parsed.annotations)),
         config_digest=str(parsed.config.digest) if parsed.config else "",
         config_media_type=parsed.config.media_type if parsed.config else "",
     )
@@ -168,7 +169,7 @@ def image_details(
         kind=kind_of(parsed) if not parsed.is_index else "image",
         artifact_type=parsed.referrer_artifact_type,
         size=row.size,
-        annotations=dict(parsed.annotations),
+        annotations=storable_json(dict(parsed.annotations)),
         tags=tags,
         is_index=parsed.is_index,
         platforms=[],

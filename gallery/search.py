@@ -56,6 +56,8 @@ from django.db.models.expressions import RawSQL
 from django.db.models.lookups import Exact
 from django.utils.deconstruct import deconstructible
 
+from registry.text import is_storable
+
 from . import listing, searchsyntax
 from .models import SHORT_NAME, ArtifactType, CatalogEntry, FacetGroup
 from .searchsyntax import Phrase, Query
@@ -838,22 +840,12 @@ def _sort_value(name: str, value):
         except (TypeError, ValueError, OverflowError):
             return None
     if name == "name":
-        return value if isinstance(value, str) and storable(value) else None
+        return value if isinstance(value, str) and is_storable(value) else None
     if isinstance(value, bool) or not isinstance(value, int):
         return None
     if name == "tier":
         return value if TEXT <= value <= EXACT else None
     return value if abs(value) < 2**63 else None
-
-
-def storable(text: str) -> bool:
-    """Text a database takes as a parameter: no NUL (PostgreSQL refuses it) and no lone
-    surrogate (JSON's "\\ud800" is one, and UTF-8 cannot encode it)."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return "\x00" not in text
 
 
 def _after(name: str, descending: bool, value, forward: bool) -> Q:

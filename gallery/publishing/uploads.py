@@ -23,8 +23,8 @@ from django.views.decorators.http import require_http_methods
 
 from registry import names
 from registry.access import policy
+from registry.text import is_storable
 
-from .. import search
 from ..views import _entry, _repository_context
 from . import imports
 from .models import ArchiveImport
@@ -85,7 +85,7 @@ def start_import(request, name: str):
         return _error("Send {filename, size} as JSON.", 400)
     if tag and not names.is_valid_tag(tag):
         return _error("That is not a valid tag.", 400)
-    if not search.storable(filename):  # JSON may carry NUL or half a UTF-16 pair
+    if not is_storable(filename):  # JSON may carry NUL or half a UTF-16 pair
         return _error("That is not a file name.", 400)
     if not imports.free_space_ok(size):
         return _error("There is not enough room for this archive on the server.", 507)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from email.parser import HeaderParser
 from urllib.parse import quote
 
+from ..text import is_storable, storable
 from . import layers
 
 DEB, APK, RPM, PYTHON, NPM, GO = "deb", "apk", "rpm", "python", "npm", "golang"
@@ -43,15 +44,7 @@ _NODE_PACKAGE = re.compile(r"(?:^|/)node_modules/(?:@[^/]+/)?[^/]+/package\.json
 MAX_RPM_PACKAGES = 100_000
 
 
-# What no database text column holds: NUL, and lone surrogates (UTF-8 cannot encode them).
-# Layers bring both: JSON escapes in lockfiles and configs, non-UTF-8 bytes in file names.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _TEXT_FIELDS = ("name", "version", "ecosystem", "source_name", "source_version", "path", "arch")
-
-
-def storable(text: str) -> str:
-    """`text` with what a database cannot store replaced by U+FFFD."""
-    return _UNSTORABLE.sub("\ufffd", text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -583,7 +576,7 @@ def catalog(fs: layers.Filesystem) -> tuple[Distribution, list[Package]]:
     ]
     unique: dict[tuple[str, str, str, str], Package] = {}
     for package in found:
-        if any(_UNSTORABLE.search(getattr(package, key)) for key in _TEXT_FIELDS):
+        if not all(is_storable(getattr(package, key)) for key in _TEXT_FIELDS):
             package = replace(
                 package, **{key: storable(getattr(package, key)) for key in _TEXT_FIELDS}
             )

@@ -33,6 +33,7 @@ from registry.errors import ManifestUnknown, RegistryError
 from registry.memo import DigestMemo
 from registry.models import Manifest, Repository, Tag
 from registry.storage import blobs
+from registry.text import storable
 
 from . import catalogers, layers, matching
 from .advisories import database_age
@@ -208,8 +209,7 @@ def scan_image(*, manifest_id: int, token: str) -> ImageScan | None:
         return _fail(scan, token, "not an image manifest")
     config = _read_config(parsed.config)
     platform = {
-        key: catalogers.storable(str(config.get(key, ""))[:64])
-        for key in ("os", "architecture", "variant")
+        key: storable(str(config.get(key, ""))[:64]) for key in ("os", "architecture", "variant")
     }
     try:
         result = read_image(parsed)
@@ -244,7 +244,7 @@ def scan_image(*, manifest_id: int, token: str) -> ImageScan | None:
         ImagePackage.objects.bulk_create(rows, batch_size=500)
         for key, value in platform.items():
             setattr(scan, key, value)
-        scan.distribution = catalogers.storable(result.distribution[:128])
+        scan.distribution = storable(result.distribution[:128])
         scan.layers = result.layers
         scan.status, scan.reason = ScanStatus.DONE, ""
         scan.scanner_version = SCANNER_VERSION
@@ -258,7 +258,7 @@ def scan_image(*, manifest_id: int, token: str) -> ImageScan | None:
 def _fail(scan: ImageScan, token: str, reason: str, platform: dict | None = None) -> ImageScan:
     updates = {
         "status": ScanStatus.FAILED,
-        "reason": catalogers.storable(reason[:REASON_MAX]),
+        "reason": storable(reason[:REASON_MAX]),
         "finished_at": timezone.now(),
         **(platform or {}),
     }

@@ -128,3 +128,41 @@ def test_a_thousand_facet_values_answer_the_search_page(db):
         assert Client().get("/search?" + values).status_code == 200
     values = "&".join(f"arch=a{i}&os=o{i}" for i in range(499))
     assert Client().get("/search?q=app&" + values).status_code == 200
+
+
+# JSON escapes no database or UTF-8 page can hold: NUL and half a UTF-16 pair.
+UNSTORABLE_CONFIG = json.dumps(
+    {
+        "architecture": "amd64\u0000",
+        "os": "lin\ud800",
+        "config": {"Labels": {"org.opencontainers.image.description": "a\ud800b", "x\u0000": "1"}},
+        "history": [{"created_by": "RUN \udfff"}],
+    }
+).encode()
+
+
+def test_an_image_with_nul_and_lone_surrogates_is_indexed_and_shown(alice, as_alice):
+    """Its config's and annotations' text keeps U+FFFD where those were: indexing failed on
+    PostgreSQL (the catalog never showed the push) and its pages could not be encoded."""
+    digest, _ = as_alice.push_image(
+        "alice/app",
+        "1.0",
+        config=UNSTORABLE_CONFIG,
+        annotations={"org.opencontainers.image.source": "https://x.example/\ud800"},
+    )
+    services.index_repository(repository_id=Repository.objects.get(name="alice/app").pk)
+    from gallery.models import CatalogEntry
+
+    entry = CatalogEntry.objects.get(name="alice/app")
+    assert entry.description == "a\ufffdb"
+    for path in (
+        "/r/alice/app",
+        "/r/alice/app/-/tags",
+        "/r/alice/app/-/tags/1.0",
+        f"/r/alice/app/-/images/{digest}",
+        "/api/v1/repositories/alice/app",
+        "/api/v1/repositories/alice/app/-/tags",
+        f"/api/v1/repositories/alice/app/-/images/{digest}",
+        "/search?q=app",
+    ):
+        assert Client().get(path).status_code == 200, path
