@@ -20,6 +20,7 @@ from django.utils import timezone
 from registry import mediatypes, names
 from registry import services as registry_services
 from registry.models import Blob, Manifest, Namespace, PullCount, Repository, Tag
+from registry.storage import locks
 
 from . import readme, search
 from .describe import GENERIC_CONFIGS, Description, attachment_kind, describe, subject_of_tag
@@ -88,6 +89,11 @@ def index_repository(*, repository_id: int) -> CatalogEntry | None:
     described = _describe_new(repository, {digest for _, digest, _ in tags} - known)
 
     with transaction.atomic():
+        # The repository's row is kept until this commits: a deletion (which locks it first,
+        # then collects the catalog rows going with it) waits, and none that went first is
+        # answered with new catalog rows of a repository that is gone.
+        if not locks.keep_repository(repository.pk):
+            return None  # deleted meanwhile, with its catalog entry
         entry, _ = CatalogEntry.objects.select_for_update().get_or_create(
             repository=repository,
             defaults={"name": repository.name, "namespace": repository.namespace},

@@ -200,3 +200,46 @@ def test_indexing_never_undoes_a_privacy_change(as_alice, monkeypatch):
     monkeypatch.setattr(services, "_describe_new", describe_then_hide)
     index("alice/app")
     assert CatalogEntry.objects.get(pk=entry.pk).is_private
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_repository_deleted_as_a_push_lands_goes_with_its_catalog_entry(alice, monkeypatch):
+    """A deletion waiting for a push's lock went on as the push's indexing added catalog
+    tags: it had collected the entry's images and tags first, and failed on a foreign key
+    to a deleted image (a 500 to the DELETE, the repository left in place)."""
+    import threading
+
+    from django.db import connection
+
+    from registry import services as registry_services
+    from registry.models import Tag
+    from tests.conftest import IN_CI
+    from tests.oci import RegistryClient
+
+    if connection.vendor != "postgresql":  # SQLite's one write lock serializes them already
+        (pytest.fail if IN_CI else pytest.skip)("a race of two connections (DATABASE_URL)")
+    client = RegistryClient("alice")
+    _, body = client.push_image("alice/app", "v1")
+    point, errors, threads = Tag.objects.update_or_create, [], []
+
+    def delete():
+        try:
+            repository = Repository.objects.get(name="alice/app")
+            registry_services.delete_repository(repository=repository)
+        except Exception as error:  # asserted below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    def delete_then_point(*args, **kwargs):
+        threads.append(threading.Thread(target=delete))
+        threads[0].start()
+        threads[0].join(timeout=1)
+        return point(*args, **kwargs)
+
+    monkeypatch.setattr(Tag.objects, "update_or_create", delete_then_point)
+    assert client.push_manifest("alice/app", "v2", body).status_code == 201
+    threads[0].join()
+    assert errors == []
+    assert not Repository.objects.filter(name="alice/app").exists()
+    assert not CatalogEntry.objects.filter(name="alice/app").exists()
