@@ -191,13 +191,53 @@ def test_deleting_a_repository_asks_for_its_name(alice, app):
 def test_tags_and_images_are_deleted_from_the_tags_tab(alice, app, bob):
     assert b"Delete tag v1" in signed_in(alice).get("/r/alice/app/-/tags").content
     assert b"Delete tag" not in signed_in(bob).get("/r/alice/app/-/tags").content
-    signed_in(alice).post("/r/alice/app/-/delete-reference", {"tag": "v1"})
+    signed_in(alice).post("/r/alice/app/-/delete-reference", {"tag": "v1", "confirm": "v1"})
     entry = CatalogEntry.objects.get(name="alice/app")
     assert list(entry.tags.values_list("name", flat=True)) == ["v2"]
     digest = entry.tags.get().image.digest
-    signed_in(alice).post("/r/alice/app/-/delete-reference", {"digest": digest})
+    confirm = digest.removeprefix("sha256:")[:12]
+    signed_in(alice).post("/r/alice/app/-/delete-reference", {"digest": digest, "confirm": confirm})
     assert CatalogEntry.objects.get(name="alice/app").tag_count == 0
-    assert signed_in(bob).post("/r/alice/app/-/delete-reference", {"tag": "v2"}).status_code == 404
+    refused = signed_in(bob).post("/r/alice/app/-/delete-reference", {"tag": "v2", "confirm": "v2"})
+    assert refused.status_code == 404
+
+
+def test_the_tags_tab_asks_before_deleting_a_tag(alice, app):
+    """Its menu leads to a page that says what goes; nothing is deleted from the menu."""
+    tags = signed_in(alice).get("/r/alice/app/-/tags").content.decode()
+    assert 'href="/r/alice/app/-/delete-reference?tag=v1"' in tags
+    page = signed_in(alice).get("/r/alice/app/-/delete-reference?tag=v1")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Type <code>v1</code> to confirm" in html
+    assert 'name="csrfmiddlewaretoken"' in html
+    assert CatalogEntry.objects.get(name="alice/app").tag_count == 2
+
+
+@pytest.mark.parametrize("typed", [None, "", "v2", "V1"])
+def test_a_tag_is_not_deleted_without_its_name_typed(alice, app, typed):
+    form = {"tag": "v1"} if typed is None else {"tag": "v1", "confirm": typed}
+    response = signed_in(alice).post("/r/alice/app/-/delete-reference", form)
+    assert response.status_code == 200
+    assert "Type v1 exactly to confirm." in response.content.decode()
+    assert CatalogEntry.objects.get(name="alice/app").tags.filter(name="v1").exists()
+
+
+def test_an_image_is_deleted_once_its_digests_start_is_typed(alice, app):
+    digest = CatalogEntry.objects.get(name="alice/app").tags.get(name="v1").image.digest
+    client = signed_in(alice)
+    page = client.get(f"/r/alice/app/-/delete-reference?digest={digest}").content.decode()
+    assert "Delete image and 1 tag" in page
+    client.post("/r/alice/app/-/delete-reference", {"digest": digest, "confirm": digest})
+    assert CatalogEntry.objects.get(name="alice/app").tags.filter(name="v1").exists()
+    confirm = digest.removeprefix("sha256:")[:12]
+    client.post("/r/alice/app/-/delete-reference", {"digest": digest, "confirm": confirm})
+    assert not CatalogEntry.objects.get(name="alice/app").tags.filter(name="v1").exists()
+
+
+def test_deleting_an_unknown_tag_says_so(alice, app):
+    response = signed_in(alice).get("/r/alice/app/-/delete-reference?tag=nope", follow=True)
+    assert "Nothing to delete by that name." in response.content.decode()
 
 
 @pytest.mark.parametrize("path", ["/media/logos/", "/media/logos/.", "/media/logos//"])

@@ -165,7 +165,7 @@ PAGES = [
         {},
     ),
     (Endpoint("POST", "/r/{repo}/-/delete", ADMIN, 302), {"confirm": "{repo}"}),
-    (Endpoint("POST", "/r/{repo}/-/delete-reference", DELETE, 302), {"tag": "v1"}),
+    (Endpoint("POST", "/r/{repo}/-/delete-reference", DELETE, 302), {"tag": "v1", "confirm": "v1"}),
     (
         Endpoint("POST", "/u/acme/-/members", ADMIN, 302, refused=200),
         {"action": "role", "username": "rita", "role": "maintainer"},
