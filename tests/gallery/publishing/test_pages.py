@@ -214,6 +214,16 @@ def test_the_tags_tab_asks_before_deleting_a_tag(alice, app):
     assert CatalogEntry.objects.get(name="alice/app").tag_count == 2
 
 
+def test_every_tag_of_an_image_can_be_deleted_from_the_tags_tab(alice, as_alice):
+    """The menu offered the first four tags of an image only."""
+    for tag in ("a1", "a2", "a3", "a4", "a5", "a6"):
+        as_alice.push_image("alice/many", tag)
+    services.index_repository(repository_id=Repository.objects.get(name="alice/many").pk)
+    html = signed_in(alice).get("/r/alice/many/-/tags").content.decode()
+    for tag in ("a1", "a2", "a3", "a4", "a5", "a6"):
+        assert f'href="/r/alice/many/-/delete-reference?tag={tag}"' in html
+
+
 @pytest.mark.parametrize("typed", [None, "", "v2", "V1"])
 def test_a_tag_is_not_deleted_without_its_name_typed(alice, app, typed):
     form = {"tag": "v1"} if typed is None else {"tag": "v1", "confirm": typed}
