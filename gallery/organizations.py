@@ -187,6 +187,9 @@ def members(request, namespace: str):
         manages=manages,
         roles=Role.choices,
         members=record.memberships.select_related("user").order_by("user__username"),
+        # The last owner may not leave (registry.access.organizations): offer no Leave
+        # button that is then refused.
+        last_owner=role == Role.OWNER and record.memberships.filter(role=Role.OWNER).count() == 1,
     )
     return render(request, "gallery/organization_members.html", context)
 

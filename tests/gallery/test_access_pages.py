@@ -69,6 +69,16 @@ def test_members_are_added_changed_and_removed(acme, alice, bob):
     assert not Membership.objects.filter(user=bob).exists()
 
 
+def test_the_last_owner_is_not_offered_leave_but_told_why(acme, alice, bob):
+    page = signed_in(alice).get("/u/acme/-/members").content.decode()
+    assert 'value="leave"' not in page
+    assert "You are the only owner, so you cannot leave" in page
+    organizations.set_member(organization=acme, user=bob, role="owner", actor=alice)
+    page = signed_in(alice).get("/u/acme/-/members").content.decode()
+    assert 'value="leave"' in page
+    assert "only owner" not in page
+
+
 def test_readers_see_members_but_cannot_change_them(acme, alice, bob):
     organizations.set_member(organization=acme, user=bob, role="reader", actor=alice)
     page = signed_in(bob).get("/u/acme/-/members")
