@@ -13,6 +13,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.html import strip_tags
+from django.utils.safestring import mark_safe
+from django.utils.text import capfirst
 from django.views.decorators.http import require_http_methods, require_POST
 
 from registry import names
@@ -35,13 +38,20 @@ def _actor(request) -> audit.Actor:
     return audit.Actor(request.user.username, request.user.pk, clients.client_address(request))
 
 
+# registry.names' grammar in words, for the form's help and the name check's answer alike.
+NAME_RULE_HTML = (
+    "lowercase letters and digits, with one of <code>.</code> <code>_</code> <code>__</code> "
+    "or any run of <code>-</code> between two of them (<code>web-app</code>, "
+    "<code>web__app</code>, <code>web.v2</code>); <code>/</code> starts a further part "
+    "(<code>tools/web</code>)"
+)
+NAME_RULE = strip_tags(NAME_RULE_HTML)
+
+
 def name_problem(user, name: str) -> str:
     """Why `user` cannot create repository `name` ("" when they can)."""
     if not names.is_valid_name(name):
-        return (
-            "Use lowercase letters and digits, with . _ __ or - between them, in parts "
-            "separated by /; 2 to 255 characters."
-        )
+        return f"Use {NAME_RULE}; 2 to 255 characters with the namespace."
     if policy.PUSH not in policy.permitted_actions(user, name):
         return "You cannot publish in this namespace."
     if Repository.objects.filter(name=name, is_provisional=False).exists():
@@ -53,7 +63,7 @@ class NewRepositoryForm(forms.Form):
     namespace = forms.ChoiceField()
     name = forms.CharField(
         max_length=200,
-        help_text="Lowercase letters, digits, and . _ - / between them.",
+        help_text=mark_safe(f"{capfirst(NAME_RULE_HTML)}."),  # noqa: S308 (our constant)
         # The status line under the name says what is wrong, as typed or as submitted.
         widget=forms.TextInput(attrs={"aria-describedby": "id_name_helptext name-status"}),
     )

@@ -69,7 +69,7 @@ def test_a_new_repositorys_name_error_sits_under_the_name(new_page, live_registr
     error = page.get_by_text("A repository of that name exists.")
     expect(error).to_be_visible()
     # Right under the name's help text, and apart from the next field's label.
-    above = page.get_by_text("Lowercase letters, digits").bounding_box()
+    above = page.get_by_text("Lowercase letters and digits").bounding_box()
     below = page.get_by_text("Visibility", exact=True).bounding_box()
     message = error.bounding_box()
     assert message["y"] - (above["y"] + above["height"]) < 12

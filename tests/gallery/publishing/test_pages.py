@@ -5,6 +5,7 @@ import io
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils.html import strip_tags
 from PIL import Image
 
 from gallery import services
@@ -52,6 +53,16 @@ def test_the_new_repository_form_offers_ones_own_namespace_first(alice):
     assert html.index('<option value="alice"') < html.index('<option value="acme"')
     chosen = signed_in(alice).get("/new?namespace=acme").content.decode()
     assert '<option value="acme" selected>' in chosen
+
+
+@pytest.mark.parametrize("name", ["web-app", "web--app", "web__app", "web.v2", "tools/web"])
+def test_the_name_help_shows_what_the_name_check_allows(alice, name):
+    """It said ". _ - / between them": no word of __ or of runs of -, which the check allows."""
+    html = signed_in(alice).get("/new").content.decode()
+    help_text = strip_tags(html[html.index('id="id_name_helptext"') :].split("</p>", 1)[0])
+    for separator in (" . ", " _ ", " __ ", "any run of -", "/ starts"):
+        assert separator in help_text
+    assert signed_in(alice).get(f"/-/check-name?name=alice/{name}").json()["ok"]
 
 
 def test_the_new_repository_form_names_the_default_visibility(alice, settings):
