@@ -34,3 +34,24 @@ def test_the_only_owner_is_told_why_they_cannot_leave(new_page):
     members.get_by_role("link", name="delete the organization").click()
     expect(page.get_by_role("heading", name="Delete this organization")).to_be_visible()
     assert page.evaluate(OVERFLOW) == []
+
+
+def add_member(page, username: str, role: str) -> None:
+    page.get_by_label("Username", exact=True).fill(username)
+    page.get_by_label("Role", exact=True).select_option(role)
+    page.get_by_role("button", name="Add", exact=True).click()
+
+
+def test_a_members_buttons_are_in_sight_on_a_phone(new_page, live_registry):
+    """The members table was scrolled sideways inside its box to reach Remove."""
+    page = new_page(**PHONE)
+    sign_up(page, f"omar{secrets.token_hex(3)}")
+    new_organization(page)
+    add_member(page, live_registry.bob.username, "maintainer")
+    remove = page.get_by_role("button", name=f"Remove {live_registry.bob.username}")
+    expect(remove).to_be_visible()
+    box, width = remove.bounding_box(), page.viewport_size["width"]
+    assert box["x"] + box["width"] <= width
+    scrolled = page.locator(".members-table").locator("xpath=..")
+    assert scrolled.evaluate("box => box.scrollWidth <= box.clientWidth")
+    assert page.evaluate(OVERFLOW) == []
