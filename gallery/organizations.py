@@ -177,6 +177,10 @@ def members(request, namespace: str):
     form = MemberForm(request.POST or None) if request.POST.get("action") == "add" else MemberForm()
     if request.method == "POST":
         error = _change_members(request, record, form, manages=manages, role=role)
+        if error is None and request.POST.get("action") == "leave":
+            # Their members page is no longer theirs to see (it was a 404).
+            messages.success(request, f"You left {namespace}.")
+            return redirect("account")
         if error is None:
             return redirect("members", namespace=namespace)
         if error:
@@ -215,14 +219,24 @@ def _change_members(request, organization, form, *, manages: bool, role) -> str 
             if user is None:
                 form.add_error("username", "No such user.")
                 return ""
-            return _set_role(request, organization, user, form.cleaned_data["role"], role)
+            new_role = form.cleaned_data["role"]
+            refused = _set_role(request, organization, user, new_role, role)
+            if refused is None:
+                messages.success(
+                    request, f"{user.username} is a member, as {_role_word(new_role)}."
+                )
+            return refused
         target = user_model.objects.filter(username=_posted_name(request, "username")).first()
         if target is None:
             return "No such member."
         if action == "role":
             if not organization.memberships.filter(user=target).exists():
                 return "No such member."  # members are added with "add" (active accounts)
-            return _set_role(request, organization, target, request.POST.get("role", ""), role)
+            new_role = request.POST.get("role", "")
+            refused = _set_role(request, organization, target, new_role, role)
+            if refused is None:
+                messages.success(request, f"{target.username} is now {_role_word(new_role)}.")
+            return refused
         if action == "remove":
             current = organization.memberships.filter(user=target).values_list("role", flat=True)
             if current.first() == Role.OWNER and role != Role.OWNER:
@@ -230,10 +244,17 @@ def _change_members(request, organization, form, *, manages: bool, role) -> str 
             organizations.remove_member(
                 organization=organization, user=target, actor=_actor(request)
             )
+            messages.success(request, f"{target.username} is no longer a member.")
             return None
     except AccessError as error:
         return str(error)
     return "Unknown action."
+
+
+def _role_word(role: str) -> str:
+    """ "an owner", "a reader": the role as a sentence names it."""
+    label = Role(role).label.lower()
+    return f"{'an' if label[0] in 'aeiou' else 'a'} {label}"
 
 
 def _set_role(request, organization, user, new_role: str, my_role) -> str | None:

@@ -55,3 +55,19 @@ def test_a_members_buttons_are_in_sight_on_a_phone(new_page, live_registry):
     scrolled = page.locator(".members-table").locator("xpath=..")
     assert scrolled.evaluate("box => box.scrollWidth <= box.clientWidth")
     assert page.evaluate(OVERFLOW) == []
+
+
+def test_a_member_who_leaves_is_told_so_on_their_account_page(new_page, live_registry):
+    """Leaving sent them back to the members page, a 404 once they had left."""
+    owner = new_page()
+    sign_up(owner, f"uma{secrets.token_hex(3)}")
+    organization = new_organization(owner)
+    add_member(owner, live_registry.bob.username, "reader")
+    expect(owner.get_by_role("status")).to_have_text(
+        f"{live_registry.bob.username} is a member, as a reader."
+    )
+    member = new_page(live_registry.bob)
+    member.goto(f"/u/{organization}/-/members")
+    member.get_by_role("button", name="Leave").click()
+    expect(member.get_by_role("heading", name="Your account")).to_be_visible()
+    expect(member.get_by_role("status")).to_have_text(f"You left {organization}.")

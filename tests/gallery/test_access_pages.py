@@ -79,6 +79,33 @@ def test_the_last_owner_is_not_offered_leave_but_told_why(acme, alice, bob):
     assert "only owner" not in page
 
 
+def test_a_member_who_leaves_lands_on_their_account_page(acme, alice, bob):
+    """They were sent to the members page, which is no longer theirs to see: a 404."""
+    organizations.set_member(organization=acme, user=bob, role="maintainer", actor=alice)
+    response = signed_in(bob).post("/u/acme/-/members", {"action": "leave"}, follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0] == "/accounts/"
+    assert "You left acme." in response.content.decode()
+    assert not Membership.objects.filter(user=bob).exists()
+
+
+def test_changes_to_members_say_what_was_done(acme, alice, bob):
+    client = signed_in(alice)
+    said = []
+    for form in (
+        {"action": "add", "username": "bob", "role": "admin"},
+        {"action": "role", "username": "bob", "role": "owner"},
+        {"action": "remove", "username": "bob"},
+    ):
+        response = client.post("/u/acme/-/members", form, follow=True)
+        said.append([str(message) for message in response.context["messages"]])
+    assert said == [
+        ["bob is a member, as an admin."],
+        ["bob is now an owner."],
+        ["bob is no longer a member."],
+    ]
+
+
 def test_readers_see_members_but_cannot_change_them(acme, alice, bob):
     organizations.set_member(organization=acme, user=bob, role="reader", actor=alice)
     page = signed_in(bob).get("/u/acme/-/members")
