@@ -173,3 +173,15 @@ def test_a_danger_buttons_words_are_readable(new_page, live_registry, scheme):
     assert revoke.evaluate(TEXT_CONTRAST) >= 4.5
     revoke.hover()
     assert revoke.evaluate(TEXT_CONTRAST) >= 4.5
+
+
+def test_a_replication_rules_problem_is_said_at_its_field(new_page, live_registry):
+    page = new_page(live_registry.alice)
+    page.goto(f"/u/{live_registry.alice.username}/-/replication")
+    page.get_by_label("Another publisher on this site").check()
+    page.get_by_label("Publisher", exact=True).fill("nobody-at-all")
+    page.get_by_role("button", name="Create rule").click()
+    expect(page.get_by_label("Publisher", exact=True)).to_have_accessible_description(
+        re.compile("No other publisher of that name")
+    )
+    expect(page.locator(".errorlist.nonfield")).to_have_count(0)
