@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from registry import names
 from registry.access import audit, clients, credentials, organizations, policy, sharing
 from registry.access.organizations import AccessError
 from registry.models import AuditEvent, Namespace, Role
@@ -271,7 +272,9 @@ class RobotForm(forms.Form):
     name = forms.CharField(max_length=organizations.ROBOT_NAME_MAX, help_text="e.g. ci")
     description = forms.CharField(max_length=255, required=False)
     repository = forms.CharField(
-        max_length=255, required=False, help_text="Leave empty for every repository."
+        max_length=255,
+        required=False,
+        help_text="Its name within the organization, e.g. web. Leave empty for every repository.",
     )
     access = forms.ChoiceField(
         choices=[("pull", "Pull"), ("pull,push", "Pull and push"),
@@ -280,7 +283,14 @@ class RobotForm(forms.Form):
     )  # fmt: skip
 
 
-def permission_lines(text: str) -> list[dict]:
+def in_organization(organization: str, repository: str) -> str:
+    """`web` as `acme/web`: on its own pages an organization's repositories go by their own
+    names too (a full name was the only one taken, and `web` was refused)."""
+    repository = repository.strip()
+    return f"{organization}/{repository}" if repository and "/" not in repository else repository
+
+
+def permission_lines(text: str, organization: str) -> list[dict]:
     """`<repository> <actions>` per line (`*` for every repository of the organization),
     as the API's permissions: [{"repository", "actions"}]."""
     permissions = []
@@ -290,7 +300,7 @@ def permission_lines(text: str) -> list[dict]:
             continue
         if len(parts) != 2:
             raise AccessError(f"“{line.strip()[:80]}”: write a repository (or *), then pull,push.")
-        repository = "" if parts[0] == "*" else parts[0]
+        repository = "" if parts[0] == "*" else in_organization(organization, parts[0])
         permissions.append({"repository": repository, "actions": parts[1].split(",")})
     return permissions
 
@@ -332,6 +342,12 @@ def _create_robot(request, record, form) -> tuple[str, str] | None:
     """The new robot's token and username, or None (the form says what is wrong)."""
     if not form.is_valid():
         return None
+    repository = in_organization(record.name, form.cleaned_data["repository"])
+    if repository and (
+        not names.is_valid_name(repository) or names.namespace_of(repository) != record.name
+    ):
+        form.add_error("repository", f"Name a repository of {record.name}, e.g. web.")
+        return None
     try:
         robot, secret = organizations.create_robot(
             organization=record,
@@ -339,7 +355,7 @@ def _create_robot(request, record, form) -> tuple[str, str] | None:
             description=form.cleaned_data["description"],
             permissions=[
                 {
-                    "repository": form.cleaned_data["repository"].strip(),
+                    "repository": repository,
                     "actions": form.cleaned_data["access"].split(","),
                 }
             ],
@@ -381,7 +397,7 @@ def _change_robot(request, record) -> tuple[str, str] | None:
     elif action == "permissions":
         organizations.set_robot_permissions(
             robot=robot,
-            permissions=permission_lines(request.POST.get("permissions", "")),
+            permissions=permission_lines(request.POST.get("permissions", ""), record.name),
             actor=request.user,
             address=address,
         )

@@ -71,3 +71,15 @@ def test_a_member_who_leaves_is_told_so_on_their_account_page(new_page, live_reg
     member.get_by_role("button", name="Leave").click()
     expect(member.get_by_role("heading", name="Your account")).to_be_visible()
     expect(member.get_by_role("status")).to_have_text(f"You left {organization}.")
+
+
+def test_a_robot_for_one_repository_is_made_with_the_repositorys_own_name(new_page):
+    page = new_page()
+    sign_up(page, f"rui{secrets.token_hex(3)}")
+    organization = new_organization(page)
+    page.get_by_role("navigation", name="Organization").get_by_role("link", name="Robots").click()
+    page.get_by_label("Name", exact=True).fill("ci")
+    page.get_by_label("Repository", exact=True).fill("web")
+    page.get_by_role("button", name="Create robot").click()
+    expect(page.get_by_text("Copy this token now.")).to_be_visible()
+    expect(page.locator(".permission-list")).to_have_text(f"pull, push on {organization}/web")

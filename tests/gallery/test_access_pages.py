@@ -6,7 +6,7 @@ from django.test import Client
 
 from gallery import services
 from registry.access import organizations
-from registry.models import AccessToken, AuditEvent, Membership, Namespace, Repository
+from registry.models import AccessToken, AuditEvent, Membership, Namespace, Repository, Robot
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -344,3 +344,29 @@ def test_a_name_with_a_nul_is_no_member_or_robot(alice, robot, path, form):
     client = Client(raise_request_exception=False)
     client.force_login(alice)
     assert client.post(path, form).status_code in (200, 302, 404)
+
+
+def test_a_robot_is_given_a_repository_by_its_name_within_the_organization(acme, alice):
+    """`web` was refused as "not a repository of acme": only `acme/web` was taken."""
+    client = signed_in(alice)
+    client.post(
+        "/u/acme/-/robots",
+        {"action": "create", "name": "ci", "repository": "web", "access": "pull,push"},
+    )
+    robot = Robot.objects.get(name="ci")
+    assert [p.repository for p in robot.permissions.all()] == ["acme/web"]
+    client.post(
+        "/u/acme/-/robots",
+        {"action": "permissions", "robot": "ci", "permissions": "api pull\nacme/web pull,push"},
+    )
+    assert sorted(p.repository for p in robot.permissions.all()) == ["acme/api", "acme/web"]
+
+
+def test_a_robots_repository_of_another_namespace_is_refused_under_the_field(acme, alice):
+    response = signed_in(alice).post(
+        "/u/acme/-/robots",
+        {"action": "create", "name": "ci", "repository": "bob/web", "access": "pull"},
+    )
+    html = response.content.decode()
+    errors = html[html.index('id="id_repository_error"') :].split("</ul>", 1)[0]
+    assert "Name a repository of acme, e.g. web." in errors
