@@ -1,13 +1,15 @@
-"""An image's page on a phone: every layer's digest stays in reach, nothing runs off the
-screen."""
+"""Repository and image pages on a phone: names wrap where people read them apart, every
+layer's digest stays in reach, nothing runs off the screen."""
 
 from __future__ import annotations
 
 import json
+import secrets
 
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.pages import sign_up
 from tests.browser.publish import wait_for_page
 from tests.browser.test_page_size import SIZES, push_image
 from tests.browser.test_screenshots import OVERFLOW, SCREENSHOTS
@@ -40,3 +42,27 @@ def json_of(registry, path: str) -> dict:
     status, body = registry.get(path, account=registry.alice)
     assert status == 200, body
     return json.loads(body)
+
+
+# How many lines the repository's own name (after namespace/) takes in the page's title.
+NAME_LINES = """() => {
+  const title = document.querySelector(".repo-title");
+  const range = document.createRange();
+  range.selectNodeContents(title.lastChild);  // the name's text, after the slash
+  return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+}"""
+
+
+def test_a_repository_title_wraps_after_its_namespace_on_a_phone(new_page):
+    """`ninaorg1234/web` wrapped as `ninaorg1234/we` over `b` (with this many digits)."""
+    page = new_page(**SIZES["phone"])
+    username = f"ninaorg{1000 + secrets.randbelow(9000)}"
+    sign_up(page, username)
+    for name in ("web", "a-rather-long-repository-name-for-a-phone-" + "x" * 30):
+        page.goto("/new")
+        page.get_by_label("Name", exact=True).fill(name)
+        page.get_by_role("button", name="Create repository").click()
+        page.goto(f"/r/{username}/{name}")
+        if name == "web":
+            assert page.evaluate(NAME_LINES) == 1
+        assert page.evaluate(OVERFLOW) == []
