@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods
 from registry import names
 from registry.access import audit, clients, credentials, organizations, policy, sharing
 from registry.access.organizations import AccessError
-from registry.models import AuditEvent, Namespace, Role
+from registry.models import Namespace, Role
 
 from .api.access import audit_events, csv_response
 
@@ -477,6 +477,9 @@ def _delete_organization(request, record):
     return redirect("namespace-settings", namespace=record.name)
 
 
+AUDIT_PAGE_EVENTS = 200
+
+
 @login_required
 def audit_log(request, namespace: str):
     record = _managed(request, namespace, organization_only=False)
@@ -487,9 +490,11 @@ def audit_log(request, namespace: str):
         return csv_response(events[:10_000])
     context = _organization_context(request, record, "audit")
     context.update(
-        events=events[:200],
+        events=events[:AUDIT_PAGE_EVENTS],
         actions=sorted(audit.ACTIONS.items()),
         params=params,
-        total=AuditEvent.objects.filter(namespace=record.name).count(),
+        # Those the filter matches ("200 of" every event of the namespace, however few).
+        total=events.count(),
+        shown=AUDIT_PAGE_EVENTS,
     )
     return render(request, "gallery/organization_audit.html", context)

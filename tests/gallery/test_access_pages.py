@@ -182,6 +182,16 @@ def test_the_audit_page_and_its_csv(acme, alice):
     assert csv["Content-Type"].startswith("text/csv")
 
 
+def test_the_audit_page_counts_the_events_it_shows(acme, alice, bob):
+    """It said "The newest 200 of 2 events", and counted events the filter left out."""
+    organizations.set_member(organization=acme, user=bob, role="reader", actor=alice)
+    client = signed_in(alice)
+    assert "2 events." in client.get("/u/acme/-/audit").content.decode()
+    page = client.get("/u/acme/-/audit?action=member.added").content.decode()
+    assert "1 event." in page
+    assert "The newest" not in page
+
+
 def test_the_repository_policy_is_edited_by_admins_only(as_alice, alice, bob):
     as_alice.push_image("alice/app", "v1")
     services.index_repository(repository_id=Repository.objects.get(name="alice/app").pk)
