@@ -386,6 +386,9 @@ def _change_robot(request, record) -> tuple[str, str] | None:
         )
         return secret, robot.user.username
     if action == "delete":
+        # As for a repository or an organization: its CI stops pushing at once.
+        if request.POST.get("confirm", "") != robot.name:
+            raise AccessError(f"Type {robot.name} to delete the robot {robot.user.username}.")
         organizations.delete_robot(robot=robot, actor=_actor(request))
         messages.success(request, f"Robot {robot.user.username} deleted.")
     elif action == "revoke":

@@ -245,9 +245,6 @@ def delete_reference(request, name: str):
         image=image,
         tag=tag,
         word=word,
-        # For the browser's check: a tag's dots are the only characters a pattern reads
-        # as more than themselves.
-        word_pattern=word.replace(".", "\\."),
         wrong=wrong,
         other_tags=[other for other in tags if other != tag],
         tags=tags,

@@ -83,3 +83,23 @@ def test_a_robot_for_one_repository_is_made_with_the_repositorys_own_name(new_pa
     page.get_by_role("button", name="Create robot").click()
     expect(page.get_by_text("Copy this token now.")).to_be_visible()
     expect(page.locator(".permission-list")).to_have_text(f"pull, push on {organization}/web")
+
+
+def test_deleting_a_robot_asks_for_its_name(new_page):
+    page = new_page(**PHONE)
+    sign_up(page, f"ravi{secrets.token_hex(3)}")
+    organization = new_organization(page)
+    page.goto(f"/u/{organization}/-/robots")
+    page.get_by_label("Name", exact=True).fill("ci.main")
+    page.get_by_role("button", name="Create robot").click()
+    page.get_by_text("Delete this robot").click()
+    confirm = page.get_by_label("Type ci.main to confirm")
+    delete = page.get_by_role("button", name=f"Delete robot {organization}+ci.main")
+    confirm.fill("ciXmain")  # would pass a pattern that left "." a wildcard
+    delete.click()
+    assert confirm.evaluate("input => !input.validity.valid")
+    confirm.fill("ci.main")
+    delete.click()
+    expect(page.get_by_role("status")).to_have_text(f"Robot {organization}+ci.main deleted.")
+    expect(page.get_by_text("No robots yet.")).to_be_visible()
+    assert page.evaluate(OVERFLOW) == []

@@ -380,3 +380,15 @@ def test_a_robots_repository_of_another_namespace_is_refused_under_the_field(acm
     html = response.content.decode()
     errors = html[html.index('id="id_repository_error"') :].split("</ul>", 1)[0]
     assert "Name a repository of acme, e.g. web." in errors
+
+
+def test_a_robot_is_deleted_only_once_its_name_is_typed(acme, alice, robot):
+    """One click on Delete deleted it, and its tokens with it."""
+    client = signed_in(alice)
+    for typed in (None, "", "CI", "c"):
+        form = {"action": "delete", "robot": "ci"} | ({} if typed is None else {"confirm": typed})
+        response = client.post("/u/acme/-/robots", form)
+        assert "Type ci to delete the robot acme+ci." in response.content.decode()
+    assert Robot.objects.filter(name="ci").exists()
+    client.post("/u/acme/-/robots", {"action": "delete", "robot": "ci", "confirm": "ci"})
+    assert not Robot.objects.filter(name="ci").exists()

@@ -175,7 +175,10 @@ PAGES = [
         {"action": "remove", "username": "rita"},
     ),
     (Endpoint("POST", "/u/acme/-/robots", ADMIN, 200), {"action": "create", "name": "cd"}),
-    (Endpoint("POST", "/u/acme/-/robots", ADMIN, 302), {"action": "delete", "robot": "ci"}),
+    (
+        Endpoint("POST", "/u/acme/-/robots", ADMIN, 302),
+        {"action": "delete", "robot": "ci", "confirm": "ci"},
+    ),
     (
         Endpoint("POST", "/u/acme/-/settings", ADMIN, 302),
         {"default_visibility": "private", "networks": ""},
