@@ -103,3 +103,16 @@ def test_deleting_a_robot_asks_for_its_name(new_page):
     expect(page.get_by_role("status")).to_have_text(f"Robot {organization}+ci.main deleted.")
     expect(page.get_by_text("No robots yet.")).to_be_visible()
     assert page.evaluate(OVERFLOW) == []
+
+
+def test_an_organizations_page_leads_its_owner_to_its_settings(new_page):
+    page = new_page(**PHONE)
+    sign_up(page, f"ines{secrets.token_hex(3)}")
+    organization = new_organization(page)
+    page.goto(f"/u/{organization}")
+    page.get_by_role("link", name="New repository").click()
+    expect(page.get_by_label("Namespace")).to_have_value(organization)
+    page.go_back()
+    page.get_by_role("link", name="Settings").click()
+    expect(page.get_by_role("heading", name="Delete this organization")).to_be_visible()
+    assert page.evaluate(OVERFLOW) == []

@@ -392,3 +392,11 @@ def test_a_robot_is_deleted_only_once_its_name_is_typed(acme, alice, robot):
     assert Robot.objects.filter(name="ci").exists()
     client.post("/u/acme/-/robots", {"action": "delete", "robot": "ci", "confirm": "ci"})
     assert not Robot.objects.filter(name="ci").exists()
+
+
+def test_a_publishers_page_leads_its_admins_to_its_settings(acme, alice, bob):
+    """Nothing on it led there: the settings were found from the account page only."""
+    assert 'href="/u/acme/-/members"' in signed_in(alice).get("/u/acme").content.decode()
+    assert 'href="/u/alice/-/settings"' in signed_in(alice).get("/u/alice").content.decode()
+    for client in (signed_in(bob), Client()):
+        assert "/u/acme/-/settings" not in client.get("/u/acme").content.decode()
