@@ -45,7 +45,11 @@ def test_tokens_page_with_a_token_fits_a_phone(new_page, live_registry):
     page.goto("/settings/tokens")
     page.get_by_label("Name").fill(f"phone-{secrets.token_hex(3)}")
     page.get_by_role("button", name="Create token").click()
-    expect(page.get_by_role("button", name="Revoke").first).to_be_visible()
+    revoke = page.get_by_role("button", name="Revoke").first
+    expect(revoke).to_be_visible()
+    # In sight, not scrolled away to the right inside the table's box.
+    box = revoke.bounding_box()
+    assert box["x"] + box["width"] <= page.viewport_size["width"]
     assert page.evaluate(OVERFLOW) == []
 
 
