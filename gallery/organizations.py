@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods
 
 from registry import names
 from registry.access import audit, clients, credentials, organizations, policy, sharing
+from registry.access.models import Scope
 from registry.access.organizations import AccessError
 from registry.models import Namespace, Role
 
@@ -71,7 +72,8 @@ def _shown_once(request) -> tuple[str | None, str]:
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="Where it is used, e.g. “CI on main”.")
     scopes = forms.MultipleChoiceField(
-        choices=[(s, s) for s in sorted(credentials.SCOPES)],
+        # What each allows, with the word the token list and the API use for it.
+        choices=[(value, f"{label} ({value})") for value, label in Scope.choices],
         widget=forms.CheckboxSelectMultiple,
         initial=["pull", "push"],
     )

@@ -400,3 +400,10 @@ def test_a_publishers_page_leads_its_admins_to_its_settings(acme, alice, bob):
     assert 'href="/u/alice/-/settings"' in signed_in(alice).get("/u/alice").content.decode()
     for client in (signed_in(bob), Client()):
         assert "/u/acme/-/settings" not in client.get("/u/acme").content.decode()
+
+
+def test_the_token_form_says_what_each_scope_allows(alice):
+    """It offered api-read, api-write, delete, pull and push, bare."""
+    page = signed_in(alice).get("/settings/tokens").content.decode()
+    for words in ("Pull images (pull)", "Delete tags and images (delete)", "(api-write)"):
+        assert words in page
