@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods
 from registry.access import audit, auth, clients, policy, ratelimit
 from registry.models import Namespace
 
-from .forms import SignUpForm
+from .forms import ChangePasswordForm, ResetPasswordForm, SignUpForm
 from .models import CatalogEntry
 
 RESETS = ratelimit.Limiter("password-resets", settings.BERTH_RATELIMIT_PASSWORD_RESETS)
@@ -145,6 +145,14 @@ class ResetRequestView(auth_views.PasswordResetView):
 
     def form_invalid(self, form):
         return throttled_response(super().form_invalid(form))
+
+
+class ChangePasswordView(auth_views.PasswordChangeView):
+    form_class = ChangePasswordForm
+
+
+class ResetConfirmView(auth_views.PasswordResetConfirmView):
+    form_class = ResetPasswordForm
 
 
 def deliver_password_reset(email: str, domain: str, use_https: bool) -> None:

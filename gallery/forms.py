@@ -1,10 +1,10 @@
-"""Forms: search parameters, sign-up, and the owner's catalog page editor."""
+"""Forms: search parameters, sign-up, password changes, and the owner's catalog page editor."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm, UserCreationForm
 from django.contrib.auth.password_validation import password_validators_help_texts
 from django.core.exceptions import ValidationError
 
@@ -47,6 +47,23 @@ class SearchForm(forms.Form):
             after=data.get("after", ""),
             before=data.get("before", ""),
         )
+
+
+class NewPasswordErrorsUnderIt:
+    """What is wrong with a new password is said under it, beside its rules: Django says it
+    under the confirmation, below the rules a person is reading."""
+
+    def validate_password_for_user(self, user, *_field):
+        # Django names the field to put them under, the confirmation: always the new one.
+        super().validate_password_for_user(user, "new_password1")
+
+
+class ChangePasswordForm(NewPasswordErrorsUnderIt, PasswordChangeForm):
+    pass
+
+
+class ResetPasswordForm(NewPasswordErrorsUnderIt, SetPasswordForm):
+    pass
 
 
 class SignUpForm(UserCreationForm):

@@ -16,9 +16,11 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from registry import names
 from registry.access import audit, clients, credentials, organizations, policy, sharing
+from registry.access.models import Scope
 from registry.access.organizations import AccessError
-from registry.models import AuditEvent, Namespace, Role
+from registry.models import Namespace, Role
 
 from .api.access import audit_events, csv_response
 
@@ -70,7 +72,8 @@ def _shown_once(request) -> tuple[str | None, str]:
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="Where it is used, e.g. “CI on main”.")
     scopes = forms.MultipleChoiceField(
-        choices=[(s, s) for s in sorted(credentials.SCOPES)],
+        # What each allows, with the word the token list and the API use for it.
+        choices=[(value, f"{label} ({value})") for value, label in Scope.choices],
         widget=forms.CheckboxSelectMultiple,
         initial=["pull", "push"],
     )
@@ -177,6 +180,10 @@ def members(request, namespace: str):
     form = MemberForm(request.POST or None) if request.POST.get("action") == "add" else MemberForm()
     if request.method == "POST":
         error = _change_members(request, record, form, manages=manages, role=role)
+        if error is None and request.POST.get("action") == "leave":
+            # Their members page is no longer theirs to see (it was a 404).
+            messages.success(request, f"You left {namespace}.")
+            return redirect("account")
         if error is None:
             return redirect("members", namespace=namespace)
         if error:
@@ -187,6 +194,9 @@ def members(request, namespace: str):
         manages=manages,
         roles=Role.choices,
         members=record.memberships.select_related("user").order_by("user__username"),
+        # The last owner may not leave (registry.access.organizations): offer no Leave
+        # button that is then refused.
+        last_owner=role == Role.OWNER and record.memberships.filter(role=Role.OWNER).count() == 1,
     )
     return render(request, "gallery/organization_members.html", context)
 
@@ -212,14 +222,24 @@ def _change_members(request, organization, form, *, manages: bool, role) -> str 
             if user is None:
                 form.add_error("username", "No such user.")
                 return ""
-            return _set_role(request, organization, user, form.cleaned_data["role"], role)
+            new_role = form.cleaned_data["role"]
+            refused = _set_role(request, organization, user, new_role, role)
+            if refused is None:
+                messages.success(
+                    request, f"{user.username} is a member, as {_role_word(new_role)}."
+                )
+            return refused
         target = user_model.objects.filter(username=_posted_name(request, "username")).first()
         if target is None:
             return "No such member."
         if action == "role":
             if not organization.memberships.filter(user=target).exists():
                 return "No such member."  # members are added with "add" (active accounts)
-            return _set_role(request, organization, target, request.POST.get("role", ""), role)
+            new_role = request.POST.get("role", "")
+            refused = _set_role(request, organization, target, new_role, role)
+            if refused is None:
+                messages.success(request, f"{target.username} is now {_role_word(new_role)}.")
+            return refused
         if action == "remove":
             current = organization.memberships.filter(user=target).values_list("role", flat=True)
             if current.first() == Role.OWNER and role != Role.OWNER:
@@ -227,10 +247,17 @@ def _change_members(request, organization, form, *, manages: bool, role) -> str 
             organizations.remove_member(
                 organization=organization, user=target, actor=_actor(request)
             )
+            messages.success(request, f"{target.username} is no longer a member.")
             return None
     except AccessError as error:
         return str(error)
     return "Unknown action."
+
+
+def _role_word(role: str) -> str:
+    """ "an owner", "a reader": the role as a sentence names it."""
+    label = Role(role).label.lower()
+    return f"{'an' if label[0] in 'aeiou' else 'a'} {label}"
 
 
 def _set_role(request, organization, user, new_role: str, my_role) -> str | None:
@@ -247,7 +274,9 @@ class RobotForm(forms.Form):
     name = forms.CharField(max_length=organizations.ROBOT_NAME_MAX, help_text="e.g. ci")
     description = forms.CharField(max_length=255, required=False)
     repository = forms.CharField(
-        max_length=255, required=False, help_text="Leave empty for every repository."
+        max_length=255,
+        required=False,
+        help_text="Its name within the organization, e.g. web. Leave empty for every repository.",
     )
     access = forms.ChoiceField(
         choices=[("pull", "Pull"), ("pull,push", "Pull and push"),
@@ -256,7 +285,14 @@ class RobotForm(forms.Form):
     )  # fmt: skip
 
 
-def permission_lines(text: str) -> list[dict]:
+def in_organization(organization: str, repository: str) -> str:
+    """`web` as `acme/web`: on its own pages an organization's repositories go by their own
+    names too (a full name was the only one taken, and `web` was refused)."""
+    repository = repository.strip()
+    return f"{organization}/{repository}" if repository and "/" not in repository else repository
+
+
+def permission_lines(text: str, organization: str) -> list[dict]:
     """`<repository> <actions>` per line (`*` for every repository of the organization),
     as the API's permissions: [{"repository", "actions"}]."""
     permissions = []
@@ -266,7 +302,7 @@ def permission_lines(text: str) -> list[dict]:
             continue
         if len(parts) != 2:
             raise AccessError(f"“{line.strip()[:80]}”: write a repository (or *), then pull,push.")
-        repository = "" if parts[0] == "*" else parts[0]
+        repository = "" if parts[0] == "*" else in_organization(organization, parts[0])
         permissions.append({"repository": repository, "actions": parts[1].split(",")})
     return permissions
 
@@ -308,6 +344,12 @@ def _create_robot(request, record, form) -> tuple[str, str] | None:
     """The new robot's token and username, or None (the form says what is wrong)."""
     if not form.is_valid():
         return None
+    repository = in_organization(record.name, form.cleaned_data["repository"])
+    if repository and (
+        not names.is_valid_name(repository) or names.namespace_of(repository) != record.name
+    ):
+        form.add_error("repository", f"Name a repository of {record.name}, e.g. web.")
+        return None
     try:
         robot, secret = organizations.create_robot(
             organization=record,
@@ -315,7 +357,7 @@ def _create_robot(request, record, form) -> tuple[str, str] | None:
             description=form.cleaned_data["description"],
             permissions=[
                 {
-                    "repository": form.cleaned_data["repository"].strip(),
+                    "repository": repository,
                     "actions": form.cleaned_data["access"].split(","),
                 }
             ],
@@ -346,6 +388,9 @@ def _change_robot(request, record) -> tuple[str, str] | None:
         )
         return secret, robot.user.username
     if action == "delete":
+        # As for a repository or an organization: its CI stops pushing at once.
+        if request.POST.get("confirm", "") != robot.name:
+            raise AccessError(f"Type {robot.name} to delete the robot {robot.user.username}.")
         organizations.delete_robot(robot=robot, actor=_actor(request))
         messages.success(request, f"Robot {robot.user.username} deleted.")
     elif action == "revoke":
@@ -357,7 +402,7 @@ def _change_robot(request, record) -> tuple[str, str] | None:
     elif action == "permissions":
         organizations.set_robot_permissions(
             robot=robot,
-            permissions=permission_lines(request.POST.get("permissions", "")),
+            permissions=permission_lines(request.POST.get("permissions", ""), record.name),
             actor=request.user,
             address=address,
         )
@@ -437,6 +482,9 @@ def _delete_organization(request, record):
     return redirect("namespace-settings", namespace=record.name)
 
 
+AUDIT_PAGE_EVENTS = 200
+
+
 @login_required
 def audit_log(request, namespace: str):
     record = _managed(request, namespace, organization_only=False)
@@ -447,9 +495,11 @@ def audit_log(request, namespace: str):
         return csv_response(events[:10_000])
     context = _organization_context(request, record, "audit")
     context.update(
-        events=events[:200],
+        events=events[:AUDIT_PAGE_EVENTS],
         actions=sorted(audit.ACTIONS.items()),
         params=params,
-        total=AuditEvent.objects.filter(namespace=record.name).count(),
+        # Those the filter matches ("200 of" every event of the namespace, however few).
+        total=events.count(),
+        shown=AUDIT_PAGE_EVENTS,
     )
     return render(request, "gallery/organization_audit.html", context)

@@ -72,6 +72,20 @@ class RuleForm(forms.Form):
         if not staff:
             del self.fields["allow_private_networks"]
 
+    def clean(self):
+        values = super().clean()
+        # Said in words a person acts on (the service's own: "Give either a registry URL or
+        # a publisher", "not an http(s) URL: 'registry.example.com'").
+        if values.get("kind") == "registry":
+            url = values.get("url", "")
+            if not url:
+                self.add_error("url", "Give the registry's URL.")
+            elif "://" not in url:
+                self.add_error("url", f"Start it with https://, as in https://{url[:100]}.")
+        elif values.get("kind") == "publisher" and not values.get("publisher"):
+            self.add_error("publisher", "Give the publisher's namespace.")
+        return values
+
 
 def _rule(record, rule_id: int | None, *, incoming: bool = False) -> ReplicationRule:
     rules = record.incoming_replication_rules if incoming else record.replication_rules
@@ -107,7 +121,11 @@ def replication(request, namespace: str):
                 replicate_deletes=values["replicate_deletes"],
             )
         except ValidationError as error:
+            # Under the field the person filled (or left empty), not above the form.
+            chosen = "url" if to_registry else "publisher"
+            fields = {"target": "publisher", "destination": chosen}
             for field, problems in error.message_dict.items():
+                field = fields.get(field, field)
                 form.add_error(field if field in form.fields else None, problems)
         else:
             messages.success(request, "Rule created.")

@@ -76,6 +76,16 @@ urlpatterns = [
     path("accounts/login/", accounts.SignInView.as_view(), name="login"),
     path("accounts/password_reset/", accounts.ResetRequestView.as_view(), name="password_reset"),
     path("accounts/logout/", accounts.SignOutView.as_view(), name="logout"),
+    path(
+        "accounts/password_change/",
+        accounts.ChangePasswordView.as_view(),
+        name="password_change",
+    ),
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        accounts.ResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("robots.txt", seo.robots_txt),
     path("favicon.ico", seo.favicon),

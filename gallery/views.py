@@ -209,6 +209,8 @@ def publisher(request, namespace: str):
             "page": page,
             "cards": listing.cards(map(listing.Row._make, page)),
             "downloads": entries.aggregate(total=Sum("downloads"))["total"] or 0,
+            # Its own people find their way to its settings from its page.
+            "manages": publisher.namespace in policy.administered_namespaces(request.user),
             "card_url": request.build_absolute_uri(
                 reverse("publisher-card", args=[publisher.namespace])
             ),

@@ -511,9 +511,11 @@ class FirstRenderer(BaseContentNegotiation):
 
 @extend_schema(exclude=True)
 class ApiDocs(SpectacularSwaggerSplitView):
-    """The API's docs page (Swagger UI, its files served by Berth: no CDN)."""
+    """The API's docs page (Swagger UI, its files served by Berth: no CDN), with a bar back
+    to the site and the system's dark mode."""
 
     content_negotiation_class = FirstRenderer
+    template_name = "gallery/api_docs.html"
 
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)

@@ -13,6 +13,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.html import strip_tags
+from django.utils.safestring import mark_safe
+from django.utils.text import capfirst
 from django.views.decorators.http import require_http_methods, require_POST
 
 from registry import names
@@ -23,7 +26,7 @@ from registry.models import Repository
 
 from .. import readme, services
 from ..models import DESCRIPTION_MAX, CatalogEntry
-from ..views import _entry
+from ..views import _entry, _repository_context
 from . import logos
 
 PREVIEWS = ratelimit.Limiter("previews", settings.BERTH_RATELIMIT_PREVIEWS)
@@ -35,13 +38,20 @@ def _actor(request) -> audit.Actor:
     return audit.Actor(request.user.username, request.user.pk, clients.client_address(request))
 
 
+# registry.names' grammar in words, for the form's help and the name check's answer alike.
+NAME_RULE_HTML = (
+    "lowercase letters and digits, with one of <code>.</code> <code>_</code> <code>__</code> "
+    "or any run of <code>-</code> between two of them (<code>web-app</code>, "
+    "<code>web__app</code>, <code>web.v2</code>); <code>/</code> starts a further part "
+    "(<code>tools/web</code>)"
+)
+NAME_RULE = strip_tags(NAME_RULE_HTML)
+
+
 def name_problem(user, name: str) -> str:
     """Why `user` cannot create repository `name` ("" when they can)."""
     if not names.is_valid_name(name):
-        return (
-            "Use lowercase letters and digits, with . _ __ or - between them, in parts "
-            "separated by /; 2 to 255 characters."
-        )
+        return f"Use {NAME_RULE}; 2 to 255 characters with the namespace."
     if policy.PUSH not in policy.permitted_actions(user, name):
         return "You cannot publish in this namespace."
     if Repository.objects.filter(name=name, is_provisional=False).exists():
@@ -53,7 +63,7 @@ class NewRepositoryForm(forms.Form):
     namespace = forms.ChoiceField()
     name = forms.CharField(
         max_length=200,
-        help_text="Lowercase letters, digits, and . _ - / between them.",
+        help_text=mark_safe(f"{capfirst(NAME_RULE_HTML)}."),  # noqa: S308 (our constant)
         # The status line under the name says what is wrong, as typed or as submitted.
         widget=forms.TextInput(attrs={"aria-describedby": "id_name_helptext name-status"}),
     )
@@ -188,26 +198,58 @@ def delete_repository(request, name: str):
     return redirect("account")
 
 
+def _reference_to_delete(entry: CatalogEntry, *, tag: str, digest: str):
+    """(the image, the word to type to confirm) for a tag or a digest of `entry`; (None, "")
+    when the catalog knows no such tag or image."""
+    if tag:
+        found = entry.tags.filter(name=tag).select_related("image").first()
+        return (found.image, tag) if found else (None, "")
+    image = entry.images.filter(digest=digest).first() if digest else None
+    return (image, digest.partition(":")[2][:12]) if image else (None, "")
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def delete_reference(request, name: str):
-    """Delete a tag (`tag`) or an image with all its tags (`digest`) from the Tags tab."""
+    """Delete a tag (`tag`) or an image with all its tags (`digest`) from the Tags tab: a
+    page says what goes and asks for the tag (or the digest's start) to be typed, as the
+    repository's own deletion does; the POST deletes once it is."""
     entry = _entry(request, name)
     if policy.DELETE not in policy.permitted_actions(request.user, name):
         raise Http404("No such repository")
-    reference = request.POST.get("tag") or request.POST.get("digest") or ""
-    try:
-        registry_services.delete_manifest(
-            repository=Repository.objects.get(pk=entry.pk),
-            reference=reference,
-            actor=_actor(request),
-        )
-    except (ManifestUnknown, RegistryError):
+    data = request.POST if request.method == "POST" else request.GET
+    tag = data.get("tag", "")[:128]
+    digest = "" if tag else data.get("digest", "")[:135]
+    image, word = _reference_to_delete(entry, tag=tag, digest=digest)
+    if image is None:
         messages.error(request, "Nothing to delete by that name.")
-    else:
-        services.index_repository(repository_id=entry.pk)
-        messages.success(request, f"Deleted {reference}.")
-    return redirect("repository-tags", name=entry.name)
+        return redirect("repository-tags", name=entry.name)
+    wrong = request.method == "POST" and request.POST.get("confirm", "") != word
+    if request.method == "POST" and not wrong:
+        reference = tag or digest
+        try:
+            registry_services.delete_manifest(
+                repository=Repository.objects.get(pk=entry.pk),
+                reference=reference,
+                actor=_actor(request),
+            )
+        except (ManifestUnknown, RegistryError):
+            messages.error(request, "Nothing to delete by that name.")
+        else:
+            services.index_repository(repository_id=entry.pk)
+            messages.success(request, f"Deleted {reference}.")
+        return redirect("repository-tags", name=entry.name)
+    tags = list(image.tags.order_by("name").values_list("name", flat=True))
+    context = _repository_context(request, entry, "tags", side=False)
+    context.update(
+        image=image,
+        tag=tag,
+        word=word,
+        wrong=wrong,
+        other_tags=[other for other in tags if other != tag],
+        tags=tags,
+    )
+    return render(request, "gallery/delete_reference.html", context)
 
 
 def media(request, path: str):

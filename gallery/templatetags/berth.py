@@ -1,5 +1,6 @@
 """Template helpers: query-string editing, human sizes, and the lists pages repeat."""
 
+import re
 from typing import NamedTuple
 
 from django import template
@@ -45,6 +46,13 @@ def breakable(value) -> SafeString:
     for seam in "/:@":
         text = text.replace(seam, seam + "<wbr>")
     return mark_safe(text)  # noqa: S308 (escaped above; only <wbr> added)
+
+
+@register.filter
+def literal_pattern(value) -> str:
+    """`value` as an input's pattern attribute that matches it alone: its regular expression
+    syntax characters escaped (a name's dots matched any character)."""
+    return re.sub(r"[\\^$.*+?()[\]{}|/]", lambda match: "\\" + match.group(), str(value))
 
 
 @register.filter

@@ -45,7 +45,11 @@ def test_tokens_page_with_a_token_fits_a_phone(new_page, live_registry):
     page.goto("/settings/tokens")
     page.get_by_label("Name").fill(f"phone-{secrets.token_hex(3)}")
     page.get_by_role("button", name="Create token").click()
-    expect(page.get_by_role("button", name="Revoke").first).to_be_visible()
+    revoke = page.get_by_role("button", name="Revoke").first
+    expect(revoke).to_be_visible()
+    # In sight, not scrolled away to the right inside the table's box.
+    box = revoke.bounding_box()
+    assert box["x"] + box["width"] <= page.viewport_size["width"]
     assert page.evaluate(OVERFLOW) == []
 
 
@@ -66,3 +70,20 @@ def test_a_short_username_in_the_header_is_not_shortened_on_a_phone(new_page, li
     user = page.get_by_role("banner").get_by_role("link", name=live_registry.alice.username)
     assert user.evaluate("link => link.scrollWidth <= link.clientWidth")
     assert page.evaluate(OVERFLOW) == []
+
+
+def test_a_weak_new_password_is_refused_under_the_new_password(new_page):
+    page = new_page()
+    password = sign_up(page, f"pat{secrets.token_hex(3)}")
+    page.goto("/accounts/password_change/")
+    page.get_by_label("Old password").fill(password)
+    page.get_by_label("New password", exact=True).fill("abc")
+    page.get_by_label("New password confirmation").fill("abc")
+    page.get_by_role("button", name="Change password").click()
+    error = page.get_by_text("This password is too short.")
+    expect(error).to_be_visible()
+    expect(page.get_by_label("New password", exact=True)).to_have_accessible_description(
+        re.compile("This password is too short")
+    )
+    below = page.get_by_text("New password confirmation", exact=True).bounding_box()
+    assert error.bounding_box()["y"] < below["y"]

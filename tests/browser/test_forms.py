@@ -69,7 +69,7 @@ def test_a_new_repositorys_name_error_sits_under_the_name(new_page, live_registr
     error = page.get_by_text("A repository of that name exists.")
     expect(error).to_be_visible()
     # Right under the name's help text, and apart from the next field's label.
-    above = page.get_by_text("Lowercase letters, digits").bounding_box()
+    above = page.get_by_text("Lowercase letters and digits").bounding_box()
     below = page.get_by_text("Visibility", exact=True).bounding_box()
     message = error.bounding_box()
     assert message["y"] - (above["y"] + above["height"]) < 12
@@ -173,3 +173,15 @@ def test_a_danger_buttons_words_are_readable(new_page, live_registry, scheme):
     assert revoke.evaluate(TEXT_CONTRAST) >= 4.5
     revoke.hover()
     assert revoke.evaluate(TEXT_CONTRAST) >= 4.5
+
+
+def test_a_replication_rules_problem_is_said_at_its_field(new_page, live_registry):
+    page = new_page(live_registry.alice)
+    page.goto(f"/u/{live_registry.alice.username}/-/replication")
+    page.get_by_label("Another publisher on this site").check()
+    page.get_by_label("Publisher", exact=True).fill("nobody-at-all")
+    page.get_by_role("button", name="Create rule").click()
+    expect(page.get_by_label("Publisher", exact=True)).to_have_accessible_description(
+        re.compile("No other publisher of that name")
+    )
+    expect(page.locator(".errorlist.nonfield")).to_have_count(0)

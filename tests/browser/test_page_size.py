@@ -163,8 +163,8 @@ def test_an_open_delete_menu_hides_nothing_of_its_row(new_page, live_registry, m
         row.locator(".tag-cell .tag").first,
         row.locator(".digest-cell a").first,
         row.get_by_role("button", name=re.compile(r"^Copy: docker pull")),
-        row.get_by_role("button", name=re.compile(r"^Delete tag ")),
-        row.get_by_role("button", name=re.compile(r"^Delete the image")),
+        row.get_by_role("link", name=re.compile(r"^Delete tag ")),
+        row.get_by_role("link", name=re.compile(r"^Delete the image")),
     ]
     boxes = [part.bounding_box() for part in parts]
     for box in boxes:

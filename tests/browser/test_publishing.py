@@ -102,7 +102,7 @@ def test_a_new_user_publishes_an_image_a_multi_platform_layout_and_a_chart(
         has=page.get_by_role("link", name="2.0", exact=True)
     )
     row.get_by_text("2 platforms").click()
-    expect(row.locator("li")).to_have_count(2)
+    expect(row.locator(".child-list li")).to_have_count(2)
     expect(row).to_contain_text("linux/arm64")
 
     # A Helm chart, pulled with the oras library as `helm pull` would get it.

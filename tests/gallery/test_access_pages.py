@@ -6,7 +6,7 @@ from django.test import Client
 
 from gallery import services
 from registry.access import organizations
-from registry.models import AccessToken, AuditEvent, Membership, Namespace, Repository
+from registry.models import AccessToken, AuditEvent, Membership, Namespace, Repository, Robot
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -67,6 +67,43 @@ def test_members_are_added_changed_and_removed(acme, alice, bob):
     bob.save()
     client.post("/u/acme/-/members", {"action": "role", "username": "bob", "role": "admin"})
     assert not Membership.objects.filter(user=bob).exists()
+
+
+def test_the_last_owner_is_not_offered_leave_but_told_why(acme, alice, bob):
+    page = signed_in(alice).get("/u/acme/-/members").content.decode()
+    assert 'value="leave"' not in page
+    assert "You are the only owner, so you cannot leave" in page
+    organizations.set_member(organization=acme, user=bob, role="owner", actor=alice)
+    page = signed_in(alice).get("/u/acme/-/members").content.decode()
+    assert 'value="leave"' in page
+    assert "only owner" not in page
+
+
+def test_a_member_who_leaves_lands_on_their_account_page(acme, alice, bob):
+    """They were sent to the members page, which is no longer theirs to see: a 404."""
+    organizations.set_member(organization=acme, user=bob, role="maintainer", actor=alice)
+    response = signed_in(bob).post("/u/acme/-/members", {"action": "leave"}, follow=True)
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0] == "/accounts/"
+    assert "You left acme." in response.content.decode()
+    assert not Membership.objects.filter(user=bob).exists()
+
+
+def test_changes_to_members_say_what_was_done(acme, alice, bob):
+    client = signed_in(alice)
+    said = []
+    for form in (
+        {"action": "add", "username": "bob", "role": "admin"},
+        {"action": "role", "username": "bob", "role": "owner"},
+        {"action": "remove", "username": "bob"},
+    ):
+        response = client.post("/u/acme/-/members", form, follow=True)
+        said.append([str(message) for message in response.context["messages"]])
+    assert said == [
+        ["bob is a member, as an admin."],
+        ["bob is now an owner."],
+        ["bob is no longer a member."],
+    ]
 
 
 def test_readers_see_members_but_cannot_change_them(acme, alice, bob):
@@ -143,6 +180,16 @@ def test_the_audit_page_and_its_csv(acme, alice):
     assert b"organization.created" in page.content
     csv = signed_in(alice).get("/u/acme/-/audit?format=csv")
     assert csv["Content-Type"].startswith("text/csv")
+
+
+def test_the_audit_page_counts_the_events_it_shows(acme, alice, bob):
+    """It said "The newest 200 of 2 events", and counted events the filter left out."""
+    organizations.set_member(organization=acme, user=bob, role="reader", actor=alice)
+    client = signed_in(alice)
+    assert "2 events." in client.get("/u/acme/-/audit").content.decode()
+    page = client.get("/u/acme/-/audit?action=member.added").content.decode()
+    assert "1 event." in page
+    assert "The newest" not in page
 
 
 def test_the_repository_policy_is_edited_by_admins_only(as_alice, alice, bob):
@@ -307,3 +354,56 @@ def test_a_name_with_a_nul_is_no_member_or_robot(alice, robot, path, form):
     client = Client(raise_request_exception=False)
     client.force_login(alice)
     assert client.post(path, form).status_code in (200, 302, 404)
+
+
+def test_a_robot_is_given_a_repository_by_its_name_within_the_organization(acme, alice):
+    """`web` was refused as "not a repository of acme": only `acme/web` was taken."""
+    client = signed_in(alice)
+    client.post(
+        "/u/acme/-/robots",
+        {"action": "create", "name": "ci", "repository": "web", "access": "pull,push"},
+    )
+    robot = Robot.objects.get(name="ci")
+    assert [p.repository for p in robot.permissions.all()] == ["acme/web"]
+    client.post(
+        "/u/acme/-/robots",
+        {"action": "permissions", "robot": "ci", "permissions": "api pull\nacme/web pull,push"},
+    )
+    assert sorted(p.repository for p in robot.permissions.all()) == ["acme/api", "acme/web"]
+
+
+def test_a_robots_repository_of_another_namespace_is_refused_under_the_field(acme, alice):
+    response = signed_in(alice).post(
+        "/u/acme/-/robots",
+        {"action": "create", "name": "ci", "repository": "bob/web", "access": "pull"},
+    )
+    html = response.content.decode()
+    errors = html[html.index('id="id_repository_error"') :].split("</ul>", 1)[0]
+    assert "Name a repository of acme, e.g. web." in errors
+
+
+def test_a_robot_is_deleted_only_once_its_name_is_typed(acme, alice, robot):
+    """One click on Delete deleted it, and its tokens with it."""
+    client = signed_in(alice)
+    for typed in (None, "", "CI", "c"):
+        form = {"action": "delete", "robot": "ci"} | ({} if typed is None else {"confirm": typed})
+        response = client.post("/u/acme/-/robots", form)
+        assert "Type ci to delete the robot acme+ci." in response.content.decode()
+    assert Robot.objects.filter(name="ci").exists()
+    client.post("/u/acme/-/robots", {"action": "delete", "robot": "ci", "confirm": "ci"})
+    assert not Robot.objects.filter(name="ci").exists()
+
+
+def test_a_publishers_page_leads_its_admins_to_its_settings(acme, alice, bob):
+    """Nothing on it led there: the settings were found from the account page only."""
+    assert 'href="/u/acme/-/members"' in signed_in(alice).get("/u/acme").content.decode()
+    assert 'href="/u/alice/-/settings"' in signed_in(alice).get("/u/alice").content.decode()
+    for client in (signed_in(bob), Client()):
+        assert "/u/acme/-/settings" not in client.get("/u/acme").content.decode()
+
+
+def test_the_token_form_says_what_each_scope_allows(alice):
+    """It offered api-read, api-write, delete, pull and push, bare."""
+    page = signed_in(alice).get("/settings/tokens").content.decode()
+    for words in ("Pull images (pull)", "Delete tags and images (delete)", "(api-write)"):
+        assert words in page

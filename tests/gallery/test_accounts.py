@@ -154,3 +154,32 @@ def test_the_push_heading_speaks_of_a_first_image_only_before_there_is_one(db):
     html = signed_in(user).get("/accounts/").content.decode()
     assert "Push your first image" not in html
     assert "Push an image" in html
+
+
+@pytest.mark.parametrize("confirmation", ["abc", "abd"])
+def test_a_weak_new_passwords_errors_sit_under_the_new_password(alice, confirmation):
+    """Django put them under the confirmation, below the rules a person reads."""
+    client = Client()
+    client.force_login(alice)
+    response = client.post(
+        "/accounts/password_change/",
+        {"old_password": "x", "new_password1": "abc", "new_password2": confirmation},
+    )
+    errors = response.context["form"].errors
+    assert any("too short" in error for error in errors["new_password1"])
+    assert not any("too short" in error for error in errors.get("new_password2", []))
+    assert ("new_password2" in errors) == (confirmation != "abc")  # a mismatch stays there
+
+
+def test_a_weak_password_at_a_reset_is_refused_under_the_new_password(alice):
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    uid = urlsafe_base64_encode(force_bytes(alice.pk))
+    client = Client()
+    start = client.get(f"/accounts/reset/{uid}/{default_token_generator.make_token(alice)}/")
+    response = client.post(start["Location"], {"new_password1": "abc", "new_password2": "abc"})
+    errors = response.context["form"].errors
+    assert any("too short" in error for error in errors["new_password1"])
+    assert "new_password2" not in errors

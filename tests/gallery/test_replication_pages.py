@@ -51,6 +51,32 @@ def test_a_rule_to_a_private_address_is_refused_on_the_page(client, alice):
 
 
 @pytest.mark.parametrize(
+    ("values", "field", "problem"),
+    [
+        ({"kind": "registry"}, "url", "Give the registry&#x27;s URL."),
+        (
+            {"kind": "registry", "url": "registry.example.com"},
+            "url",
+            "Start it with https://, as in https://registry.example.com.",
+        ),
+        ({"kind": "publisher"}, "publisher", "Give the publisher&#x27;s namespace."),
+        ({"kind": "publisher", "publisher": "nobody"}, "publisher", "No other publisher"),
+    ],
+)
+def test_a_rules_problem_is_said_under_its_field(client, alice, values, field, problem):
+    """They were said above the form, or in the service's words ("not an http(s) URL")."""
+    response = signed_in(client, alice).post(
+        "/u/alice/-/replication", {"action": "create", **values}
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    errors = html[html.index(f'id="id_{field}_error"') :].split("</ul>", 1)[0]
+    assert problem in errors
+    assert "Give either" not in html
+    assert not ReplicationRule.objects.exists()
+
+
+@pytest.mark.parametrize(
     "values",
     [
         {"url": "https://registry.example.com", "username": "u" * 256},

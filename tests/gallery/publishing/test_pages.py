@@ -5,6 +5,7 @@ import io
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils.html import strip_tags
 from PIL import Image
 
 from gallery import services
@@ -52,6 +53,16 @@ def test_the_new_repository_form_offers_ones_own_namespace_first(alice):
     assert html.index('<option value="alice"') < html.index('<option value="acme"')
     chosen = signed_in(alice).get("/new?namespace=acme").content.decode()
     assert '<option value="acme" selected>' in chosen
+
+
+@pytest.mark.parametrize("name", ["web-app", "web--app", "web__app", "web.v2", "tools/web"])
+def test_the_name_help_shows_what_the_name_check_allows(alice, name):
+    """It said ". _ - / between them": no word of __ or of runs of -, which the check allows."""
+    html = signed_in(alice).get("/new").content.decode()
+    help_text = strip_tags(html[html.index('id="id_name_helptext"') :].split("</p>", 1)[0])
+    for separator in (" . ", " _ ", " __ ", "any run of -", "/ starts"):
+        assert separator in help_text
+    assert signed_in(alice).get(f"/-/check-name?name=alice/{name}").json()["ok"]
 
 
 def test_the_new_repository_form_names_the_default_visibility(alice, settings):
@@ -191,13 +202,63 @@ def test_deleting_a_repository_asks_for_its_name(alice, app):
 def test_tags_and_images_are_deleted_from_the_tags_tab(alice, app, bob):
     assert b"Delete tag v1" in signed_in(alice).get("/r/alice/app/-/tags").content
     assert b"Delete tag" not in signed_in(bob).get("/r/alice/app/-/tags").content
-    signed_in(alice).post("/r/alice/app/-/delete-reference", {"tag": "v1"})
+    signed_in(alice).post("/r/alice/app/-/delete-reference", {"tag": "v1", "confirm": "v1"})
     entry = CatalogEntry.objects.get(name="alice/app")
     assert list(entry.tags.values_list("name", flat=True)) == ["v2"]
     digest = entry.tags.get().image.digest
-    signed_in(alice).post("/r/alice/app/-/delete-reference", {"digest": digest})
+    confirm = digest.removeprefix("sha256:")[:12]
+    signed_in(alice).post("/r/alice/app/-/delete-reference", {"digest": digest, "confirm": confirm})
     assert CatalogEntry.objects.get(name="alice/app").tag_count == 0
-    assert signed_in(bob).post("/r/alice/app/-/delete-reference", {"tag": "v2"}).status_code == 404
+    refused = signed_in(bob).post("/r/alice/app/-/delete-reference", {"tag": "v2", "confirm": "v2"})
+    assert refused.status_code == 404
+
+
+def test_the_tags_tab_asks_before_deleting_a_tag(alice, app):
+    """Its menu leads to a page that says what goes; nothing is deleted from the menu."""
+    tags = signed_in(alice).get("/r/alice/app/-/tags").content.decode()
+    assert 'href="/r/alice/app/-/delete-reference?tag=v1"' in tags
+    page = signed_in(alice).get("/r/alice/app/-/delete-reference?tag=v1")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Type <code>v1</code> to confirm" in html
+    assert 'name="csrfmiddlewaretoken"' in html
+    assert CatalogEntry.objects.get(name="alice/app").tag_count == 2
+
+
+def test_every_tag_of_an_image_can_be_deleted_from_the_tags_tab(alice, as_alice):
+    """The menu offered the first four tags of an image only."""
+    for tag in ("a1", "a2", "a3", "a4", "a5", "a6"):
+        as_alice.push_image("alice/many", tag)
+    services.index_repository(repository_id=Repository.objects.get(name="alice/many").pk)
+    html = signed_in(alice).get("/r/alice/many/-/tags").content.decode()
+    for tag in ("a1", "a2", "a3", "a4", "a5", "a6"):
+        assert f'href="/r/alice/many/-/delete-reference?tag={tag}"' in html
+
+
+@pytest.mark.parametrize("typed", [None, "", "v2", "V1"])
+def test_a_tag_is_not_deleted_without_its_name_typed(alice, app, typed):
+    form = {"tag": "v1"} if typed is None else {"tag": "v1", "confirm": typed}
+    response = signed_in(alice).post("/r/alice/app/-/delete-reference", form)
+    assert response.status_code == 200
+    assert "Type v1 exactly to confirm." in response.content.decode()
+    assert CatalogEntry.objects.get(name="alice/app").tags.filter(name="v1").exists()
+
+
+def test_an_image_is_deleted_once_its_digests_start_is_typed(alice, app):
+    digest = CatalogEntry.objects.get(name="alice/app").tags.get(name="v1").image.digest
+    client = signed_in(alice)
+    page = client.get(f"/r/alice/app/-/delete-reference?digest={digest}").content.decode()
+    assert "Delete image and 1 tag" in page
+    client.post("/r/alice/app/-/delete-reference", {"digest": digest, "confirm": digest})
+    assert CatalogEntry.objects.get(name="alice/app").tags.filter(name="v1").exists()
+    confirm = digest.removeprefix("sha256:")[:12]
+    client.post("/r/alice/app/-/delete-reference", {"digest": digest, "confirm": confirm})
+    assert not CatalogEntry.objects.get(name="alice/app").tags.filter(name="v1").exists()
+
+
+def test_deleting_an_unknown_tag_says_so(alice, app):
+    response = signed_in(alice).get("/r/alice/app/-/delete-reference?tag=nope", follow=True)
+    assert "Nothing to delete by that name." in response.content.decode()
 
 
 @pytest.mark.parametrize("path", ["/media/logos/", "/media/logos/.", "/media/logos//"])

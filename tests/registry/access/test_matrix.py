@@ -165,7 +165,7 @@ PAGES = [
         {},
     ),
     (Endpoint("POST", "/r/{repo}/-/delete", ADMIN, 302), {"confirm": "{repo}"}),
-    (Endpoint("POST", "/r/{repo}/-/delete-reference", DELETE, 302), {"tag": "v1"}),
+    (Endpoint("POST", "/r/{repo}/-/delete-reference", DELETE, 302), {"tag": "v1", "confirm": "v1"}),
     (
         Endpoint("POST", "/u/acme/-/members", ADMIN, 302, refused=200),
         {"action": "role", "username": "rita", "role": "maintainer"},
@@ -175,7 +175,10 @@ PAGES = [
         {"action": "remove", "username": "rita"},
     ),
     (Endpoint("POST", "/u/acme/-/robots", ADMIN, 200), {"action": "create", "name": "cd"}),
-    (Endpoint("POST", "/u/acme/-/robots", ADMIN, 302), {"action": "delete", "robot": "ci"}),
+    (
+        Endpoint("POST", "/u/acme/-/robots", ADMIN, 302),
+        {"action": "delete", "robot": "ci", "confirm": "ci"},
+    ),
     (
         Endpoint("POST", "/u/acme/-/settings", ADMIN, 302),
         {"default_visibility": "private", "networks": ""},
