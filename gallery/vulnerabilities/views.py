@@ -81,7 +81,9 @@ def compare(request, name: str):
     base = request.GET.get("base", "").strip()[:200]
     head = request.GET.get("head", "").strip()[:200]
     comparison, error = None, ""
-    if base and head:
+    if base and base == head:
+        error = "Choose two different tags to compare."
+    elif base and head:
         try:
             comparison = services.compare(entry=entry, base=base, head=head)
         except ManifestUnknown as unknown:

@@ -263,6 +263,12 @@ def test_comparing_with_an_unknown_tag_says_which(scanned):
     assert '<option value="1.0">' in form
 
 
+def test_comparing_a_tag_with_itself_asks_for_another(scanned):
+    html = html_of(Client().get("/r/alice/app/-/compare?base=1.1&head=1.1"))
+    assert "Choose two different tags to compare." in html
+    assert "New in 1.1" not in html
+
+
 def test_a_comparison_with_a_side_not_scanned_says_it_is_not_final(scanned):
     ImageScan.objects.filter(digest=scanned.new).update(status="queued")
     html = html_of(Client().get("/r/alice/app/-/compare?base=1.0&head=1.1"))
