@@ -120,7 +120,9 @@ def test_without_advisories_nothing_claims_an_image_is_clean(scanned):
         html = html_of(Client().get(path))
         assert "No known vulnerabilities" not in html
         assert "None known" not in html
+        assert "Not checked" not in html  # read beside "Scanned 4 minutes ago"
     assert "No advisory database has been imported yet" in html
+    assert "No advisories yet" in html_of(Client().get("/r/alice/app/-/tags"))
 
 
 # -- the image page -----------------------------------------------------------------------------
