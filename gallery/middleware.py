@@ -1,5 +1,6 @@
 """The portal's own middleware: a Content-Security-Policy on every page (no inline scripts,
-no foreign scripts or styles), and 503 rather than 500 while the database is away."""
+no foreign scripts or styles), multipart forms no larger than the largest the portal takes,
+and 503 rather than 500 while the database is away."""
 
 import logging
 
@@ -33,6 +34,38 @@ def content_security_policy(get_response):
         return response
 
     return middleware
+
+
+# The largest form the portal takes is a logo (2 MiB); archives and every API body are sent
+# as plain bodies, read in pieces by the views that want them.
+MULTIPART_MAX_BYTES = 4 * 1024 * 1024
+
+
+def multipart_size_limit(get_response):
+    """A multipart body over MULTIPART_MAX_BYTES (or of unknown length) is refused with 413
+    before anything reads it: Django writes a form's files to disk as it parses it, and the
+    CSRF check that refuses most such posts parses it first."""
+
+    def middleware(request):
+        if request.content_type == "multipart/form-data":
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or -1)
+            except ValueError:
+                length = -1
+            if not 0 <= length <= MULTIPART_MAX_BYTES:
+                return _too_large(request)
+        return get_response(request)
+
+    return middleware
+
+
+def _too_large(request) -> HttpResponse:
+    message = "That form is too large: files of at most 2 MiB are taken here."
+    if request.path.startswith("/api/"):
+        return JsonResponse(api_errors.body("too_large", message), status=413)
+    # No template context: the session is not read for a request refused unread.
+    page = render_to_string("413.html", {"message": message})
+    return HttpResponse(page, status=413, content_type="text/html; charset=utf-8")
 
 
 class DatabaseUnavailable:

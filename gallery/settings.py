@@ -174,6 +174,7 @@ MIDDLEWARE = [
     "registry.ops.middleware.observe",  # request ids and metrics, for every request
     "registry.middleware.registry_fast_path",  # /v2/ and /token need none of the rest
     "gallery.middleware.content_security_policy",
+    "gallery.middleware.multipart_size_limit",  # before the CSRF check reads a form
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -166,3 +166,33 @@ def test_an_image_with_nul_and_lone_surrogates_is_indexed_and_shown(alice, as_al
         "/search?q=app",
     ):
         assert Client().get(path).status_code == 200, path
+
+
+@pytest.mark.parametrize("path", ["/accounts/login/", "/api/v1/repositories", "/new"])
+def test_a_form_larger_than_any_the_portal_takes_is_refused_before_it_is_read(path, tmp_path):
+    """Django writes a multipart body's files to disk before the CSRF check refuses it:
+    anyone could have the server write gigabytes. The largest form is a 2 MiB logo."""
+    body = b"x" * (8 * 1024 * 1024)
+    response = Client().generic(
+        "POST", path, body, content_type="multipart/form-data; boundary=zzz"
+    )
+    assert response.status_code == 413
+    if path.startswith("/api/"):
+        assert response.json()["error"]["code"] == "too_large"
+    else:
+        assert b"too large" in response.content
+
+
+def test_a_logo_form_of_its_size_still_reaches_its_page(alice, as_alice):
+    as_alice.push_image("alice/app", "1.0")
+    services.index_repository(repository_id=Repository.objects.get(name="alice/app").pk)
+    client = Client()
+    client.force_login(alice)
+    body = (
+        b'--zzz\r\nContent-Disposition: form-data; name="logo"; filename="a.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n" + b"x" * (2 * 1024 * 1024) + b"\r\n--zzz--\r\n"
+    )
+    response = client.generic(
+        "POST", "/r/alice/app/-/logo", body, content_type="multipart/form-data; boundary=zzz"
+    )
+    assert response.status_code != 413
