@@ -16,6 +16,7 @@ from functools import cache
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -614,16 +615,28 @@ def list_repositories(*, visible, n: int, last: str = "") -> tuple[list[str], bo
     return page[:n], len(page) > n
 
 
+# Referrers answered at most per request; more follow through the Link header, as the
+# spec allows (a subject may gather any number of signatures and attestations).
+REFERRERS_PAGE = 1_000
+
+
 def list_referrers(
-    *, repository: Repository, digest: Digest, artifact_type: str = ""
-) -> list[dict]:
-    """Descriptors of the manifests whose subject is `digest` (the referrers API)."""
+    *, repository: Repository, digest: Digest, artifact_type: str = "", last: str = ""
+) -> tuple[list[dict], bool]:
+    """Descriptors of the manifests whose subject is `digest` (the referrers API), in the
+    order they were pushed, after the referrer `last` (a digest; unknown: from the start),
+    at most REFERRERS_PAGE; and whether more follow."""
     referrers = Manifest.objects.filter(repository=repository, subject_digest=str(digest))
     if artifact_type:
         referrers = referrers.filter(artifact_type=artifact_type)
+    after = referrers.filter(digest=last).values_list("created_at", "id").first() if last else None
+    if after is not None:
+        moment, pk = after
+        referrers = referrers.filter(Q(created_at__gt=moment) | Q(created_at=moment, id__gt=pk))
     rows = referrers.order_by("created_at", "id").values_list(
         "media_type", "digest", "size", "artifact_type", "annotations"
-    )
+    )[: REFERRERS_PAGE + 1]
+    rows, more = list(rows[:REFERRERS_PAGE]), len(rows) > REFERRERS_PAGE
     descriptors = []
     for media_type, referrer, size, referrer_type, annotations_json in rows:
         descriptor = {"mediaType": media_type, "digest": referrer, "size": size}
@@ -632,4 +645,4 @@ def list_referrers(
         if annotations_json:
             descriptor["annotations"] = json.loads(annotations_json)
         descriptors.append(descriptor)
-    return descriptors
+    return descriptors, more

@@ -353,14 +353,22 @@ def referrers(request, name: str, digest: str):
     subject = digests.parse(digest)
     repository = services.Repository.objects.filter(name=name).first()
     artifact_type = request.GET.get("artifactType", "")
-    # Nothing refers to anything in a repository that does not exist yet: an empty index.
-    descriptors = repository and services.list_referrers(
-        repository=repository, digest=subject, artifact_type=artifact_type
-    )
-    index = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": descriptors or []}
+    descriptors, more = [], False  # nothing refers to anything in a repository not made yet
+    if repository is not None:
+        descriptors, more = services.list_referrers(
+            repository=repository,
+            digest=subject,
+            artifact_type=artifact_type,
+            last=request.GET.get("last", "")[:200],
+        )
+    index = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": descriptors}
     response = HttpResponse(json.dumps(index), content_type=mediatypes.OCI_INDEX)
     if artifact_type:
         response["OCI-Filters-Applied"] = "artifactType"
+    if more:
+        query = {"artifactType": artifact_type} if artifact_type else {}
+        query["last"] = descriptors[-1]["digest"]
+        response["Link"] = f'<{request.path}?{urlencode(query)}>; rel="next"'
     return response
 
 

@@ -165,3 +165,26 @@ def test_catalog_paginates(as_alice):
     assert json.loads(as_alice.get("/v2/_catalog?n=2&last=alice/b").content)["repositories"] == [
         "alice/c"
     ]
+
+
+def test_referrers_come_in_pages_linked_by_the_link_header(as_alice, monkeypatch):
+    from registry import services
+
+    monkeypatch.setattr(services, "REFERRERS_PAGE", 2)
+    subject, body = as_alice.push_image("alice/app", "v1")
+    kinds = [f"application/vnd.example.{n}" for n in range(3)]
+    pushed = [push_referrer(as_alice, subject, body, kind) for kind in kinds]
+    pushed.append(push_referrer(as_alice, subject, body, "application/vnd.example.sig", {"a": "b"}))
+    seen, path = [], f"/v2/alice/app/referrers/{subject}"
+    while path:
+        response = as_alice.get(path)
+        assert response.status_code == 200
+        seen += [m["digest"] for m in json.loads(response.content)["manifests"]]
+        link = response.get("Link", "")
+        path = link[1 : link.index(">")] if link else ""
+        assert len(seen) <= len(pushed)
+    assert seen == pushed
+    # A filter is kept from page to page.
+    response = as_alice.get(f"/v2/alice/app/referrers/{subject}?artifactType={kinds[1]}")
+    assert [m["digest"] for m in json.loads(response.content)["manifests"]] == [pushed[1]]
+    assert "Link" not in response
