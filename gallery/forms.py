@@ -134,9 +134,9 @@ BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u206
 
 class WebAddressField(forms.URLField):
     # Django's URL fields also take ftp:// links; a profile links to a web page.
-    default_validators = [
-        URLValidator(schemes=["http", "https"], message="Enter an http:// or https:// address.")
-    ]
+    default_validators = [URLValidator(schemes=["http", "https"])]
+    # Also the validator's message: a field's message for a code replaces its validators'.
+    default_error_messages = {"invalid": "Enter an http:// or https:// address."}
 
 
 class ProfileForm(forms.Form):

@@ -152,3 +152,9 @@ def test_a_users_pages_lead_to_the_profile(acme, alice):
     assert 'href="/u/acme/-/profile"' in client.get("/u/acme/-/settings").content.decode()
     for other in (signed_in(UserFactory()), Client()):
         assert "/-/profile" not in other.get("/u/acme").content.decode()
+
+
+def test_a_website_of_another_scheme_is_told_which_schemes_are_taken():
+    """Django's own "Enter a valid URL." replaced the validator's message."""
+    form = ProfileForm({**GOOD, "website": "javascript:alert(1)"})
+    assert form.errors["website"] == ["Enter an http:// or https:// address."]
