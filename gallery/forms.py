@@ -1,4 +1,5 @@
-"""Forms: search parameters, sign-up, password changes, and the owner's catalog page editor."""
+"""Forms: search parameters, sign-up, password changes, the owner's catalog page editor and
+a publisher's profile."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm, UserCreationForm
 from django.contrib.auth.password_validation import password_validators_help_texts
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 
 from registry.access import namespaces
 
-from .models import ABOUT_MAX, DESCRIPTION_MAX, ArtifactType
+from .models import ABOUT_MAX, DESCRIPTION_MAX, ArtifactType, Publisher
 from .search import SORTS, SearchParams
 
 
@@ -123,3 +125,51 @@ class CatalogForm(forms.Form):
         label="Private repository",
         help_text="Only its namespace's members and those its policy allows see and pull it.",
     )
+
+
+# Controls that would break a name out of its line or reorder what follows it on the page
+# (right-to-left overrides spell "gpj.exe" as "exe.jpg").
+BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+class WebAddressField(forms.URLField):
+    # Django's URL fields also take ftp:// links; a profile links to a web page.
+    default_validators = [URLValidator(schemes=["http", "https"])]
+    # Also the validator's message: a field's message for a code replaces its validators'.
+    default_error_messages = {"invalid": "Enter an http:// or https:// address."}
+
+
+class ProfileForm(forms.Form):
+    """A publisher's profile on `/u/<namespace>`: plain text and one http(s) link."""
+
+    display_name = forms.CharField(
+        required=False,
+        max_length=Publisher._meta.get_field("display_name").max_length,
+        help_text="Shown instead of the namespace's name. Empty: the namespace's name.",
+    )
+    bio = forms.CharField(
+        required=False,
+        max_length=DESCRIPTION_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Plain text, shown on the publisher's page and in link previews.",
+    )
+    website = WebAddressField(
+        required=False,
+        max_length=Publisher._meta.get_field("website").max_length,
+        assume_scheme="https",
+        help_text="An http:// or https:// address.",
+    )
+
+    def clean(self):
+        # Half of a UTF-16 pair is no character: the database cannot store it (a 500). Forms
+        # decode a request with replacement characters, but the form may be given any str.
+        for key, value in list(self.cleaned_data.items()):
+            if any("\ud800" <= c <= "\udfff" for c in value):
+                self.add_error(key, "Enter text without invalid characters.")
+        return self.cleaned_data
+
+    def clean_display_name(self):
+        name = self.cleaned_data["display_name"]
+        if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or c in BIDI_CONTROLS for c in name):
+            raise ValidationError("Use letters, digits, spaces and punctuation only.")
+        return name

@@ -22,7 +22,9 @@ from registry.access.models import Scope
 from registry.access.organizations import AccessError
 from registry.models import Namespace, Role
 
+from . import services
 from .api.access import audit_events, csv_response
+from .forms import ProfileForm
 
 EXPIRY_CHOICES = [("30", "30 days"), ("90", "90 days"), ("365", "A year"), ("", "Never")]
 
@@ -462,6 +464,23 @@ def namespace_settings(request, namespace: str):
     context = _organization_context(request, record, "settings")
     context["form"] = form
     return render(request, "gallery/organization_settings.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def namespace_profile(request, namespace: str):
+    """The publisher's profile on `/u/<namespace>`, for those who administer the namespace."""
+    record = _managed(request, namespace, organization_only=False)
+    publisher = services.shown_publisher(namespace=record.name)
+    initial = {key: getattr(publisher, key, "") for key in services.PROFILE_FIELDS}
+    form = ProfileForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        services.update_profile(namespace=record, actor=_actor(request), **form.cleaned_data)
+        messages.success(request, "Profile saved.")
+        return redirect("namespace-profile", namespace=namespace)
+    context = _organization_context(request, record, "profile")
+    context["form"] = form
+    return render(request, "gallery/organization_profile.html", context)
 
 
 def _delete_organization(request, record):

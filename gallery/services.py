@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from registry import mediatypes, names
 from registry import services as registry_services
+from registry.access import audit
 from registry.models import Blob, Manifest, Namespace, PullCount, Repository, Tag
 from registry.storage import locks
 
@@ -51,6 +52,35 @@ def publisher_for(namespace: str) -> Publisher | None:
         return None
     publisher, _ = Publisher.objects.get_or_create(namespace_record=record)
     return publisher
+
+
+PROFILE_FIELDS = ("display_name", "bio", "website")
+
+
+def update_profile(
+    *, namespace: Namespace, display_name: str, bio: str, website: str, actor
+) -> list[str]:
+    """The publisher's profile, as its namespace's owners or admins write it (validated by
+    gallery.forms.ProfileForm); the fields it changed, audited with their new values."""
+    values = {"display_name": display_name, "bio": bio, "website": website}
+    with transaction.atomic():
+        publisher, _ = Publisher.objects.select_for_update().get_or_create(
+            namespace_record=namespace
+        )
+        changed = [key for key in PROFILE_FIELDS if getattr(publisher, key) != values[key]]
+        if not changed:
+            return []
+        for key in changed:
+            setattr(publisher, key, values[key])
+        publisher.save(update_fields=changed)
+        audit.record(
+            "namespace.profile",
+            actor=actor,
+            namespace=namespace.name,
+            target=namespace.name,
+            detail={key: values[key] for key in changed},
+        )
+    return changed
 
 
 def shown_publisher(*, namespace: str) -> Publisher | None:

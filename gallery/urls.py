@@ -65,6 +65,11 @@ urlpatterns = [
         name="namespace-settings",
     ),
     path(
+        "u/<str:namespace>/-/profile",
+        organizations.namespace_profile,
+        name="namespace-profile",
+    ),
+    path(
         "u/<str:namespace>/-/replication",
         replication.replication,
         name="namespace-replication",

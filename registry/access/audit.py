@@ -1,8 +1,8 @@
 """The audit log: every security-relevant event with its actor, address, time and target.
 
 Written where the event happens (sign-ins, tokens and robots, members and roles, visibility
-and policy, repositories created or deleted, tags pushed or deleted). Organization admins
-read their namespace's events on a page and through `GET /api/v1/audit`.
+and policy, publisher profiles, repositories created or deleted, tags pushed or deleted).
+Organization admins read their namespace's events on a page and through `GET /api/v1/audit`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ ACTIONS = {
     "member.role_changed": "Member's role changed",
     "organization.created": "Organization created",
     "organization.deleted": "Organization deleted",
+    "namespace.profile": "Profile changed",
     "repository.created": "Repository created",
     "repository.deleted": "Repository deleted",
     "repository.visibility": "Visibility changed",

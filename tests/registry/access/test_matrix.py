@@ -184,6 +184,10 @@ PAGES = [
         {"default_visibility": "private", "networks": ""},
     ),
     (
+        Endpoint("POST", "/u/acme/-/profile", ADMIN, 302),
+        {"display_name": "Acme", "bio": "", "website": "https://acme.example/"},
+    ),
+    (
         Endpoint("POST", "/u/acme/-/settings", OWNER_ONLY, 302),
         {"action": "delete", "confirm": "acme"},
     ),
