@@ -41,7 +41,11 @@ def _posted_name(request, key: str) -> str:
 def _posted_id(request, key: str) -> int | None:
     """A row id the form names (a token, a rule); None for anything but digits (int() takes "²"
     for a digit no more than "x")."""
-    value = request.POST.get(key, "")
+    return _as_id(request.POST.get(key, ""))
+
+
+def _as_id(value: str) -> int | None:
+    """A row id from the digits of a form or a path; None for anything else."""
     return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
 
 
@@ -88,13 +92,6 @@ def tokens(request):
         TokenForm(request.POST or None) if request.POST.get("action") == "create" else TokenForm()
     )
     created, _ = _shown_once(request)
-    if request.method == "POST" and request.POST.get("action") == "revoke":
-        token = request.user.access_tokens.filter(pk=_posted_id(request, "token")).first()
-        if token is None:
-            raise Http404("No such token")
-        credentials.revoke(token=token, actor=request.user, address=clients.client_address(request))
-        messages.success(request, f"Token “{token.name}” revoked.")
-        return redirect("tokens")
     if request.method == "POST" and form.is_valid():
         days = form.cleaned_data["expires"]
         _, secret = credentials.create_token(
@@ -110,6 +107,24 @@ def tokens(request):
         "gallery/tokens.html",
         {"form": form, "created": created, "tokens": request.user.access_tokens.all()},
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def revoke_token(request, token: str):
+    """Revoke one of one's tokens: a page says which token and what stops working, and asks;
+    its POST revokes (a Revoke button in the list did at once)."""
+    found = request.user.access_tokens.filter(pk=_as_id(token)).first()
+    if found is None:
+        raise Http404("No such token")
+    if found.revoked_at is not None:
+        messages.info(request, f"Token “{found.name}” is already revoked.")
+        return redirect("tokens")
+    if request.method == "POST":
+        credentials.revoke(token=found, actor=request.user, address=clients.client_address(request))
+        messages.success(request, f"Token “{found.name}” revoked.")
+        return redirect("tokens")
+    return render(request, "gallery/token_revoke.html", {"token": found})
 
 
 # -- organizations ------------------------------------------------------------------------------

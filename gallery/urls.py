@@ -71,6 +71,7 @@ urlpatterns = [
     ),
     path("organizations/new", organizations.new_organization, name="new-organization"),
     path("settings/tokens", organizations.tokens, name="tokens"),
+    path("settings/tokens/<str:token>/revoke", organizations.revoke_token, name="token-revoke"),
     path("accounts/signup", accounts.signup, name="signup"),
     path("accounts/", accounts.account, name="account"),
     path("accounts/login/", accounts.SignInView.as_view(), name="login"),

@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 
 from gallery import services
-from registry.access import organizations
+from registry.access import credentials, organizations
 from registry.models import AccessToken, AuditEvent, Membership, Namespace, Repository, Robot
 from tests.factories import UserFactory
 
@@ -40,9 +40,33 @@ def test_a_token_is_created_shown_once_and_revoked(alice):
     assert "berth_" + token.key_id in page
     assert "Copy this token now" not in client.get("/settings/tokens").content.decode()
     assert AccessToken.objects.count() == 1
-    client.post("/settings/tokens", {"action": "revoke", "token": token.pk})
+    client.post(f"/settings/tokens/{token.pk}/revoke")
     token.refresh_from_db()
     assert token.revoked_at is not None
+
+
+def test_revoking_a_token_is_asked_before_it_is_done(alice):
+    client = signed_in(alice)
+    token, _ = credentials.create_token(user=alice, name="ci", scopes=["pull"])
+    client.post("/settings/tokens", {"action": "revoke", "token": token.pk})
+    page = client.get(f"/settings/tokens/{token.pk}/revoke").content.decode()
+    assert "Revoke the token “ci”?" in page
+    assert 'method="post"' in page
+    assert "csrfmiddlewaretoken" in page
+    token.refresh_from_db()
+    assert token.revoked_at is None
+    client.post(f"/settings/tokens/{token.pk}/revoke")
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+
+
+def test_another_accounts_token_has_no_revoke_page(alice, bob):
+    token, _ = credentials.create_token(user=bob, name="ci", scopes=["pull"])
+    client = signed_in(alice)
+    assert client.get(f"/settings/tokens/{token.pk}/revoke").status_code == 404
+    assert client.post(f"/settings/tokens/{token.pk}/revoke").status_code == 404
+    token.refresh_from_db()
+    assert token.revoked_at is None
 
 
 def test_creating_an_organization_in_the_browser(alice):
@@ -335,7 +359,7 @@ def test_readers_cannot_change_robots(acme, alice, bob, robot):
 def test_revoking_a_token_that_is_no_id_is_a_404(alice, robot, token):
     client = Client(raise_request_exception=False)
     client.force_login(alice)
-    assert client.post("/settings/tokens", {"action": "revoke", "token": token}).status_code == 404
+    assert client.post(f"/settings/tokens/{token}/revoke").status_code == 404
     response = client.post("/u/acme/-/robots", {"action": "revoke", "robot": "ci", "token": token})
     assert response.status_code == 404
 
