@@ -255,18 +255,59 @@ def _change_members(request, organization, form, *, manages: bool, role) -> str 
             if refused is None:
                 messages.success(request, f"{target.username} is now {_role_word(new_role)}.")
             return refused
-        if action == "remove":
-            current = organization.memberships.filter(user=target).values_list("role", flat=True)
-            if current.first() == Role.OWNER and role != Role.OWNER:
-                return "Only owners may remove owners."
-            organizations.remove_member(
-                organization=organization, user=target, actor=_actor(request)
-            )
-            messages.success(request, f"{target.username} is no longer a member.")
-            return None
     except AccessError as error:
         return str(error)
     return "Unknown action."
+
+
+# What a member loses with their role, as the removal page says it (README's table of roles).
+ROLE_RIGHTS = {
+    Role.READER: "pulling its private repositories",
+    Role.MAINTAINER: "pulling its private repositories, pushing to its repositories and "
+    "deleting their tags and images",
+    Role.ADMIN: "pulling its private repositories, pushing to its repositories and deleting "
+    "their tags and images, changing their visibility and policies, and managing its members, "
+    "robots and audit log",
+    Role.OWNER: "everything in it, down to deleting the organization",
+}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def remove_member(request, namespace: str, username: str):
+    """Remove a member: a page says who loses what and asks; its POST removes (a Remove
+    button in the list did at once). Leaving is the members page's own Leave."""
+    record = _managed(request, namespace)
+    membership = (
+        record.memberships.select_related("user")
+        .filter(user__username=username)
+        .exclude(user=request.user)
+        .first()
+    )
+    if membership is None:
+        raise Http404("No such member")
+    member = membership.user
+    if (
+        membership.role == Role.OWNER
+        and policy.rights_of(request.user).roles.get(namespace) != Role.OWNER
+    ):
+        messages.error(request, "Only owners may remove owners.")
+        return redirect("members", namespace=namespace)
+    if request.method == "POST":
+        try:
+            organizations.remove_member(organization=record, user=member, actor=_actor(request))
+        except AccessError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, f"{member.username} is no longer a member.")
+        return redirect("members", namespace=namespace)
+    context = _organization_context(request, record, "members")
+    context.update(
+        member=member,
+        role_word=_role_word(membership.role),
+        rights=ROLE_RIGHTS[membership.role],
+    )
+    return render(request, "gallery/organization_member_remove.html", context)
 
 
 def _role_word(role: str) -> str:
