@@ -135,3 +135,28 @@ def test_removing_a_member_asks_first_and_says_what_they_lose(new_page, live_reg
     page.get_by_role("button", name=f"Remove {bob}").click()
     expect(page.get_by_role("status")).to_have_text(f"{bob} is no longer a member.")
     expect(page.get_by_role("table")).not_to_contain_text(bob)
+
+
+# Whether an element ends within its panel's padding (not over it, nor past its border).
+WITHIN_ITS_PANEL = """(element) => {
+  const panel = element.closest(".panel"), style = getComputedStyle(panel);
+  const inner = panel.getBoundingClientRect().right - parseFloat(style.paddingRight)
+    - parseFloat(style.borderRightWidth);
+  return element.getBoundingClientRect().right <= inner + 0.5;
+}"""
+
+
+def test_the_audit_log_fits_a_phone(new_page, live_registry):
+    """Its What column was off-screen, to the right inside the table's box, and the Event
+    menu stuck out of its panel."""
+    page = new_page(live_registry.alice, **PHONE)
+    page.goto(f"/u/{live_registry.alice.username}/-/audit")
+    width = page.viewport_size["width"]
+    assert page.get_by_label("Event", exact=True).evaluate(WITHIN_ITS_PANEL)
+    what = page.locator(".audit-table tbody tr").first.locator("td").nth(3)  # What
+    expect(what).to_be_visible()
+    box = what.bounding_box()
+    assert box["x"] + box["width"] <= width
+    scrolled = page.locator(".audit-table").locator("xpath=..")
+    assert scrolled.evaluate("box => box.scrollWidth <= box.clientWidth")
+    assert page.evaluate(OVERFLOW) == []
