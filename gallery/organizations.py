@@ -43,7 +43,11 @@ def _posted_name(request, key: str) -> str:
 def _posted_id(request, key: str) -> int | None:
     """A row id the form names (a token, a rule); None for anything but digits (int() takes "²"
     for a digit no more than "x")."""
-    value = request.POST.get(key, "")
+    return _as_id(request.POST.get(key, ""))
+
+
+def _as_id(value: str) -> int | None:
+    """A row id from the digits of a form or a path; None for anything else."""
     return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
 
 
@@ -90,13 +94,6 @@ def tokens(request):
         TokenForm(request.POST or None) if request.POST.get("action") == "create" else TokenForm()
     )
     created, _ = _shown_once(request)
-    if request.method == "POST" and request.POST.get("action") == "revoke":
-        token = request.user.access_tokens.filter(pk=_posted_id(request, "token")).first()
-        if token is None:
-            raise Http404("No such token")
-        credentials.revoke(token=token, actor=request.user, address=clients.client_address(request))
-        messages.success(request, f"Token “{token.name}” revoked.")
-        return redirect("tokens")
     if request.method == "POST" and form.is_valid():
         days = form.cleaned_data["expires"]
         _, secret = credentials.create_token(
@@ -112,6 +109,24 @@ def tokens(request):
         "gallery/tokens.html",
         {"form": form, "created": created, "tokens": request.user.access_tokens.all()},
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def revoke_token(request, token: str):
+    """Revoke one of one's tokens: a page says which token and what stops working, and asks;
+    its POST revokes (a Revoke button in the list did at once)."""
+    found = request.user.access_tokens.filter(pk=_as_id(token)).first()
+    if found is None:
+        raise Http404("No such token")
+    if found.revoked_at is not None:
+        messages.info(request, f"Token “{found.name}” is already revoked.")
+        return redirect("tokens")
+    if request.method == "POST":
+        credentials.revoke(token=found, actor=request.user, address=clients.client_address(request))
+        messages.success(request, f"Token “{found.name}” revoked.")
+        return redirect("tokens")
+    return render(request, "gallery/token_revoke.html", {"token": found})
 
 
 # -- organizations ------------------------------------------------------------------------------
@@ -242,18 +257,59 @@ def _change_members(request, organization, form, *, manages: bool, role) -> str 
             if refused is None:
                 messages.success(request, f"{target.username} is now {_role_word(new_role)}.")
             return refused
-        if action == "remove":
-            current = organization.memberships.filter(user=target).values_list("role", flat=True)
-            if current.first() == Role.OWNER and role != Role.OWNER:
-                return "Only owners may remove owners."
-            organizations.remove_member(
-                organization=organization, user=target, actor=_actor(request)
-            )
-            messages.success(request, f"{target.username} is no longer a member.")
-            return None
     except AccessError as error:
         return str(error)
     return "Unknown action."
+
+
+# What a member loses with their role, as the removal page says it (README's table of roles).
+ROLE_RIGHTS = {
+    Role.READER: "pulling its private repositories",
+    Role.MAINTAINER: "pulling its private repositories, pushing to its repositories and "
+    "deleting their tags and images",
+    Role.ADMIN: "pulling its private repositories, pushing to its repositories and deleting "
+    "their tags and images, changing their visibility and policies, and managing its members, "
+    "robots and audit log",
+    Role.OWNER: "everything in it, down to deleting the organization",
+}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def remove_member(request, namespace: str, username: str):
+    """Remove a member: a page says who loses what and asks; its POST removes (a Remove
+    button in the list did at once). Leaving is the members page's own Leave."""
+    record = _managed(request, namespace)
+    membership = (
+        record.memberships.select_related("user")
+        .filter(user__username=username)
+        .exclude(user=request.user)
+        .first()
+    )
+    if membership is None:
+        raise Http404("No such member")
+    member = membership.user
+    if (
+        membership.role == Role.OWNER
+        and policy.rights_of(request.user).roles.get(namespace) != Role.OWNER
+    ):
+        messages.error(request, "Only owners may remove owners.")
+        return redirect("members", namespace=namespace)
+    if request.method == "POST":
+        try:
+            organizations.remove_member(organization=record, user=member, actor=_actor(request))
+        except AccessError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, f"{member.username} is no longer a member.")
+        return redirect("members", namespace=namespace)
+    context = _organization_context(request, record, "members")
+    context.update(
+        member=member,
+        role_word=_role_word(membership.role),
+        rights=ROLE_RIGHTS[membership.role],
+    )
+    return render(request, "gallery/organization_member_remove.html", context)
 
 
 def _role_word(role: str) -> str:

@@ -57,6 +57,11 @@ urlpatterns = [
     path("u/<str:namespace>", views.publisher, name="publisher"),
     path("u/<str:namespace>/-/card.png", seo.publisher_card, name="publisher-card"),
     path("u/<str:namespace>/-/members", organizations.members, name="members"),
+    path(
+        "u/<str:namespace>/-/members/<str:username>/remove",
+        organizations.remove_member,
+        name="member-remove",
+    ),
     path("u/<str:namespace>/-/robots", organizations.robots, name="robots"),
     path("u/<str:namespace>/-/audit", organizations.audit_log, name="namespace-audit"),
     path(
@@ -76,6 +81,7 @@ urlpatterns = [
     ),
     path("organizations/new", organizations.new_organization, name="new-organization"),
     path("settings/tokens", organizations.tokens, name="tokens"),
+    path("settings/tokens/<str:token>/revoke", organizations.revoke_token, name="token-revoke"),
     path("accounts/signup", accounts.signup, name="signup"),
     path("accounts/", accounts.account, name="account"),
     path("accounts/login/", accounts.SignInView.as_view(), name="login"),

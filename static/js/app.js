@@ -270,8 +270,27 @@
     }
   }
 
+  // A form whose fields depend on a choice (a replication rule's "Copy to"): only the group
+  // of the chosen value shows; the others are hidden and disabled, so not sent either.
+  function setUpDestinations(form) {
+    var groups = form.querySelectorAll("fieldset[data-destination]");
+    var show = function () {
+      var chosen = form.querySelector("input[name=kind]:checked");
+      groups.forEach(function (group) {
+        var on = !chosen || group.getAttribute("data-destination") === chosen.value;
+        group.hidden = !on;
+        group.disabled = !on;
+      });
+    };
+    form.addEventListener("change", function (event) {
+      if (event.target.name === "kind") show();
+    });
+    show();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("form#uploader").forEach(setUpUploader);
+    document.querySelectorAll("form[data-destinations]").forEach(setUpDestinations);
     document.querySelectorAll("[data-preview-of]").forEach(setUpPreview);
     document.querySelectorAll("form[data-name-check]").forEach(setUpNameCheck);
     // A tab bar wider than a phone scrolls: bring the current tab into sight.

@@ -45,7 +45,7 @@ def test_tokens_page_with_a_token_fits_a_phone(new_page, live_registry):
     page.goto("/settings/tokens")
     page.get_by_label("Name").fill(f"phone-{secrets.token_hex(3)}")
     page.get_by_role("button", name="Create token").click()
-    revoke = page.get_by_role("button", name="Revoke").first
+    revoke = page.get_by_role("link", name=re.compile("^Revoke")).first
     expect(revoke).to_be_visible()
     # In sight, not scrolled away to the right inside the table's box.
     box = revoke.bounding_box()
@@ -87,3 +87,22 @@ def test_a_weak_new_password_is_refused_under_the_new_password(new_page):
     )
     below = page.get_by_text("New password confirmation", exact=True).bounding_box()
     assert error.bounding_box()["y"] < below["y"]
+
+
+def test_revoking_a_token_asks_first_and_says_what_stops(new_page, live_registry):
+    """Revoke acted on one click: a token a CI job lived on was gone with a slip."""
+    page = new_page(live_registry.alice, viewport={"width": 390, "height": 844})
+    name = f"ci-{secrets.token_hex(3)}"
+    page.goto("/settings/tokens")
+    page.get_by_label("Name").fill(name)
+    page.get_by_role("button", name="Create token").click()
+    page.get_by_role("link", name=f"Revoke {name}").click()
+    expect(page.get_by_role("heading", name=f"Revoke the token “{name}”?")).to_be_visible()
+    expect(page.get_by_role("main")).to_contain_text("refused from its next request")
+    assert page.evaluate(OVERFLOW) == []
+    page.get_by_role("link", name="Cancel").click()
+    expect(page.get_by_role("row").filter(has_text=name)).not_to_contain_text("Revoked")
+    page.get_by_role("link", name=f"Revoke {name}").click()
+    page.get_by_role("button", name=f"Revoke token {name}").click()
+    expect(page.get_by_role("status")).to_have_text(f"Token “{name}” revoked.")
+    expect(page.get_by_role("row").filter(has_text=name)).to_contain_text("Revoked")

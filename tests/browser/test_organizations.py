@@ -48,7 +48,7 @@ def test_a_members_buttons_are_in_sight_on_a_phone(new_page, live_registry):
     sign_up(page, f"omar{secrets.token_hex(3)}")
     new_organization(page)
     add_member(page, live_registry.bob.username, "maintainer")
-    remove = page.get_by_role("button", name=f"Remove {live_registry.bob.username}")
+    remove = page.get_by_role("link", name=f"Remove {live_registry.bob.username}")
     expect(remove).to_be_visible()
     box, width = remove.bounding_box(), page.viewport_size["width"]
     assert box["x"] + box["width"] <= width
@@ -115,4 +115,48 @@ def test_an_organizations_page_leads_its_owner_to_its_settings(new_page):
     page.go_back()
     page.get_by_role("link", name="Settings").click()
     expect(page.get_by_role("heading", name="Delete this organization")).to_be_visible()
+    assert page.evaluate(OVERFLOW) == []
+
+
+def test_removing_a_member_asks_first_and_says_what_they_lose(new_page, live_registry):
+    """Remove acted on one click, beside the role's Change button."""
+    page = new_page(**PHONE)
+    sign_up(page, f"mia{secrets.token_hex(3)}")
+    organization = new_organization(page)
+    bob = live_registry.bob.username
+    add_member(page, bob, "maintainer")
+    page.get_by_role("link", name=f"Remove {bob}").click()
+    expect(page.get_by_role("heading", name=f"Remove {bob} from {organization}?")).to_be_visible()
+    expect(page.get_by_role("main")).to_contain_text("pushing to its repositories")
+    assert page.evaluate(OVERFLOW) == []
+    page.get_by_role("link", name="Cancel").click()
+    expect(page.get_by_role("table")).to_contain_text(bob)
+    page.get_by_role("link", name=f"Remove {bob}").click()
+    page.get_by_role("button", name=f"Remove {bob}").click()
+    expect(page.get_by_role("status")).to_have_text(f"{bob} is no longer a member.")
+    expect(page.get_by_role("table")).not_to_contain_text(bob)
+
+
+# Whether an element ends within its panel's padding (not over it, nor past its border).
+WITHIN_ITS_PANEL = """(element) => {
+  const panel = element.closest(".panel"), style = getComputedStyle(panel);
+  const inner = panel.getBoundingClientRect().right - parseFloat(style.paddingRight)
+    - parseFloat(style.borderRightWidth);
+  return element.getBoundingClientRect().right <= inner + 0.5;
+}"""
+
+
+def test_the_audit_log_fits_a_phone(new_page, live_registry):
+    """Its What column was off-screen, to the right inside the table's box, and the Event
+    menu stuck out of its panel."""
+    page = new_page(live_registry.alice, **PHONE)
+    page.goto(f"/u/{live_registry.alice.username}/-/audit")
+    width = page.viewport_size["width"]
+    assert page.get_by_label("Event", exact=True).evaluate(WITHIN_ITS_PANEL)
+    what = page.locator(".audit-table tbody tr").first.locator("td").nth(3)  # What
+    expect(what).to_be_visible()
+    box = what.bounding_box()
+    assert box["x"] + box["width"] <= width
+    scrolled = page.locator(".audit-table").locator("xpath=..")
+    assert scrolled.evaluate("box => box.scrollWidth <= box.clientWidth")
     assert page.evaluate(OVERFLOW) == []

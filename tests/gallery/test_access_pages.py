@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 
 from gallery import services
-from registry.access import organizations
+from registry.access import credentials, organizations
 from registry.models import AccessToken, AuditEvent, Membership, Namespace, Repository, Robot
 from tests.factories import UserFactory
 
@@ -40,9 +40,33 @@ def test_a_token_is_created_shown_once_and_revoked(alice):
     assert "berth_" + token.key_id in page
     assert "Copy this token now" not in client.get("/settings/tokens").content.decode()
     assert AccessToken.objects.count() == 1
-    client.post("/settings/tokens", {"action": "revoke", "token": token.pk})
+    client.post(f"/settings/tokens/{token.pk}/revoke")
     token.refresh_from_db()
     assert token.revoked_at is not None
+
+
+def test_revoking_a_token_is_asked_before_it_is_done(alice):
+    client = signed_in(alice)
+    token, _ = credentials.create_token(user=alice, name="ci", scopes=["pull"])
+    client.post("/settings/tokens", {"action": "revoke", "token": token.pk})
+    page = client.get(f"/settings/tokens/{token.pk}/revoke").content.decode()
+    assert "Revoke the token “ci”?" in page
+    assert 'method="post"' in page
+    assert "csrfmiddlewaretoken" in page
+    token.refresh_from_db()
+    assert token.revoked_at is None
+    client.post(f"/settings/tokens/{token.pk}/revoke")
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+
+
+def test_another_accounts_token_has_no_revoke_page(alice, bob):
+    token, _ = credentials.create_token(user=bob, name="ci", scopes=["pull"])
+    client = signed_in(alice)
+    assert client.get(f"/settings/tokens/{token.pk}/revoke").status_code == 404
+    assert client.post(f"/settings/tokens/{token.pk}/revoke").status_code == 404
+    token.refresh_from_db()
+    assert token.revoked_at is None
 
 
 def test_creating_an_organization_in_the_browser(alice):
@@ -59,7 +83,7 @@ def test_members_are_added_changed_and_removed(acme, alice, bob):
     assert Membership.objects.get(user=bob).role == "reader"
     client.post("/u/acme/-/members", {"action": "role", "username": "bob", "role": "maintainer"})
     assert Membership.objects.get(user=bob).role == "maintainer"
-    client.post("/u/acme/-/members", {"action": "remove", "username": "bob"})
+    client.post("/u/acme/-/members/bob/remove")
     assert not Membership.objects.filter(user=bob).exists()
     # A role is changed for a member only: adding one goes through "add", which refuses an
     # account that is disabled.
@@ -67,6 +91,31 @@ def test_members_are_added_changed_and_removed(acme, alice, bob):
     bob.save()
     client.post("/u/acme/-/members", {"action": "role", "username": "bob", "role": "admin"})
     assert not Membership.objects.filter(user=bob).exists()
+
+
+def test_removing_a_member_is_asked_before_it_is_done(acme, alice, bob):
+    organizations.set_member(organization=acme, user=bob, role="maintainer", actor=alice)
+    client = signed_in(alice)
+    client.post("/u/acme/-/members", {"action": "remove", "username": "bob"})
+    page = client.get("/u/acme/-/members/bob/remove").content.decode()
+    assert "Remove bob from acme?" in page
+    assert "pushing to its repositories" in page
+    assert "csrfmiddlewaretoken" in page
+    assert Membership.objects.filter(user=bob).exists()
+    client.post("/u/acme/-/members/bob/remove")
+    assert not Membership.objects.filter(user=bob).exists()
+
+
+def test_only_owners_are_offered_to_remove_an_owner(acme, alice, bob):
+    carol = UserFactory(username="carol")
+    organizations.set_member(organization=acme, user=bob, role="admin", actor=alice)
+    organizations.set_member(organization=acme, user=carol, role="reader", actor=alice)
+    client = signed_in(bob)
+    refused = client.post("/u/acme/-/members/alice/remove", follow=True)
+    assert "Only owners may remove owners." in refused.content.decode()
+    assert Membership.objects.filter(user=alice).exists()
+    assert signed_in(carol).get("/u/acme/-/members/bob/remove").status_code == 404
+    assert client.get("/u/acme/-/members/nobody/remove").status_code == 404
 
 
 def test_the_last_owner_is_not_offered_leave_but_told_why(acme, alice, bob):
@@ -92,12 +141,12 @@ def test_a_member_who_leaves_lands_on_their_account_page(acme, alice, bob):
 def test_changes_to_members_say_what_was_done(acme, alice, bob):
     client = signed_in(alice)
     said = []
-    for form in (
-        {"action": "add", "username": "bob", "role": "admin"},
-        {"action": "role", "username": "bob", "role": "owner"},
-        {"action": "remove", "username": "bob"},
+    for path, form in (
+        ("/u/acme/-/members", {"action": "add", "username": "bob", "role": "admin"}),
+        ("/u/acme/-/members", {"action": "role", "username": "bob", "role": "owner"}),
+        ("/u/acme/-/members/bob/remove", {}),
     ):
-        response = client.post("/u/acme/-/members", form, follow=True)
+        response = client.post(path, form, follow=True)
         said.append([str(message) for message in response.context["messages"]])
     assert said == [
         ["bob is a member, as an admin."],
@@ -335,7 +384,7 @@ def test_readers_cannot_change_robots(acme, alice, bob, robot):
 def test_revoking_a_token_that_is_no_id_is_a_404(alice, robot, token):
     client = Client(raise_request_exception=False)
     client.force_login(alice)
-    assert client.post("/settings/tokens", {"action": "revoke", "token": token}).status_code == 404
+    assert client.post(f"/settings/tokens/{token}/revoke").status_code == 404
     response = client.post("/u/acme/-/robots", {"action": "revoke", "robot": "ci", "token": token})
     assert response.status_code == 404
 
@@ -344,7 +393,6 @@ def test_revoking_a_token_that_is_no_id_is_a_404(alice, robot, token):
     ("path", "form"),
     [
         ("/u/acme/-/members", {"action": "role", "username": "b\x00b", "role": "reader"}),
-        ("/u/acme/-/members", {"action": "remove", "username": "b\x00b"}),
         ("/u/acme/-/robots", {"action": "delete", "robot": "c\x00i"}),
         ("/u/acme/-/robots", {"action": "token", "robot": "c\x00i"}),
     ],

@@ -114,3 +114,12 @@ def test_a_rule_that_is_no_id_is_a_404(client, alice, rule):
     """int() would read "²" as no number, though str.isdigit() calls it a digit."""
     page = signed_in(client, alice).post("/u/alice/-/replication", {"action": "run", "rule": rule})
     assert page.status_code == 404
+
+
+def test_the_rule_form_groups_each_destinations_fields_under_its_choice(client, alice):
+    page = signed_in(client, alice).get("/u/alice/-/replication").content.decode()
+    registry = page.index("<legend>For another registry</legend>")
+    publisher = page.index("<legend>For another publisher on this site</legend>")
+    assert registry < page.index('name="url"') < page.index('name="password"') < publisher
+    assert publisher < page.index('name="publisher"')
+    assert "{#" not in page
