@@ -170,10 +170,7 @@ PAGES = [
         Endpoint("POST", "/u/acme/-/members", ADMIN, 302, refused=200),
         {"action": "role", "username": "rita", "role": "maintainer"},
     ),  # a reader or maintainer sees the members page, with "only owners and admins…"
-    (
-        Endpoint("POST", "/u/acme/-/members", ADMIN, 302, refused=200),
-        {"action": "remove", "username": "rita"},
-    ),
+    (Endpoint("POST", "/u/acme/-/members/rita/remove", ADMIN, 302), {}),
     (Endpoint("POST", "/u/acme/-/robots", ADMIN, 200), {"action": "create", "name": "cd"}),
     (
         Endpoint("POST", "/u/acme/-/robots", ADMIN, 302),
@@ -208,6 +205,8 @@ PAGES_ELSEWHERE = {
     # the caller's own account
     "account", "signup", "login", "logout", "password_change", "password_change_done",
     "password_reset", "password_reset_done", "password_reset_confirm", "password_reset_complete",
+    # one's own tokens only: tests/gallery/test_access_pages.py
+    "token-revoke",
     # tests/gallery/publishing and tests/gallery/test_replication_pages.py
     "new-repository", "repository-upload", "archive-imports", "archive-import",
     "namespace-replication",
