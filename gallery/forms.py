@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
 from registry.access import namespaces
+from registry.text import is_storable
 
 from .models import ABOUT_MAX, DESCRIPTION_MAX, ArtifactType, Publisher
 from .search import SORTS, SearchParams
@@ -164,7 +165,7 @@ class ProfileForm(forms.Form):
         # Half of a UTF-16 pair is no character: the database cannot store it (a 500). Forms
         # decode a request with replacement characters, but the form may be given any str.
         for key, value in list(self.cleaned_data.items()):
-            if any("\ud800" <= c <= "\udfff" for c in value):
+            if not is_storable(value):
                 self.add_error(key, "Enter text without invalid characters.")
         return self.cleaned_data
 
