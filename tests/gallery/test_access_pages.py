@@ -312,6 +312,15 @@ def test_one_robot_token_is_revoked_from_the_page(acme, alice, robot):
     first = robot.user.access_tokens.exclude(pk=second.pk).get()
     page = signed_in(alice).get("/u/acme/-/robots").content.decode()
     assert f'name="token" value="{first.pk}"' in page
+    # Behind a disclosure that says what revoking does, as deleting the robot is: the
+    # button revoked on one click.
+    disclosures = [
+        part[: part.index("</details>")]
+        for part in page.split('<details class="token-revoke">')[1:]
+    ]
+    assert len(disclosures) == page.count('value="revoke"') == 2
+    assert all('value="revoke"' in part for part in disclosures)
+    assert "refused from its next request" in disclosures[0]
     response = signed_in(alice).post(
         "/u/acme/-/robots", {"action": "revoke", "robot": "ci", "token": first.pk}
     )
