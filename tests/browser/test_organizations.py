@@ -3,6 +3,7 @@ their roles."""
 
 from __future__ import annotations
 
+import re
 import secrets
 
 import pytest
@@ -160,3 +161,22 @@ def test_the_audit_log_fits_a_phone(new_page, live_registry):
     scrolled = page.locator(".audit-table").locator("xpath=..")
     assert scrolled.evaluate("box => box.scrollWidth <= box.clientWidth")
     assert page.evaluate(OVERFLOW) == []
+
+
+def test_revoking_a_robots_token_is_opened_first(new_page):
+    page = new_page(**PHONE)
+    sign_up(page, f"tova{secrets.token_hex(3)}")
+    organization = new_organization(page)
+    page.goto(f"/u/{organization}/-/robots")
+    page.get_by_label("Name", exact=True).fill("ci")
+    page.get_by_role("button", name="Create robot").click()
+    revoke = page.get_by_role(
+        "button", name=re.compile(rf"^Revoke token berth_.* of {organization}\+ci$")
+    )
+    expect(revoke).to_be_hidden()
+    page.get_by_text("Revoke…").click()
+    expect(page.get_by_text("refused from its next request")).to_be_visible()
+    assert page.evaluate(OVERFLOW) == []
+    revoke.click()
+    expect(page.get_by_role("status")).to_have_text(f"A token of {organization}+ci revoked.")
+    expect(page.locator(".token-list")).to_contain_text("revoked")
