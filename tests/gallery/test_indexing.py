@@ -207,20 +207,15 @@ def test_a_repository_deleted_as_a_push_lands_goes_with_its_catalog_entry(alice,
     """A deletion waiting for a push's lock went on as the push's indexing added catalog
     tags: it had collected the entry's images and tags first, and failed on a foreign key
     to a deleted image (a 500 to the DELETE, the repository left in place)."""
-    import threading
-
-    from django.db import connection
-
     from registry import services as registry_services
     from registry.models import Tag
-    from tests.conftest import IN_CI
     from tests.oci import RegistryClient
+    from tests.races import finish, meanwhile, needs_two_connections
 
-    if connection.vendor != "postgresql":  # SQLite's one write lock serializes them already
-        (pytest.fail if IN_CI else pytest.skip)("a race of two connections (DATABASE_URL)")
+    needs_two_connections()
     client = RegistryClient("alice")
     _, body = client.push_image("alice/app", "v1")
-    point, errors, threads = Tag.objects.update_or_create, [], []
+    errors = []
 
     def delete():
         try:
@@ -228,18 +223,10 @@ def test_a_repository_deleted_as_a_push_lands_goes_with_its_catalog_entry(alice,
             registry_services.delete_repository(repository=repository)
         except Exception as error:  # asserted below
             errors.append(error)
-        finally:
-            connection.close()
 
-    def delete_then_point(*args, **kwargs):
-        threads.append(threading.Thread(target=delete))
-        threads[0].start()
-        threads[0].join(timeout=1)
-        return point(*args, **kwargs)
-
-    monkeypatch.setattr(Tag.objects, "update_or_create", delete_then_point)
+    threads = meanwhile(monkeypatch, Tag.objects, "update_or_create", delete)
     assert client.push_manifest("alice/app", "v2", body).status_code == 201
-    threads[0].join()
+    finish(threads)
     assert errors == []
     assert not Repository.objects.filter(name="alice/app").exists()
     assert not CatalogEntry.objects.filter(name="alice/app").exists()

@@ -1,16 +1,14 @@
 import hashlib
-import threading
 from urllib.parse import urlsplit
 
 import pytest
-from django.db import connection
 
 from registry import services
 from registry.digests import parse
 from registry.models import Repository
 from registry.storage import blobs, stores
-from tests.conftest import IN_CI
 from tests.oci import RegistryClient, error_codes, sha256
+from tests.races import finish, meanwhile, needs_two_connections
 
 pytestmark = pytest.mark.django_db
 DATA = bytes(range(256)) * 8  # 2,048 bytes
@@ -156,27 +154,16 @@ def test_redirect_delivery_sends_clients_to_the_storage_url(as_alice, settings):
     ("hook", "status"), [("commit", 404), ("link", 201)], ids=["before", "while linked"]
 )
 def test_a_repository_deleted_as_a_blob_arrives_ends_in_one_order(alice, monkeypatch, hook, status):
-    if connection.vendor != "postgresql":  # SQLite's one write lock serializes them already
-        (pytest.fail if IN_CI else pytest.skip)("a race of two connections (DATABASE_URL)")
+    needs_two_connections()
     client = RegistryClient("alice")
     client.push_image("alice/app", "v1")
-    original, threads = getattr(blobs, hook), []
 
     def delete():
-        try:
-            services.delete_repository(repository=Repository.objects.get(name="alice/app"))
-        finally:
-            connection.close()
+        services.delete_repository(repository=Repository.objects.get(name="alice/app"))
 
-    def delete_then_go_on(*args, **kwargs):
-        threads.append(threading.Thread(target=delete))
-        threads[0].start()
-        threads[0].join(timeout=1)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(blobs, hook, delete_then_go_on)
+    threads = meanwhile(monkeypatch, blobs, hook, delete)
     monkeypatch.setattr(services, "notify", lambda event: None)  # the registry's part only
     response = client.request("POST", f"/v2/alice/app/blobs/uploads/?digest={sha256(DATA)}", DATA)
-    threads[0].join()
+    finish(threads)
     assert response.status_code == status
     assert not Repository.objects.filter(name="alice/app").exists()

@@ -1,13 +1,11 @@
 import json
-import threading
 
 import pytest
-from django.db import connection
 
 from registry import mediatypes, pulls, services
 from registry.models import PullCount, Repository, Tag
-from tests.conftest import IN_CI
 from tests.oci import RegistryClient, error_codes, image_manifest, sha256
+from tests.races import finish, meanwhile, needs_two_connections
 
 pytestmark = pytest.mark.django_db
 
@@ -210,32 +208,21 @@ def test_deleting_an_unknown_manifest_is_manifest_unknown(as_alice):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_manifest_deleted_while_a_push_tags_it_ends_in_one_order(alice, monkeypatch):
-    if connection.vendor != "postgresql":  # SQLite's one write lock serializes them already
-        (pytest.fail if IN_CI else pytest.skip)("a race of two connections (DATABASE_URL)")
+    needs_two_connections()
     client = RegistryClient("alice")
     digest, body = client.push_image("alice/app", "v1")
     assert client.request("DELETE", "/v2/alice/app/manifests/v1").status_code == 202
-    point, deletes, threads = Tag.objects.update_or_create, [], []
+    deletes = []
 
     def delete():
-        try:
-            response = RegistryClient("alice").request(
-                "DELETE", f"/v2/alice/app/manifests/{digest}"
-            )
-            deletes.append(response)
-        finally:
-            connection.close()
+        deletes.append(
+            RegistryClient("alice").request("DELETE", f"/v2/alice/app/manifests/{digest}")
+        )
 
-    def delete_then_point(*args, **kwargs):
-        # Another request deletes the manifest after this push found it, before its tag.
-        threads.append(threading.Thread(target=delete))
-        threads[0].start()
-        threads[0].join(timeout=1)
-        return point(*args, **kwargs)
-
-    monkeypatch.setattr(Tag.objects, "update_or_create", delete_then_point)
+    # Another request deletes the manifest after this push found it, before its tag.
+    threads = meanwhile(monkeypatch, Tag.objects, "update_or_create", delete)
     response = client.push_manifest("alice/app", "v1", body)
-    threads[0].join()
+    finish(threads)
     assert (response.status_code, deletes[0].status_code) == (201, 202)
     assert client.get("/v2/alice/app/manifests/v1").status_code == 404
 
@@ -246,34 +233,22 @@ def test_a_manifest_deleted_while_a_push_tags_it_ends_in_one_order(alice, monkey
     [("before the push takes the repository", 404), ("as the push points its tag", 201)],
 )
 def test_a_repository_deleted_during_a_push_ends_in_one_order(alice, monkeypatch, moment, status):
-    if connection.vendor != "postgresql":  # SQLite's one write lock serializes them already
-        (pytest.fail if IN_CI else pytest.skip)("a race of two connections (DATABASE_URL)")
+    needs_two_connections()
     client = RegistryClient("alice")
     _, body = client.push_image("alice/app", "v1")
-    threads = []
     target, name = (
         (services.manifests, "parse")
         if moment.startswith("before")
         else (Tag.objects, "update_or_create")
     )
-    original = getattr(target, name)
 
     def delete():
-        try:
-            services.delete_repository(repository=Repository.objects.get(name="alice/app"))
-        finally:
-            connection.close()
+        services.delete_repository(repository=Repository.objects.get(name="alice/app"))
 
-    def delete_then_go_on(*args, **kwargs):
-        threads.append(threading.Thread(target=delete))
-        threads[0].start()
-        threads[0].join(timeout=1)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(target, name, delete_then_go_on)
+    threads = meanwhile(monkeypatch, target, name, delete)
     monkeypatch.setattr(services, "notify", lambda event: None)  # the registry's part only
     assert client.push_manifest("alice/app", "v2", body).status_code == status
-    threads[0].join()
+    finish(threads)
     assert not Repository.objects.filter(name="alice/app").exists()
 
 
