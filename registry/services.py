@@ -417,7 +417,7 @@ def commit_manifest(
     # Under the repository's lock, which garbage collection takes to unlink blobs from the
     # repository or delete its manifests: what was checked is still there when recorded.
     with locks.repository_lock(repository.pk):
-        if not Repository.objects.filter(pk=repository.pk).exists():
+        if not locks.keep_repository(repository.pk):
             raise NameUnknown(detail={"name": repository.name})  # deleted meanwhile
         missing = _check_references(repository, parsed, sparse=sparse)
         manifest, created = Manifest.objects.get_or_create(

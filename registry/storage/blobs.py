@@ -75,7 +75,7 @@ def commit(
             staged.commit(key)
             fields = {"size": size, "sealed_key": sealed_key, "key_id": key_id}
             blob, _ = Blob.objects.update_or_create(digest=str(digest), defaults=fields)
-        link(repository, blob)
+        _record_link(repository, blob)  # the repository is kept already
     return blob
 
 
@@ -87,6 +87,11 @@ def link(repository: Repository, blob: Blob) -> None:
     if the repository was deleted meanwhile."""
     if not locks.keep_repository(repository.pk):
         raise NameUnknown(detail={"name": repository.name})
+    _record_link(repository, blob)
+
+
+def _record_link(repository: Repository, blob: Blob) -> None:
+    """link() for a repository kept (locks.keep_repository) in this transaction."""
     RepositoryBlob.objects.update_or_create(
         repository=repository, blob=blob, defaults={"linked_at": timezone.now()}
     )

@@ -151,7 +151,7 @@ def test_redirect_delivery_sends_clients_to_the_storage_url(as_alice, settings):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
-    ("hook", "status"), [("commit", 404), ("link", 201)], ids=["before", "while linked"]
+    ("hook", "status"), [("commit", 404), ("_record_link", 201)], ids=["before", "while linked"]
 )
 def test_a_repository_deleted_as_a_blob_arrives_ends_in_one_order(alice, monkeypatch, hook, status):
     needs_two_connections()
