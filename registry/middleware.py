@@ -30,10 +30,8 @@ def registry_fast_path(get_response):
     def middleware(request):
         path = request.path_info
         if "\x00" in path or "%00" in request.META.get("QUERY_STRING", ""):
-            if path.startswith("/v2/"):
-                return error_response(request, Unsupported("NUL bytes in the URL", status=400))
-            if path == "/token":
-                return token_error(400, "invalid_request", "NUL bytes in the URL")
+            if path.startswith("/v2/") or path == "/token":
+                return bad_request(request, path, "NUL bytes in the URL")
             # The site's own handler400 (the portal's page, or JSON under /api/).
             return get_resolver().resolve_error_handler(400)(request, exception=None)
         if path.startswith("/v2/") or path == "/token":
@@ -47,9 +45,7 @@ def registry_fast_path(get_response):
                 logging.getLogger(f"django.security.{type(error).__name__}").warning(
                     "%s %s: %s", request.method, path, error
                 )
-                if path == "/token":
-                    return token_error(400, "invalid_request", "malformed request")
-                return error_response(request, Unsupported("malformed request", status=400))
+                return bad_request(request, path, "malformed request")
             except (OperationalError, InterfaceError) as error:
                 log.warning("database unavailable: %s %s: %s", request.method, path, error)
                 if path == "/token":
@@ -65,3 +61,10 @@ def registry_fast_path(get_response):
         return get_response(request)
 
     return middleware
+
+
+def bad_request(request, path: str, message: str):
+    """A 400 in the endpoint's own JSON: the token service's, or the registry's."""
+    if path == "/token":
+        return token_error(400, "invalid_request", message)
+    return error_response(request, Unsupported(message, status=400))
