@@ -213,7 +213,7 @@ def members(request, namespace: str):
         members=record.memberships.select_related("user").order_by("user__username"),
         # The last owner may not leave (registry.access.organizations): offer no Leave
         # button that is then refused.
-        last_owner=role == Role.OWNER and record.memberships.filter(role=Role.OWNER).count() == 1,
+        last_owner=role == Role.OWNER and organizations.owner_count(record) == 1,
     )
     return render(request, "gallery/organization_members.html", context)
 
@@ -440,7 +440,7 @@ def _change_robot(request, record) -> tuple[str, str] | None:
         _, secret = credentials.create_token(
             user=robot.user,
             name="robot",
-            scopes=["pull", "push", "delete", "api-read"],
+            scopes=organizations.ROBOT_TOKEN_SCOPES,
             actor=request.user,
             address=address,
         )

@@ -53,7 +53,12 @@ def organization(name: str) -> Namespace | None:
     return Namespace.objects.filter(name=name, kind=Namespace.Kind.ORGANIZATION).first()
 
 
-def _owners(organization: Namespace) -> int:
+# A robot's tokens: everything its permissions may grant (they, not the token, limit it, and
+# can change without new tokens).
+ROBOT_TOKEN_SCOPES = ["pull", "push", "delete", "api-read"]
+
+
+def owner_count(organization: Namespace) -> int:
     return organization.memberships.filter(role=Role.OWNER).count()
 
 
@@ -79,7 +84,7 @@ def set_member(*, organization: Namespace, user, role: str, actor, address: str 
             return membership
         if membership.role == role:
             return membership
-        if membership.role == Role.OWNER and _owners(organization) == 1:
+        if membership.role == Role.OWNER and owner_count(organization) == 1:
             raise AccessError("The last owner cannot be demoted; make someone else owner first.")
         before = membership.role
         membership.role = role
@@ -102,7 +107,7 @@ def remove_member(*, organization: Namespace, user, actor, address: str = "") ->
         membership = organization.memberships.filter(user=user).first()
         if membership is None:
             raise AccessError(f"{user.username} is not a member.")
-        if membership.role == Role.OWNER and _owners(organization) == 1:
+        if membership.role == Role.OWNER and owner_count(organization) == 1:
             raise AccessError("The last owner cannot leave; make someone else owner first.")
         membership.delete()
         revocation.bump(user.pk)
@@ -196,7 +201,7 @@ def create_robot(
             _, secret = credentials.create_token(
                 user=user,
                 name="robot",
-                scopes=["pull", "push", "delete", "api-read"],
+                scopes=ROBOT_TOKEN_SCOPES,
                 actor=actor,
                 address=address,
             )
