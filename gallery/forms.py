@@ -56,9 +56,13 @@ class NewPasswordErrorsUnderIt:
     """What is wrong with a new password is said under it, beside its rules: Django says it
     under the confirmation, below the rules a person is reading."""
 
-    def validate_password_for_user(self, user, *_field):
+    new_password_field = "new_password1"  # noqa: S105 (a field's name)
+
+    def validate_password_for_user(self, user, password_field_name=None, **kwargs):
         # Django names the field to put them under, the confirmation: always the new one.
-        super().validate_password_for_user(user, "new_password1")
+        super().validate_password_for_user(
+            user, password_field_name=self.new_password_field, **kwargs
+        )
 
 
 class ChangePasswordForm(NewPasswordErrorsUnderIt, PasswordChangeForm):
@@ -69,7 +73,8 @@ class ResetPasswordForm(NewPasswordErrorsUnderIt, SetPasswordForm):
     pass
 
 
-class SignUpForm(UserCreationForm):
+class SignUpForm(NewPasswordErrorsUnderIt, UserCreationForm):
+    new_password_field = "password1"  # noqa: S105 (a field's name)
     email = forms.EmailField(required=True)
 
     class Meta(UserCreationForm.Meta):
@@ -81,12 +86,6 @@ class SignUpForm(UserCreationForm):
         super().__init__(*args, **kwargs)
         # Django's help is an HTML list; the form template escapes help texts.
         self.fields["password1"].help_text = " ".join(password_validators_help_texts())
-
-    def validate_password_for_user(self, user, **kwargs):
-        # What is wrong with the password is said under it, beside its rules (Django says it
-        # under the confirmation).
-        kwargs.setdefault("password_field_name", "password1")
-        super().validate_password_for_user(user, **kwargs)
 
     def clean_username(self):
         """The username is also a namespace: it must be one nobody has or had.
